@@ -1,0 +1,47 @@
+# certsmooth workflow: `snakemake --cores all` builds the default suites of params.yaml;
+# `snakemake --cores all <suite>` builds one suite. See README.md.
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "params.yaml"
+
+
+include: "workflow/rules/common.smk"
+
+
+wildcard_constraints:
+    suite=r"[A-Za-z][A-Za-z0-9_]*",
+    exp=r"[A-Za-z][A-Za-z0-9_]*",
+    dataset=r"[a-z0-9_]+",
+    classes=r"all|\d+(-\d+)+",
+    split=r"official|test[0-9.eE+-]+-seed\d+",
+    tag=r"[A-Za-z0-9_.+-]+",
+
+
+include: "workflow/rules/data.smk"
+include: "workflow/rules/poison.smk"
+include: "workflow/rules/figures.smk"
+
+
+# Cheap or network-bound steps stay on the head node when a cluster executor is used.
+localrules:
+    all,
+    fetch_dataset,
+    plot_samples,
+
+
+rule all:
+    default_target: True
+    input:
+        suite_targets(config["default_suites"]),
+
+
+for _suite in config["suites"]:
+
+    rule:
+        name:
+            _suite
+        input:
+            suite_targets([_suite]),

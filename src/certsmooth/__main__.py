@@ -1,0 +1,3 @@
+from certsmooth.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,193 @@
+"""Command-line interface: one subcommand per workflow step.
+
+Every Snakemake rule calls one of these (``python -m certsmooth <step> ...``); each
+also runs standalone. A user error prints one line ``certsmooth: error: ...`` and
+exits with status 2, leaving no output behind.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from certsmooth import __version__
+from certsmooth.errors import CertsmoothError, ConfigError
+from certsmooth.logs import LOG, setup_logging
+
+
+def cmd_validate(args) -> None:
+    from certsmooth.config import DEFAULT_SCHEMA, experiments, load_schema, load_yaml, validate_params
+
+    schema = load_schema(args.schema or DEFAULT_SCHEMA)
+    config = validate_params(load_yaml(args.params), schema, source=str(args.params))
+    n = sum(1 for _ in experiments(config))
+    print(f"{args.params}: valid ({len(config['suites'])} suites, {n} experiments)")
+
+
+def cmd_download(args) -> None:
+    from certsmooth.artifacts import write_json
+    from certsmooth.data.sources import fetch
+
+    manifest = fetch(args.dataset, args.raw_dir, download=not args.offline)
+    LOG.info("%s: %d raw files, sha256 %s", args.dataset, len(manifest["files"]), manifest["sha256"])
+    if args.manifest:
+        write_json(args.manifest, manifest)
+    print(f"{args.dataset}: raw files ready under {args.raw_dir} (sha256 {manifest['sha256'][:12]}...)")
+
+
+def cmd_prepare(args) -> None:
+    from certsmooth.data.prepared import parse_classes_token, parse_split_token, prepare, save_prepared
+    from certsmooth.data.sources import get_source
+
+    source = get_source(args.dataset)
+    classes = parse_classes_token(args.classes, len(source.class_names))
+    split = parse_split_token(args.split)
+    t0 = time.perf_counter()
+    parts = prepare(args.dataset, classes, split, args.raw_dir)
+    out = Path(args.out_dir)
+    written = []
+    try:
+        for part, data in parts.items():
+            save_prepared(out / f"{part}.npz", data)
+            written.append(out / f"{part}.npz")
+            counts = {data.class_names[c]: int((data.y == c).sum()) for c in range(data.num_classes)}
+            LOG.info("%s %s: %d images %s, per class %s", args.dataset, part, data.y.size, data.x.shape[1:], counts)
+    except BaseException:
+        for p in written:
+            p.unlink(missing_ok=True)
+        raise
+    LOG.info("prepared in %.2f s", time.perf_counter() - t0)
+
+
+def cmd_poison(args) -> None:
+    from certsmooth.attacks.poison import poison_training_set, trigger_test_set
+    from certsmooth.attacks.store import build_record, write_poisoned
+    from certsmooth.attacks.triggers import make_trigger
+    from certsmooth.data.prepared import load_prepared
+
+    try:
+        attack = json.loads(args.attack)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"--attack {args.attack!r}: not valid JSON ({exc})") from None
+    if attack.get("kind", "backdoor") != "backdoor":
+        raise ConfigError(f"attack.kind = {attack.get('kind')!r}: this step handles 'backdoor'")
+    train, test = load_prepared(args.train), load_prepared(args.test)
+    trigger = make_trigger(attack["trigger"])
+    poisoned = poison_training_set(train, trigger, float(attack["rate"]), int(attack["target"]), args.seed)
+    triggered = trigger_test_set(test, trigger, int(attack["target"]))
+    record = build_record(args.experiment, attack, args.seed, trigger, train, test, poisoned, triggered)
+    write_poisoned(args.out_dir, record, trigger, train, test, poisoned, triggered)
+    tr = record["train"]
+    LOG.info(
+        "%s: %d/%d training points poisoned with %s; norms %s; stacked norm %.4f (√m·δ = %s); %s clipped",
+        args.experiment, tr["num_poisons"], tr["num_examples"], trigger.spec(), tr["perturbation_norm"],
+        tr["stacked_norm"], tr["sqrt_m_times_nominal"], tr["num_clipped"],
+    )  # fmt: skip
+
+
+def cmd_plot_samples(args) -> None:
+    from certsmooth.artifacts import read_json
+    from certsmooth.attacks.store import load_poisoned_train
+    from certsmooth.data.prepared import load_prepared
+    from certsmooth.plots.samples import plot_trigger_samples
+
+    poisoned = load_poisoned_train(Path(args.poisoned_dir) / "train.npz")
+    record = read_json(Path(args.poisoned_dir) / "record.json")
+    clean = load_prepared(args.prepared_train)
+    if clean.y.size != poisoned.y.size:
+        raise CertsmoothError(
+            f"{args.prepared_train} has {clean.y.size} images but {args.poisoned_dir} has {poisoned.y.size}: "
+            "they come from different runs; rerun the workflow"
+        )
+    rows = poisoned.poison_index[: args.n_examples]
+    tr = record["train"]
+    trig = ", ".join(f"{k}={v}" for k, v in record["trigger"].items() if k != "name" and v is not None)
+    plot_trigger_samples(
+        args.out,
+        clean=clean.floats()[rows],
+        triggered=poisoned.x[rows],
+        clean_labels=poisoned.clean_y[rows],
+        new_labels=poisoned.y[rows],
+        norms=poisoned.perturbation_norm[: args.n_examples],
+        class_names=poisoned.class_names,
+        sigma=args.sigma,
+        seed=args.seed,
+        title=f"{record['experiment']}: {record['trigger']['name']} ({trig})",
+        subtitle=(
+            f"{tr['num_poisons']} of {tr['num_examples']} training points poisoned → label "
+            f"{poisoned.class_names[record['attack']['target']]}; stacked ‖δ‖₂ = {tr['stacked_norm']:.3f}"
+        ),
+        dpi=args.dpi,
+        context=args.context,
+    )
+    LOG.info("wrote %s", args.out)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="certsmooth", description=__doc__.splitlines()[0])
+    p.add_argument("--version", action="version", version=f"certsmooth {__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def add(name, func, help_):
+        sp = sub.add_parser(name, help=help_, description=help_)
+        sp.set_defaults(func=func)
+        sp.add_argument("--log", help="write the log to this file (default: stderr)")
+        sp.add_argument("-v", "--verbose", action="store_true")
+        return sp
+
+    sp = add("validate", cmd_validate, "validate a params.yaml against the schema")
+    sp.add_argument("params", nargs="?", default="params.yaml")
+    sp.add_argument("--schema", help="schema file (default: workflow/schemas/params.schema.yaml)")
+
+    sp = add("download", cmd_download, "download a dataset's raw files (run where there is network)")
+    sp.add_argument("dataset")
+    sp.add_argument("--raw-dir", default="data/raw")
+    sp.add_argument("--manifest", help="write a JSON manifest (files, sha256) here")
+    sp.add_argument("--offline", action="store_true", help="never download; only check the files")
+
+    sp = add("prepare", cmd_prepare, "write the prepared train/test .npz of a dataset and class subset")
+    sp.add_argument("--dataset", required=True)
+    sp.add_argument("--classes", required=True, help="'all' or class indices joined by '-', e.g. 1-0")
+    sp.add_argument("--split", required=True, help="'official' or test<fraction>-seed<seed>")
+    sp.add_argument("--raw-dir", default="data/raw")
+    sp.add_argument("--out-dir", required=True)
+
+    sp = add("poison", cmd_poison, "generate a poisoned training set and a triggered test set")
+    sp.add_argument("--train", required=True)
+    sp.add_argument("--test", required=True)
+    sp.add_argument("--attack", required=True, help="the experiment's attack entry as JSON")
+    sp.add_argument("--seed", type=int, required=True)
+    sp.add_argument("--experiment", required=True, help="experiment id, for the record")
+    sp.add_argument("--out-dir", required=True)
+
+    sp = add("plot-samples", cmd_plot_samples, "figure of clean vs triggered training samples")
+    sp.add_argument("--poisoned-dir", required=True)
+    sp.add_argument("--prepared-train", required=True)
+    sp.add_argument("--out", required=True)
+    sp.add_argument("--sigma", type=float, required=True)
+    sp.add_argument("--seed", type=int, required=True)
+    sp.add_argument("--n-examples", type=int, default=6)
+    sp.add_argument("--dpi", type=int, default=150)
+    sp.add_argument("--context", default="paper")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    setup_logging(args.log, args.verbose)
+    try:
+        args.func(args)
+    except CertsmoothError as exc:
+        msg = str(exc).replace("\n", " ")
+        if args.log:
+            LOG.error("%s", msg)
+        print(f"certsmooth: error: {msg}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

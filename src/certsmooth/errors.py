@@ -1,0 +1,23 @@
+"""User-facing errors.
+
+Every mistake a user can make (a bad parameter, a missing download, a corrupt file)
+raises a subclass of :class:`CertsmoothError` whose message is one line that names the
+value and the fix. The command-line interface prints that line and exits with status 2;
+any other exception is a bug and keeps its traceback.
+"""
+
+
+class CertsmoothError(Exception):
+    """Base class of errors caused by user input or the environment, not by a bug."""
+
+
+class ConfigError(CertsmoothError):
+    """An invalid value in params.yaml or on the command line."""
+
+
+class DatasetUnavailableError(CertsmoothError):
+    """A dataset's raw files are missing and cannot be downloaded."""
+
+
+class CorruptFileError(CertsmoothError):
+    """An artifact exists but cannot be read or fails its consistency checks."""

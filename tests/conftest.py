@@ -1,0 +1,72 @@
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+# Files a workflow run needs; copied into temporary project folders by the tests.
+PROJECT_FILES = [
+    "Snakefile",
+    "params.yaml",
+    "dvc.yaml",
+    ".dvcignore",
+    ".dvc/config",
+    ".dvc/.gitignore",
+    ".gitignore",
+    ".test",
+    "workflow",
+    "src/certsmooth",
+    "envs",
+]
+
+
+def tool(name: str) -> str:
+    """Path of a console script installed next to the running interpreter."""
+    path = BIN / name
+    return str(path) if path.exists() else name
+
+
+def run(cmd: list[str], cwd: Path, check: bool = True, timeout: int = 600) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
+    env.pop("PYTHONPATH", None)
+    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(
+            f"{' '.join(cmd)} exited {proc.returncode}\n"
+            f"--- stdout\n{proc.stdout[-4000:]}\n--- stderr\n{proc.stderr[-4000:]}"
+        )
+    return proc
+
+
+def copy_project(dest: Path, params: str | None = ".test/params.yaml") -> Path:
+    """A fresh copy of the workflow in ``dest``; ``params`` replaces params.yaml."""
+    for rel in PROJECT_FILES:
+        src = REPO / rel
+        if not src.exists():
+            continue
+        target = dest / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if src.is_dir():
+            shutil.copytree(src, target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        else:
+            shutil.copy2(src, target)
+    if params is not None:
+        shutil.copy2(REPO / params, dest / "params.yaml")
+    return dest
+
+
+def snakemake(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    return run([tool("snakemake"), *args], cwd=cwd, check=check)
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A copy of the workflow with the tiny test configuration as params.yaml."""
+    return copy_project(tmp_path / "project")

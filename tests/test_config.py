@@ -1,0 +1,155 @@
+"""params.yaml validation: defaults are valid; every bad value fails with one line."""
+
+import copy
+
+import pytest
+
+from certsmooth.config import experiments, load_yaml, validate_params
+from certsmooth.errors import ConfigError
+from conftest import REPO, copy_project, snakemake
+
+
+@pytest.fixture(scope="module")
+def default():
+    return load_yaml(REPO / "params.yaml")
+
+
+def test_default_and_test_params_are_valid(default):
+    cfg = validate_params(default)
+    assert [e.id for e in experiments(cfg)] == [
+        f"demo/{t}" for t in ("onepixel", "fourpixel", "blending", "badnets", "blend")
+    ]
+    tiny = validate_params(load_yaml(REPO / ".test/params.yaml"))
+    assert len(list(experiments(tiny))) == 3
+
+
+def test_defaults_are_filled_without_sharing(default):
+    cfg = copy.deepcopy(default)
+    exp = cfg["suites"]["demo"]["onepixel"]
+    del exp["smoothing"], exp["seed"], cfg["figures"]
+    out = validate_params(cfg)
+    assert out["suites"]["demo"]["onepixel"]["smoothing"] == {"sigma": 1.0}
+    assert out["suites"]["demo"]["onepixel"]["seed"] == 0
+    assert out["figures"] == {"dpi": 150, "n_examples": 6, "context": "paper"}
+    assert "smoothing" not in cfg["suites"]["demo"]["onepixel"]  # input not modified
+
+
+def edit(default, path, value):
+    cfg = copy.deepcopy(default)
+    node = cfg
+    for key in path[:-1]:
+        node = node[key]
+    if value is KeyError:
+        del node[path[-1]]
+    else:
+        node[path[-1]] = value
+    return cfg
+
+
+EXP = ["suites", "demo", "onepixel"]
+CASES = {
+    "negative sigma": (
+        EXP + ["smoothing", "sigma"],
+        -0.5,
+        "suites.demo.onepixel.smoothing.sigma = -0.5 is not allowed: must be > 0",
+    ),
+    "zero sigma": (EXP + ["smoothing", "sigma"], 0, "smoothing.sigma = 0 is not allowed: must be > 0"),
+    "rate above one": (EXP + ["attack", "rate"], 1.5, "attack.rate = 1.5 is not allowed: must be < 1"),
+    "rate zero": (EXP + ["attack", "rate"], 0.0, "attack.rate = 0.0 is not allowed: must be > 0"),
+    "rate is text": (EXP + ["attack", "rate"], "2%", "attack.rate = '2%' is not allowed: must be of type number"),
+    "unknown trigger": (
+        EXP + ["attack", "trigger", "name"],
+        "wanet",
+        "attack.trigger.name = 'wanet' is not allowed: must be one of onepixel, fourpixel, blending, badnets, blend",
+    ),
+    "unknown attack kind": (
+        EXP + ["attack", "kind"],
+        "clean_label",
+        "attack.kind = 'clean_label' is not allowed: must be one of backdoor",
+    ),
+    "unknown dataset": (
+        EXP + ["dataset", "name"],
+        "cifar100",
+        "dataset.name = 'cifar100' is not allowed: must be one of mnist5k, mnist, fashion_mnist, cifar10",
+    ),
+    "unknown experiment key": (
+        EXP + ["sigma"],
+        0.5,
+        "suites.demo.onepixel has unknown key 'sigma'; allowed keys: attack, dataset, seed, smoothing",
+    ),
+    "key of another trigger": (
+        EXP + ["attack", "trigger", "alpha"],
+        0.2,
+        "attack.trigger has unknown key 'alpha'; allowed keys: delta, name, positions",
+    ),
+    "unknown top-level key": (["sigma"], 1.0, "<top level> has unknown key 'sigma'"),
+    "missing rate": (EXP + ["attack", "rate"], KeyError, "suites.demo.onepixel.attack is missing the key 'rate'"),
+    "negative delta": (
+        EXP + ["attack", "trigger", "delta"],
+        -1,
+        "attack.trigger.delta = -1 is not allowed: must be > 0",
+    ),
+    "bad split fraction": (
+        EXP + ["dataset", "split"],
+        {"test_fraction": 1.0, "seed": 0},
+        "dataset.split.test_fraction = 1.0 is not allowed: must be < 1",
+    ),
+    "bad split word": (
+        EXP + ["dataset", "split"],
+        "random",
+        "dataset.split = 'random' is not allowed: must be 'official'",
+    ),
+    "negative seed": (EXP + ["seed"], -3, "onepixel.seed = -3 is not allowed: must be >= 0"),
+    # semantic checks (beyond the schema)
+    "class not in dataset": (
+        EXP + ["dataset", "classes"],
+        [0, "airplane"],
+        "suites.demo.onepixel.dataset.classes: 'airplane' is not a class of mnist5k",
+    ),
+    "target out of range": (
+        EXP + ["attack", "target"],
+        2,
+        "suites.demo.onepixel.attack.target = 2: the task has 2 classes",
+    ),
+    "official split of mnist5k": (EXP + ["dataset", "split"], "official", "mnist5k has no official split"),
+    "badnets patch too large": (
+        EXP + ["attack", "trigger"],
+        {"name": "badnets", "size": 40},
+        "a 40×40 patch at (-12, -12) does not fit",
+    ),
+    "unknown default suite": (["default_suites"], ["paper"], "default_suites lists 'paper', which is not a suite"),
+    "bad experiment name": (["suites", "demo", "one-pixel"], {}, "has an invalid name 'one-pixel'"),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_invalid_values_fail_with_one_line(default, case):
+    path, value, expected = CASES[case]
+    with pytest.raises(ConfigError) as info:
+        validate_params(edit(default, path, value))
+    msg = str(info.value)
+    assert "\n" not in msg
+    assert msg.startswith("params.yaml: ")
+    assert expected in msg
+
+
+def test_invalid_yaml_and_missing_file(tmp_path):
+    bad = tmp_path / "p.yaml"
+    bad.write_text("suites:\n  demo: [unclosed\n")
+    with pytest.raises(ConfigError, match=r"p.yaml: invalid YAML at line \d+"):
+        load_yaml(bad)
+    with pytest.raises(ConfigError, match="file not found"):
+        load_yaml(tmp_path / "nope.yaml")
+    with pytest.raises(ConfigError, match="expected a mapping"):
+        validate_params(["a"])
+
+
+@pytest.mark.workflow
+def test_snakemake_refuses_invalid_params_before_any_job(tmp_path):
+    project = copy_project(tmp_path / "p", params="params.yaml")
+    text = (project / "params.yaml").read_text().replace("rate: 0.02", "rate: 1.5", 1)
+    (project / "params.yaml").write_text(text)
+    proc = snakemake(project, "--cores", "1", check=False)
+    assert proc.returncode != 0
+    assert "params.yaml: suites.demo.onepixel.attack.rate = 1.5 is not allowed: must be < 1" in proc.stderr
+    assert not (project / "data").exists() and not (project / "results").exists()

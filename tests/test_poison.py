@@ -1,0 +1,154 @@
+"""Poisoning touches only non-target points, the right number, seeded and recorded."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from certsmooth.artifacts import read_json
+from certsmooth.attacks.poison import (
+    choose_poisons,
+    num_poisons,
+    poison_training_set,
+    trigger_test_set,
+)
+from certsmooth.attacks.store import (
+    FILES,
+    build_record,
+    load_poisoned_train,
+    load_triggered_test,
+    write_poisoned,
+)
+from certsmooth.attacks.triggers import make_trigger
+from certsmooth.data.prepared import PreparedSplit
+from certsmooth.errors import ConfigError
+
+
+def split(n=200, seed=0, bright=False):
+    rng = np.random.default_rng(seed)
+    x = rng.integers(0, 120, size=(n, 1, 28, 28), dtype=np.uint8)
+    if bright:
+        x[:, :, 23, 23] = 255
+    y = np.repeat([0, 1], n // 2)[rng.permutation(n)].astype(np.int64)
+    prov = {"content_sha256": "c" * 64, "raw_sha256": "r" * 64}
+    return PreparedSplit(x, y, np.arange(n) * 3, ["zero", "one"], prov)
+
+
+def test_num_poisons_matches_rab():
+    assert num_poisons(12665, 0.02) == 253  # MNIST 0/1 at 2% (spec)
+    assert num_poisons(100, 0.29) == 29  # not 28 despite 0.29·100 = 28.999…
+    assert num_poisons(10, 0.05) == 0
+
+
+def test_choose_poisons_only_nontarget_seeded():
+    y = np.array([0] * 60 + [1] * 40)
+    idx = choose_poisons(y, target=0, rate=0.1, seed=5)
+    assert idx.size == 10 and np.all(y[idx] == 1)
+    assert np.all(np.diff(idx) > 0)  # sorted, no repeats
+    np.testing.assert_array_equal(idx, choose_poisons(y, 0, 0.1, 5))
+    assert not np.array_equal(idx, choose_poisons(y, 0, 0.1, 6))
+
+
+@pytest.mark.parametrize("rate,match", [(0.001, "= 0 of"), (0.5, "only 40 training points"), (1.0, "in \\(0, 1\\)")])
+def test_choose_poisons_errors(rate, match):
+    y = np.array([0] * 60 + [1] * 40)
+    with pytest.raises(ConfigError, match=match):
+        choose_poisons(y, 0, rate, 0)
+
+
+def test_poison_training_set_contract():
+    train = split()
+    trig = make_trigger({"name": "onepixel", "delta": 0.5})
+    p = poison_training_set(train, trig, rate=0.1, target=0, seed=3)
+    clean = train.floats()
+    assert p.poison_index.size == 20
+    assert np.all(train.y[p.poison_index] == 1)  # only non-target points
+    assert np.all(p.y[p.poison_index] == 0)  # relabelled to the target
+    others = np.setdiff1d(np.arange(train.y.size), p.poison_index)
+    np.testing.assert_array_equal(p.y[others], train.y[others])
+    np.testing.assert_array_equal(p.x[others], clean[others])  # untouched
+    np.testing.assert_array_equal(p.clean_y, train.y)
+    # recorded norms are the actual ones; pixel (23,23) < 120/255 and δ = 0.5: no clipping
+    actual = np.linalg.norm((p.x[p.poison_index] - clean[p.poison_index]).reshape(20, -1), axis=1)
+    np.testing.assert_allclose(p.perturbation_norm, actual, rtol=1e-6)
+    np.testing.assert_allclose(p.perturbation_norm, 0.5, rtol=1e-6)
+    assert p.stacked_norm == pytest.approx(0.5 * np.sqrt(20), rel=1e-6)
+
+
+def test_clipped_norms_are_recorded():
+    train = split(bright=True)  # the trigger pixel is saturated everywhere
+    p = poison_training_set(train, make_trigger({"name": "onepixel", "delta": 1.0}), 0.1, 0, 0)
+    np.testing.assert_array_equal(p.perturbation_norm, 0.0)
+    assert p.stacked_norm == 0.0
+
+
+def test_poisoning_reproducible_and_seed_dependent():
+    train = split()
+    trig = make_trigger({"name": "blending", "delta": 0.5})
+    a = poison_training_set(train, trig, 0.05, 1, seed=11)
+    b = poison_training_set(train, trig, 0.05, 1, seed=11)
+    c = poison_training_set(train, trig, 0.05, 1, seed=12)
+    np.testing.assert_array_equal(a.x, b.x)
+    np.testing.assert_array_equal(a.poison_index, b.poison_index)
+    assert not np.array_equal(a.poison_index, c.poison_index)
+    assert np.all(train.y[a.poison_index] == 0)  # target 1: poisons come from class 0
+
+
+def test_target_out_of_range():
+    with pytest.raises(ConfigError, match="attack.target = 2"):
+        poison_training_set(split(), make_trigger({"name": "onepixel"}), 0.1, 2, 0)
+
+
+def test_trigger_test_set():
+    test = split(n=50, seed=1)
+    t = trigger_test_set(test, make_trigger({"name": "fourpixel", "delta": 0.5}), target=0)
+    np.testing.assert_array_equal(t.y, test.y)  # true labels
+    np.testing.assert_array_equal(t.nontarget, test.y != 0)
+    np.testing.assert_allclose(t.perturbation_norm, 0.5, rtol=1e-6)
+    assert t.target == 0
+
+
+def test_write_and_load_poisoned(tmp_path):
+    train, test = split(), split(n=40, seed=2)
+    trig = make_trigger({"name": "fourpixel", "delta": 0.6})
+    attack = {"kind": "backdoor", "trigger": {"name": "fourpixel", "delta": 0.6}, "rate": 0.05, "target": 0}
+    p = poison_training_set(train, trig, 0.05, 0, 9)
+    t = trigger_test_set(test, trig, 0)
+    record = build_record("suite/exp", attack, 9, trig, train, test, p, t)
+    write_poisoned(tmp_path, record, trig, train, test, p, t)
+    assert sorted(f.name for f in tmp_path.iterdir()) == sorted(FILES)
+    loaded = load_poisoned_train(tmp_path / "train.npz")
+    np.testing.assert_array_equal(loaded.x, p.x)
+    np.testing.assert_array_equal(loaded.poison_index, p.poison_index)
+    lt = load_triggered_test(tmp_path / "test.npz")
+    assert lt.target == 0 and lt.nontarget.sum() == (test.y != 0).sum()
+    rec = read_json(tmp_path / "record.json")
+    assert rec["train"]["num_poisons"] == 10
+    assert rec["train"]["poison_index"] == p.poison_index.tolist()
+    assert rec["train"]["stacked_norm"] == pytest.approx(np.sqrt(10) * 0.6, rel=1e-6)
+    assert rec["train"]["sqrt_m_times_nominal"] == pytest.approx(np.sqrt(10) * 0.6)
+    assert rec["train"]["num_clipped"] == 0
+    table = pd.read_csv(tmp_path / "poisons.csv")
+    assert table["row"].tolist() == p.poison_index.tolist()
+    assert table["source_index"].tolist() == (p.poison_index * 3).tolist()
+    np.testing.assert_allclose(table["l2_norm"], p.perturbation_norm, rtol=1e-8)
+    assert set(table["clean_label"]) == {1} and set(table["label"]) == {0}
+    json.dumps(rec)  # plain JSON types only
+
+
+def test_write_poisoned_leaves_nothing_on_failure(tmp_path, monkeypatch):
+    train, test = split(), split(n=40, seed=2)
+    trig = make_trigger({"name": "onepixel"})
+    p = poison_training_set(train, trig, 0.05, 0, 9)
+    t = trigger_test_set(test, trig, 0)
+    record = build_record("s/e", {"rate": 0.05}, 9, trig, train, test, p, t)
+    import certsmooth.attacks.store as store
+
+    def boom(*a, **k):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(store, "write_json", boom)
+    with pytest.raises(OSError):
+        write_poisoned(tmp_path, record, trig, train, test, p, t)
+    assert list(tmp_path.iterdir()) == []

@@ -1,0 +1,87 @@
+# Shared set-up: config validation, input functions, wildcard constraints.
+import json
+import os
+import sys
+from pathlib import Path
+
+# The workflow runs the library of this checkout, also in jobs on other nodes or in
+# conda environments: its files are declared as inputs of the jobs that use them, so
+# editing a module reruns exactly those jobs.
+SRC = str(Path(workflow.basedir) / "src")
+if SRC not in sys.path:
+    sys.path.insert(0, SRC)
+_pythonpath = os.environ.get("PYTHONPATH", "")
+if SRC not in _pythonpath.split(os.pathsep):
+    os.environ.update(PYTHONPATH=os.pathsep.join(p for p in (SRC, _pythonpath) if p))
+
+from certsmooth.config import experiments, load_schema, validate_params  # noqa: E402
+from certsmooth.errors import ConfigError  # noqa: E402
+
+# One-line errors (key, value, what is allowed) before any job starts; defaults are
+# filled into `config` in place so every rule sees the complete settings.
+try:
+    config.update(
+        validate_params(
+            config, load_schema(workflow.source_path("../schemas/params.schema.yaml"))
+        )
+    )
+except ConfigError as _exc:
+    raise WorkflowError(str(_exc)) from None
+
+ENV = "../../envs/certsmooth.yaml"
+EXPERIMENTS = {exp.id: exp for exp in experiments(config)}
+
+
+def lib(*modules):
+    """Library files a job runs: the core modules plus the named subpackages or modules."""
+    root = Path(SRC) / "certsmooth"
+    core = [
+        "__init__.py",
+        "__main__.py",
+        "cli.py",
+        "artifacts.py",
+        "errors.py",
+        "logs.py",
+        "seeding.py",
+    ]
+    files = [root / f for f in core]
+    for m in modules:
+        files += (
+            sorted((root / m).glob("*.py"))
+            if (root / m).is_dir()
+            else [root / f"{m}.py"]
+        )
+    return [str(f.relative_to(workflow.basedir)) for f in files]
+
+
+def raw_manifest(wildcards):
+    """The download manifest a prepared dataset depends on (none for embedded data)."""
+    from certsmooth.data.sources import get_source
+
+    if get_source(wildcards.dataset).needs_download:
+        return [f"{config['raw_dir']}/{wildcards.dataset}.manifest.json"]
+    return []
+
+
+def experiment(wildcards):
+    return EXPERIMENTS[f"{wildcards.suite}/{wildcards.exp}"]
+
+
+def prepared(wildcards):
+    d = experiment(wildcards).prepared_dir()
+    return {"train": f"{d}/train.npz", "test": f"{d}/test.npz"}
+
+
+def poisoned_dir(wildcards):
+    return experiment(wildcards).poisoned_dir()
+
+
+def suite_targets(suites):
+    """Every final output of the given suites."""
+    out = []
+    for exp in experiments(config, suites):
+        out += [
+            f"{exp.poisoned_dir()}/record.json",
+            f"{exp.results_dir()}/figures/samples.png",
+        ]
+    return out
