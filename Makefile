@@ -28,7 +28,9 @@ test: $(STAMP)
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)
-	$(BIN)/python -m certsmooth.bench
+	$(BIN)/python -m certsmooth.bench data
+	$(BIN)/python -m certsmooth.bench train
+	$(BIN)/python -m certsmooth.bench certify
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests

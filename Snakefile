@@ -18,10 +18,18 @@ wildcard_constraints:
     classes=r"all|\d+(-\d+)+",
     split=r"official|test[0-9.eE+-]+-seed\d+",
     tag=r"[A-Za-z0-9_.+-]+",
+    ttag=r"[A-Za-z0-9_.+-]+",
+    part=r"\d+",
+    parts=r"\d+",
+    scope=r"train|joint",
+    agg=r"soft|votes",
+    alpha=r"[0-9.eE+-]+",
 
 
 include: "workflow/rules/data.smk"
 include: "workflow/rules/poison.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/certify.smk"
 include: "workflow/rules/figures.smk"
 
 
@@ -29,7 +37,9 @@ include: "workflow/rules/figures.smk"
 localrules:
     all,
     fetch_dataset,
+    metrics,
     plot_samples,
+    plot_curves,
 
 
 rule all:

@@ -70,3 +70,19 @@ def snakemake(cwd: Path, *args: str, check: bool = True) -> subprocess.Completed
 def project(tmp_path: Path) -> Path:
     """A copy of the workflow with the tiny test configuration as params.yaml."""
     return copy_project(tmp_path / "project")
+
+
+@pytest.fixture(scope="session")
+def _built(tmp_path_factory) -> Path:
+    root = copy_project(tmp_path_factory.mktemp("built") / "project")
+    snakemake(root, "--cores", "2")
+    return root
+
+
+@pytest.fixture
+def built_project(_built: Path, tmp_path: Path) -> Path:
+    """A private copy of the tiny project after a complete run (outputs, logs and
+    Snakemake metadata, modification times preserved)."""
+    dest = tmp_path / "built"
+    shutil.copytree(_built, dest, symlinks=True)
+    return dest

@@ -16,9 +16,12 @@ def default():
 
 def test_default_and_test_params_are_valid(default):
     cfg = validate_params(default)
-    assert [e.id for e in experiments(cfg)] == [
-        f"demo/{t}" for t in ("onepixel", "fourpixel", "blending", "badnets", "blend")
+    assert [e.id for e in experiments(cfg, ["demo"])] == [
+        f"demo/{t}" for t in ("rab_fourpixel", "onepixel", "fourpixel", "blending", "badnets", "blend")
     ]
+    paper = [e for e in experiments(cfg, ["paper_rab"])]
+    assert len(paper) == 24 and all(e.cfg["ensemble"]["models"] == 1000 for e in paper)
+    assert cfg["default_suites"] == ["demo"]
     tiny = validate_params(load_yaml(REPO / ".test/params.yaml"))
     assert len(list(experiments(tiny))) == 3
 
@@ -75,7 +78,8 @@ CASES = {
     "unknown experiment key": (
         EXP + ["sigma"],
         0.5,
-        "suites.demo.onepixel has unknown key 'sigma'; allowed keys: attack, dataset, seed, smoothing",
+        "suites.demo.onepixel has unknown key 'sigma'; allowed keys: attack, certify, dataset, ensemble, seed, "
+        "smoothing",
     ),
     "key of another trigger": (
         EXP + ["attack", "trigger", "alpha"],
@@ -104,7 +108,7 @@ CASES = {
     "class not in dataset": (
         EXP + ["dataset", "classes"],
         [0, "airplane"],
-        "suites.demo.onepixel.dataset.classes: 'airplane' is not a class of mnist5k",
+        "dataset.classes: 'airplane' is not a class of mnist5k",
     ),
     "target out of range": (
         EXP + ["attack", "target"],
@@ -118,6 +122,36 @@ CASES = {
         "a 40×40 patch at (-12, -12) does not fit",
     ),
     "unknown default suite": (["default_suites"], ["paper"], "default_suites lists 'paper', which is not a suite"),
+    "too many partitions": (
+        ["suites", "demo", "rab_fourpixel", "ensemble", "partitions"],
+        6,
+        "suites.demo.rab_fourpixel.ensemble.partitions = 6: must be between 1 and the number of lanes",
+    ),
+    "unknown architecture": (
+        ["suites", "demo", "rab_fourpixel", "ensemble", "arch"],
+        "vgg16",
+        "ensemble.arch = 'vgg16' is not allowed: must be one of mnist_cnn, preact_resnet32, resnet18",
+    ),
+    "architecture does not fit": (
+        ["suites", "demo", "rab_fourpixel", "dataset"],
+        {"name": "cifar10", "classes": ["bird", "airplane"]},
+        "ensemble.arch = 'mnist_cnn' does not fit 32×32 images",
+    ),
+    "unknown scope": (
+        ["suites", "demo", "rab_fourpixel", "certify", "scopes"],
+        ["test"],
+        "certify.scopes.0 = 'test' is not allowed: must be one of train, joint",
+    ),
+    "alpha too large": (
+        ["suites", "demo", "rab_fourpixel", "certify", "alpha"],
+        0.5,
+        "certify.alpha = 0.5 is not allowed: must be < 0.5",
+    ),
+    "bad device": (
+        ["suites", "demo", "rab_fourpixel", "ensemble", "device"],
+        "gpu",
+        "ensemble.device = 'gpu' is not allowed: must match",
+    ),
     "bad experiment name": (["suites", "demo", "one-pixel"], {}, "has an invalid name 'one-pixel'"),
 }
 

@@ -26,6 +26,8 @@ def test_dvc_repro_then_status_clean(tmp_path):
     assert "data/poisoned/demo" in lock and "suites.demo" in lock
     status = run([dvc, "status"], cwd=project)
     assert "Data and pipelines are up to date" in status.stdout
+    shown = run([dvc, "metrics", "show", "--json"], cwd=project).stdout
+    assert "onepixel" in shown and "clean_acc" in shown and "CA_clean@0" in shown
     # a second repro is a no-op and the artifacts are unchanged
     again = run([dvc, "repro"], cwd=project)
     assert "didn't change, skipping" in again.stdout

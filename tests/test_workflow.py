@@ -30,12 +30,18 @@ def tree_hashes(root: Path, *dirs: str) -> dict[str, str]:
 def test_dry_run_default_params(tmp_path):
     project = copy_project(tmp_path / "p", params="params.yaml")
     proc = snakemake(project, "-n", "--cores", "1", "--forceall")
-    assert job_counts(proc.stdout) == {"prepare_dataset": 1, "poison": 5, "plot_samples": 5, "all": 1}
+    assert job_counts(proc.stdout) == {
+        "prepare_dataset": 1, "poison": 6, "plot_samples": 6, "train_partition": 5, "certify": 2, "metrics": 1,
+        "plot_curves": 1, "all": 1,
+    }  # fmt: skip
 
 
 def test_dry_run_tiny_params_and_suite_target(project):
     proc = snakemake(project, "-n", "--cores", "1", "demo")
-    assert job_counts(proc.stdout) == {"prepare_dataset": 1, "poison": 3, "plot_samples": 3, "demo": 1}
+    assert job_counts(proc.stdout) == {
+        "prepare_dataset": 1, "poison": 3, "plot_samples": 3, "train_partition": 2, "certify": 2, "metrics": 1,
+        "plot_curves": 1, "demo": 1,
+    }  # fmt: skip
 
 
 def test_dry_run_torchvision_dataset_plans_download(project):
@@ -43,16 +49,13 @@ def test_dry_run_torchvision_dataset_plans_download(project):
     params = params.replace(
         "{name: mnist5k, classes: [1, 0], split: {test_fraction: 0.5, seed: 3}}",
         "{name: cifar10, classes: [bird, airplane]}",
-    )
+    ).replace("ensemble: {", "ensemble: {arch: preact_resnet32, ")
     (project / "params.yaml").write_text(params)
     proc = snakemake(project, "-n", "--cores", "1")
     assert job_counts(proc.stdout) == {
-        "fetch_dataset": 1,
-        "prepare_dataset": 1,
-        "poison": 3,
-        "plot_samples": 3,
-        "all": 1,
-    }
+        "fetch_dataset": 1, "prepare_dataset": 1, "poison": 3, "plot_samples": 3, "train_partition": 2,
+        "certify": 2, "metrics": 1, "plot_curves": 1, "all": 1,
+    }  # fmt: skip
     assert "data/prepared/cifar10/2-0/official/train.npz" in proc.stdout
 
 
@@ -62,8 +65,8 @@ def test_lint_is_clean():
     assert "Congratulations" in proc.stdout + proc.stderr
 
 
-def test_tiny_end_to_end(project):
-    snakemake(project, "--cores", "2")
+def test_tiny_end_to_end(built_project):
+    project = built_project
     for exp in ("onepixel", "blending", "badnets"):
         png = project / f"results/demo/{exp}/figures/samples.png"
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -74,25 +77,63 @@ def test_tiny_end_to_end(project):
     # .test: 1000 mnist5k images of digits 1 and 0, half for training -> 500; 1% -> 5 poisons
     assert rec["train"]["num_examples"] == 500 and rec["train"]["num_poisons"] == 5
     assert rec["train"]["stacked_norm"] <= 0.5 * 5**0.5 + 1e-6
+    metrics = json.loads((project / "results/demo/onepixel/metrics.json").read_text())
+    for scope in ("train", "joint"):
+        m = metrics[scope]
+        assert m["num_clean"] == 500 and m["num_triggered"] == 250  # non-target test points
+        assert m["clean_accuracy"] > 0.9  # 16 MNIST CNNs, two epochs, digits 1 vs 0
+        assert 0.5 < m["certified_accuracy_clean"]["0"] <= m["clean_accuracy"]
+        assert m["deployed_attack"]["stacked_train_norm"] == rec["train"]["stacked_norm"]
+    summary = (project / "results/demo/summary.md").read_text()
+    assert "demo/onepixel" in summary and (project / "results/demo/figures/certified_accuracy.png").exists()
     again = snakemake(project, "--cores", "2")
     assert "Nothing to be done" in again.stdout + again.stderr
 
 
-def test_same_outputs_whatever_the_number_of_cores(tmp_path):
+def test_same_outputs_whatever_the_number_of_cores(built_project, tmp_path):
     a = copy_project(tmp_path / "a")
-    b = copy_project(tmp_path / "b")
     snakemake(a, "--cores", "1")
-    snakemake(b, "--cores", "2")
-    ha, hb = tree_hashes(a, "data", "results"), tree_hashes(b, "data", "results")
-    assert ha == hb and len(ha) == 2 + 3 * 5 + 3
+    ha, hb = tree_hashes(a, "data", "results"), tree_hashes(built_project, "data", "results")
+    assert ha == hb
+    assert any(k.endswith(".safetensors") for k in ha) and any(k.endswith("triggered.csv") for k in ha)
 
 
-def test_figure_param_change_reruns_only_figures(project):
-    snakemake(project, "--cores", "2")
+def test_certificates_identical_for_any_number_of_partitions(built_project, tmp_path):
+    b = copy_project(tmp_path / "b")
+    text = (b / "params.yaml").read_text().replace("partitions: 2", "partitions: 4")
+    (b / "params.yaml").write_text(text)
+    snakemake(b, "--cores", "2", "results/demo/onepixel/metrics.json")
+    ca = tree_hashes(built_project, "results/demo/onepixel/certify")
+    cb = tree_hashes(b, "results/demo/onepixel/certify")
+    assert len(ca) == 6 and list(ca.values()) == list(cb.values())
+    assert len(list((b / "results/demo/onepixel/models").rglob("*.safetensors"))) == 4
+
+
+def test_sigma_change_reruns_only_that_experiment(built_project):
+    project = built_project
+    text = (project / "params.yaml").read_text().replace("smoothing: {sigma: 0.25}", "smoothing: {sigma: 0.3}")
+    (project / "params.yaml").write_text(text)
+    proc = snakemake(project, "-n", "--cores", "1")
+    assert job_counts(proc.stdout) == {
+        "train_partition": 2, "certify": 2, "metrics": 1, "plot_samples": 1, "plot_curves": 1, "all": 1,
+    }  # fmt: skip
+
+
+def test_corrupt_checkpoint_fails_certification_clearly(built_project):
+    project = built_project
+    weights = sorted((project / "results/demo/onepixel/models").rglob("part0of2.safetensors"))[0]
+    weights.write_bytes(weights.read_bytes()[:1000])
+    proc = snakemake(project, "--cores", "1", "--forcerun", "certify", check=False)
+    assert proc.returncode != 0
+    assert f"{weights.relative_to(project)}: not a readable safetensors file" in proc.stderr
+
+
+def test_figure_param_change_reruns_only_figures(built_project):
+    project = built_project
     text = (project / "params.yaml").read_text().replace("dpi: 60", "dpi: 70")
     (project / "params.yaml").write_text(text)
     proc = snakemake(project, "-n", "--cores", "1")
-    assert job_counts(proc.stdout) == {"plot_samples": 3, "all": 1}
+    assert job_counts(proc.stdout) == {"plot_samples": 3, "plot_curves": 1, "all": 1}
 
 
 def test_failing_job_leaves_no_output(project):

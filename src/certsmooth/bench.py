@@ -1,10 +1,15 @@
-"""Benchmark harness: interleaved repeats, medians and ratios.
+"""Benchmarks: interleaved repeats, medians and ratios.
 
 Machines here have sporadic slowdowns of up to 25×, so variants are never timed in
 blocks: every round runs each variant once, in turn, and the report gives the median
 per variant and its ratio to the first one.
 
-    python -m certsmooth.bench [--repeats 5]
+    python -m certsmooth.bench data      # data steps (CSV reader, triggers, poisoning)
+    python -m certsmooth.bench train     # partition trainer vs RAB-style reference loop
+    python -m certsmooth.bench certify   # model evaluations per second
+
+(`certsmooth bench ...` is the same.) `train` runs every (variant, repeat) in a fresh
+subprocess so that each run's peak RSS is its own.
 """
 
 from __future__ import annotations
@@ -44,11 +49,7 @@ def report(title: str, times: dict[str, list[float]]) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=5)
-    args = parser.parse_args(argv)
-
+def bench_data(args) -> None:
     import numpy as np
 
     from certsmooth.attacks.poison import poison_training_set
@@ -110,6 +111,217 @@ def main(argv: list[str] | None = None) -> int:
             },
             args.repeats,
         )))  # fmt: skip
+
+
+def _demo_data():
+    from certsmooth.data.prepared import prepare
+
+    parts = prepare("mnist5k", [0, 1], {"test_fraction": 0.2, "seed": 0}, "unused")
+    return parts["train"].floats(), parts["train"].y, parts["test"].floats(), parts["test"].y
+
+
+def matmul_gflops(device, n: int = 2048, repeats: int = 5) -> float:
+    """Median GFLOP/s of an n×n float32 matmul: the machine's practical peak."""
+    import torch
+
+    a = torch.randn(n, n, device=device)
+    b = torch.randn(n, n, device=device)
+    ts = []
+    for _ in range(repeats + 1):
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        a @ b
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        ts.append(time.perf_counter() - t0)
+    return 2 * n**3 / statistics.median(ts[1:]) / 1e9
+
+
+def flops_per_sample_step(arch: str, shape, batch: int) -> float:
+    """FLOPs of one forward + backward of one base model, per training sample."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from certsmooth.models import build_model
+
+    model = build_model(arch, shape, 2)
+    x = torch.rand(batch, *shape)
+    with FlopCounterMode(display=False) as counter:
+        model(x).sum().backward()
+    return counter.get_total_flops() / batch
+
+
+def _train_one(variant: str, models: int, epochs: int, device: str, batch: int) -> dict:
+    """One timed training run (in its own process)."""
+    import resource
+
+    import numpy as np
+    import torch
+    import torch.nn.functional as F
+
+    from certsmooth.models import build_model
+    from certsmooth.smoothing.train import TrainConfig, model_seeds, resolve_device, train_partition
+
+    x, y, _, _ = _demo_data()
+    dev = resolve_device(device)
+    cfg = TrainConfig("mnist_cnn", 1.0, epochs, batch, 1e-3, lane_width=models)
+    t0 = time.perf_counter()
+    if variant == "partition":
+        train_partition(x, y, [list(range(models))], 0, cfg, 2, device)
+    else:  # RAB's public code: one model after another, noisy copies in a Dataset, a DataLoader
+
+        class Smoothed(torch.utils.data.Dataset):
+            def __init__(self, gen):
+                self.x, self.y = torch.from_numpy(x), torch.from_numpy(y)
+                self.noise = torch.randn(self.x.shape, generator=gen) * cfg.sigma
+
+            def __len__(self):
+                return len(self.x)
+
+            def __getitem__(self, i):
+                return self.x[i] + self.noise[i], self.y[i]
+
+        for i in range(models):
+            seeds = model_seeds(0, i)
+            gen = torch.Generator().manual_seed(seeds["train_noise"])
+            model = build_model("mnist_cnn", x.shape[1:], 2, seed=seeds["init"]).to(dev)
+            opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+            loader = torch.utils.data.DataLoader(Smoothed(gen), batch_size=batch, shuffle=True, generator=gen)
+            for _ in range(epochs):
+                for xb, yb in loader:
+                    xb, yb = xb.to(dev), yb.to(dev)
+                    loss = F.binary_cross_entropy_with_logits(model(xb)[:, 0], yb.float())
+                    opt.zero_grad()
+                    loss.backward()
+                    opt.step()
+    if dev.type == "cuda":
+        torch.cuda.synchronize()
+    wall = time.perf_counter() - t0
+    return {
+        "wall_s": wall,
+        "sample_steps_per_s": models * epochs * len(y) / wall,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_gpu_mb": torch.cuda.max_memory_allocated() / 2**20 if dev.type == "cuda" else 0.0,
+        "device": str(dev),
+        "threads": torch.get_num_threads(),
+        "n": int(np.asarray(y).size),
+    }
+
+
+def bench_train(args) -> None:
+    import json
+    import subprocess
+    import sys
+
+    import torch
+
+    from certsmooth.smoothing.train import resolve_device
+
+    dev = resolve_device(args.device)
+    variants = {"partition trainer (wide lanes)": "partition", "reference loop (RAB-style)": "reference"}
+    runs: dict[str, list[dict]] = {k: [] for k in variants}
+    for r in range(args.repeats):
+        for name, v in variants.items():
+            cmd = [sys.executable, "-m", "certsmooth.bench", "_train-one", v, str(args.models), str(args.epochs),
+                   args.device, str(args.batch)]  # fmt: skip
+            out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+            runs[name].append(json.loads(out.strip().splitlines()[-1]))
+            print(f"  round {r + 1}/{args.repeats} {name}: {runs[name][-1]['wall_s']:.2f} s", flush=True)
+    peak = matmul_gflops(dev)
+    fps = flops_per_sample_step("mnist_cnn", (1, 28, 28), args.batch)
+    n = runs[next(iter(runs))][0]["n"]
+    print(
+        f"train: {args.models} MNIST CNNs (RAB), {n} images, {args.epochs} epochs, batch {args.batch}, "
+        f"device {dev}, {torch.get_num_threads()} threads; {args.repeats} interleaved runs each"
+    )
+    print(f"  large-matmul peak: {peak:.1f} GFLOP/s; one sample-step (fwd+bwd) = {fps / 1e6:.2f} MFLOP")
+    base = None
+    print(f"  {'variant':<32} {'wall med':>9} {'ratio':>6} {'samples/s':>10} {'models/h':>9} "
+          f"{'GFLOP/s':>8} {'% peak':>7} {'RSS MB':>7} {'GPU MB':>7}")  # fmt: skip
+    for name, rs in runs.items():
+        wall = statistics.median(r["wall_s"] for r in rs)
+        base = base or wall
+        sps = statistics.median(r["sample_steps_per_s"] for r in rs)
+        gflops = sps * fps / 1e9
+        print(
+            f"  {name:<32} {wall:>8.2f}s {base / wall:>6.2f} {sps:>10.0f} {3600 * args.models / wall:>9.0f} "
+            f"{gflops:>8.1f} {100 * gflops / peak:>6.1f}% {max(r['peak_rss_mb'] for r in rs):>7.0f} "
+            f"{max(r['peak_gpu_mb'] for r in rs):>7.0f}"
+        )
+    ref = statistics.median(r["wall_s"] for r in runs["reference loop (RAB-style)"])
+    ours = statistics.median(r["wall_s"] for r in runs["partition trainer (wide lanes)"])
+    print(f"  speed-up of the partition trainer over the reference loop: {ref / ours:.2f}x")
+
+
+def bench_certify(args) -> None:
+    import torch
+
+    from certsmooth.certify.ensemble import model_probabilities
+    from certsmooth.models import build_model
+    from certsmooth.smoothing.train import model_seeds, resolve_device
+
+    dev = resolve_device(args.device)
+    _, _, xt, _ = _demo_data()
+    states = {i: build_model("mnist_cnn", (1, 28, 28), 2, seed=i).state_dict() for i in range(args.models)}
+    keys = {i: model_seeds(0, i)["test_noise"] for i in range(args.models)}
+
+    def reference():  # one model at a time, one noise draw per point, plain module
+        for i in range(args.models):
+            m = build_model("mnist_cnn", (1, 28, 28), 2).to(dev).eval()
+            m.load_state_dict(states[i])
+            g = torch.Generator().manual_seed(keys[i])
+            with torch.no_grad():
+                x = torch.from_numpy(xt)
+                torch.sigmoid(m((x + torch.randn(x.shape, generator=g)).to(dev)))
+
+    variants = {
+        "certsmooth (wide lanes, joint)": lambda: model_probabilities(
+            states, keys, "mnist_cnn", 2, xt, 1.0, "joint", args.lane_width, dev
+        ),
+        "reference (one model at a time)": reference,
+    }
+    times = interleaved(variants, args.repeats)
+    evals = args.models * len(xt)
+    print(f"certify: {args.models} models × {len(xt)} test points = {evals} model evaluations, device {dev}")
+    print(report("  wall time (ratio to certsmooth)", times))
+    for name, ts in times.items():
+        print(f"  {name:<34} {evals / statistics.median(ts):>12.0f} model-evaluations/s")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="certsmooth bench", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="what", required=True)
+    p = sub.add_parser("data", help="data steps")
+    p.add_argument("--repeats", type=int, default=5)
+    p.set_defaults(func=bench_data)
+    p = sub.add_parser("train", help="partition trainer vs RAB-style reference loop")
+    p.add_argument("--models", type=int, default=10)
+    p.add_argument("--epochs", type=int, default=2)
+    p.add_argument("--batch", type=int, default=128)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--repeats", type=int, default=5)
+    p.set_defaults(func=bench_train)
+    p = sub.add_parser("certify", help="model evaluations per second")
+    p.add_argument("--models", type=int, default=50)
+    p.add_argument("--lane-width", type=int, default=10)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--repeats", type=int, default=5)
+    p.set_defaults(func=bench_certify)
+    p = sub.add_parser("_train-one")  # internal: one timed run, printed as JSON
+    p.add_argument("variant")
+    p.add_argument("models", type=int)
+    p.add_argument("epochs", type=int)
+    p.add_argument("device")
+    p.add_argument("batch", type=int)
+    p.set_defaults(func=None)
+    args = parser.parse_args(argv)
+    if args.what == "_train-one":
+        import json
+
+        print(json.dumps(_train_one(args.variant, args.models, args.epochs, args.device, args.batch)))
+        return 0
+    args.func(args)
     return 0
 
 

@@ -126,6 +126,85 @@ def cmd_plot_samples(args) -> None:
     LOG.info("wrote %s", args.out)
 
 
+def cmd_train(args) -> None:
+    import torch
+
+    from certsmooth.artifacts import sha256_array
+    from certsmooth.attacks.store import load_poisoned_train
+    from certsmooth.smoothing.checkpoint import save_partition
+    from certsmooth.smoothing.train import TrainConfig, partition_lanes, train_partition
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    ens = json.loads(args.ensemble)
+    cfg = TrainConfig(
+        arch=ens["arch"], sigma=args.sigma, epochs=ens["epochs"], batch_size=ens["batch_size"], lr=ens["lr"],
+        lane_width=ens["lane_width"], bf16=ens["bf16"],
+    )  # fmt: skip
+    data = load_poisoned_train(args.train)
+    part_lanes = partition_lanes(ens["models"], ens["lane_width"], args.parts)[args.part]
+    LOG.info("partition %d/%d: models %s in lanes of %d; %s", args.part, args.parts, part_lanes, cfg.lane_width, cfg)
+    states, stats, timing = train_partition(
+        data.x, data.y, part_lanes, args.seed, cfg, len(data.class_names), ens["device"]
+    )
+    LOG.info("trained %d models in %.1f s (%.0f sample-steps/s on %s)", len(states), timing["wall_s"],
+             timing["sample_steps_per_s"], timing["device"])  # fmt: skip
+    manifest = {
+        "experiment": args.experiment,
+        "seed": args.seed,
+        "partition": args.part,
+        "partitions": args.parts,
+        "num_models": ens["models"],
+        "train": cfg.to_dict(),
+        "num_classes": len(data.class_names),
+        "input_shape": list(data.x.shape[1:]),
+        "data_sha256": sha256_array(data.x, data.y),
+        "per_model": stats,
+        "device": timing["device"],
+    }
+    save_partition(args.out, args.manifest, states, manifest)
+
+
+def cmd_certify(args) -> None:
+    import torch
+
+    from certsmooth.certify.run import certify_experiment
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    summary = certify_experiment(
+        weights=args.weights, manifests=args.manifests, train_path=args.train, record_path=args.record,
+        clean_test_path=args.clean_test, triggered_test_path=args.triggered_test,
+        ensemble=json.loads(args.ensemble), certify=json.loads(args.certify), scope=args.scope,
+        sigma=args.sigma, seed=args.seed, experiment=args.experiment,
+        out_clean=args.out_clean, out_triggered=args.out_triggered, out_summary=args.out_summary,
+    )  # fmt: skip
+    LOG.info(
+        "%s scope %s: clean acc %.3f, cert acc@0 %.3f, ASR %.3f, certified vs attack %.3f",
+        args.experiment, args.scope, summary["clean_accuracy"], summary["certified_accuracy_clean"]["0"],
+        summary["attack_success_rate"], summary["certified_vs_deployed_attack"],
+    )  # fmt: skip
+
+
+def cmd_metrics(args) -> None:
+    from certsmooth.artifacts import read_json, write_json
+
+    out = {"experiment": args.experiment}
+    for path in args.summaries:
+        s = read_json(path)
+        out[s["scope"]] = s
+    write_json(args.out, out)
+
+
+def cmd_plot_curves(args) -> None:
+    from certsmooth.plots.curves import plot_suite
+
+    plot_suite(
+        args.suite, args.runs, args.out_png, args.out_csv, args.out_md, args.out_metrics, args.out_curves,
+        args.dpi, args.context,
+    )  # fmt: skip
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="certsmooth", description=__doc__.splitlines()[0])
     p.add_argument("--version", action="version", version=f"certsmooth {__version__}")
@@ -137,6 +216,8 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--log", help="write the log to this file (default: stderr)")
         sp.add_argument("-v", "--verbose", action="store_true")
         return sp
+
+    sub.add_parser("bench", help="benchmarks: bench data | train | certify (see certsmooth bench -h)")
 
     sp = add("validate", cmd_validate, "validate a params.yaml against the schema")
     sp.add_argument("params", nargs="?", default="params.yaml")
@@ -172,10 +253,63 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--n-examples", type=int, default=6)
     sp.add_argument("--dpi", type=int, default=150)
     sp.add_argument("--context", default="paper")
+
+    sp = add("train", cmd_train, "train one partition of a smoothed ensemble")
+    sp.add_argument("--train", required=True, help="poisoned train.npz")
+    sp.add_argument("--ensemble", required=True, help="the experiment's ensemble entry as JSON")
+    sp.add_argument("--sigma", type=float, required=True)
+    sp.add_argument("--seed", type=int, required=True)
+    sp.add_argument("--part", type=int, required=True)
+    sp.add_argument("--parts", type=int, required=True)
+    sp.add_argument("--experiment", required=True)
+    sp.add_argument("--threads", type=int, default=0)
+    sp.add_argument("--out", required=True, help="safetensors file")
+    sp.add_argument("--manifest", required=True, help="JSON manifest")
+
+    sp = add("certify", cmd_certify, "certify clean and triggered test points with a trained ensemble")
+    sp.add_argument("--weights", nargs="+", required=True)
+    sp.add_argument("--manifests", nargs="+", required=True)
+    sp.add_argument("--train", required=True, help="poisoned train.npz (checksum check)")
+    sp.add_argument("--record", required=True)
+    sp.add_argument("--clean-test", required=True)
+    sp.add_argument("--triggered-test", required=True)
+    sp.add_argument("--ensemble", required=True)
+    sp.add_argument("--certify", required=True)
+    sp.add_argument("--scope", choices=["train", "joint"], required=True)
+    sp.add_argument("--sigma", type=float, required=True)
+    sp.add_argument("--seed", type=int, required=True)
+    sp.add_argument("--experiment", required=True)
+    sp.add_argument("--threads", type=int, default=0)
+    sp.add_argument("--out-clean", required=True)
+    sp.add_argument("--out-triggered", required=True)
+    sp.add_argument("--out-summary", required=True)
+
+    sp = add("metrics", cmd_metrics, "merge the scopes' summaries into metrics.json")
+    sp.add_argument("--experiment", required=True)
+    sp.add_argument("--summaries", nargs="+", required=True)
+    sp.add_argument("--out", required=True)
+
+    sp = add("plot-curves", cmd_plot_curves, "certified-accuracy curves and summary table of a suite")
+    sp.add_argument("--suite", required=True)
+    sp.add_argument(
+        "--runs", nargs="+", required=True, help="certify folders (with clean.csv, triggered.csv, summary.json)"
+    )
+    sp.add_argument("--out-png", required=True)
+    sp.add_argument("--out-csv", required=True)
+    sp.add_argument("--out-md", required=True)
+    sp.add_argument("--out-metrics", required=True, help="suite metrics JSON (DVC metrics)")
+    sp.add_argument("--out-curves", required=True, help="certified-accuracy curves CSV (DVC plots)")
+    sp.add_argument("--dpi", type=int, default=150)
+    sp.add_argument("--context", default="paper")
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["bench"]:
+        from certsmooth.bench import main as bench_main
+
+        return bench_main(argv[1:])
     args = build_parser().parse_args(argv)
     setup_logging(args.log, args.verbose)
     try:

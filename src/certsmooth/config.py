@@ -141,6 +141,7 @@ def _check_semantics(config: dict, source: str) -> None:
                 f"{source}: default_suites lists {suite!r}, which is not a suite; "
                 f"defined suites: {', '.join(config['suites'])}"
             )
+    fitted: set[tuple] = set()  # (arch, shape, classes) already checked
     for exp in experiments(config):
         where = f"{source}: suites.{exp.suite}.{exp.name}"
         try:
@@ -163,6 +164,18 @@ def _check_semantics(config: dict, source: str) -> None:
                 )
             trigger = make_trigger(attack["trigger"])
             trigger.pattern(source_info.shape)  # checks positions / patch geometry
+            if "ensemble" in exp.cfg:
+                from certsmooth.models import build_model
+                from certsmooth.smoothing.train import partition_lanes
+
+                ens = exp.cfg["ensemble"]
+                try:
+                    partition_lanes(ens["models"], ens["lane_width"], ens["partitions"])
+                    if (ens["arch"], source_info.shape, len(classes)) not in fitted:
+                        build_model(ens["arch"], source_info.shape, len(classes))
+                        fitted.add((ens["arch"], source_info.shape, len(classes)))
+                except ConfigError as exc:
+                    raise ConfigError(f"ensemble.{exc}") from None
         except ConfigError as exc:
             raise ConfigError(f"{where}.{exc}") from None
 
@@ -226,6 +239,34 @@ class Experiment:
 
     def results_dir(self) -> str:
         return f"results/{self.suite}/{self.name}"
+
+    @property
+    def trained(self) -> bool:
+        return "ensemble" in self.cfg
+
+    @property
+    def sigma(self) -> float:
+        return float(self.cfg["smoothing"]["sigma"])
+
+    def train_tag(self) -> str:
+        """Folder name with the key training settings, e.g. ``mnist_cnn-sigma1-M50-W10-e20-s0``."""
+        e = self.cfg["ensemble"]
+        return (
+            f"{e['method']}-{e['arch']}-sigma{self.sigma:g}-M{e['models']}-W{e['lane_width']}"
+            f"-e{e['epochs']}-b{e['batch_size']}-lr{e['lr']:g}{'-bf16' if e['bf16'] else ''}-s{self.seed}"
+        )
+
+    def models_dir(self) -> str:
+        return f"{self.results_dir()}/models/{self.train_tag()}"
+
+    def partition_files(self) -> tuple[list[str], list[str]]:
+        p = self.cfg["ensemble"]["partitions"]
+        stems = [f"{self.models_dir()}/part{i}of{p}" for i in range(p)]
+        return [f"{s}.safetensors" for s in stems], [f"{s}.json" for s in stems]
+
+    def certify_dir(self, scope: str) -> str:
+        c = self.cfg["certify"]
+        return f"{self.results_dir()}/certify/{self.train_tag()}/{scope}-{c['aggregation']}-a{c['alpha']:g}"
 
 
 def experiments(config: dict, suites: list[str] | None = None) -> Iterator[Experiment]:

@@ -76,6 +76,30 @@ def poisoned_dir(wildcards):
     return experiment(wildcards).poisoned_dir()
 
 
+def certify_inputs(wildcards):
+    exp = experiment(wildcards)
+    weights, manifests = exp.partition_files()
+    d = exp.poisoned_dir()
+    return {
+        "weights": weights,
+        "manifests": manifests,
+        "train": f"{d}/train.npz",
+        "record": f"{d}/record.json",
+        "triggered_test": f"{d}/test.npz",
+        "clean_test": f"{exp.prepared_dir()}/test.npz",
+    }
+
+
+def certify_runs(suite):
+    """Certification folders of a suite's trained experiments (one per scope)."""
+    return [
+        exp.certify_dir(scope)
+        for exp in experiments(config, [suite])
+        if exp.trained
+        for scope in exp.cfg["certify"]["scopes"]
+    ]
+
+
 def suite_targets(suites):
     """Every final output of the given suites."""
     out = []
@@ -84,4 +108,12 @@ def suite_targets(suites):
             f"{exp.poisoned_dir()}/record.json",
             f"{exp.results_dir()}/figures/samples.png",
         ]
+        if exp.trained:
+            out.append(f"{exp.results_dir()}/metrics.json")
+    for suite in suites:
+        if certify_runs(suite):
+            out += [
+                f"results/{suite}/figures/certified_accuracy.png",
+                f"results/{suite}/summary.md",
+            ]
     return out

@@ -34,3 +34,44 @@ rule plot_samples:
         "python -m certsmooth plot-samples --poisoned-dir {params.poisoned_dir} --prepared-train {input.clean}"
         " --out {output} --sigma {params.sigma} --seed {params.seed} --n-examples {params.n_examples}"
         " --dpi {params.dpi} --context {params.context} --log {log}"
+
+
+rule plot_curves:
+    input:
+        runs=lambda wc: [
+            f"{d}/{f}"
+            for d in certify_runs(wc.suite)
+            for f in ("clean.csv", "triggered.csv", "summary.json")
+        ],
+        lib=lib("plots", "metrics"),
+    output:
+        png=report(
+            "results/{suite}/figures/certified_accuracy.png",
+            caption="../report/certified_accuracy.rst",
+            category="Certification",
+            subcategory="{suite}",
+            labels={"suite": "{suite}", "figure": "certified accuracy"},
+        ),
+        csv="results/{suite}/summary.csv",
+        md=report(
+            "results/{suite}/summary.md",
+            caption="../report/summary.rst",
+            category="Certification",
+            subcategory="{suite}",
+            labels={"suite": "{suite}", "figure": "summary table"},
+        ),
+        metrics="metrics/{suite}/metrics.json",
+        curves="metrics/{suite}/curves.csv",
+    params:
+        runs=lambda wc: certify_runs(wc.suite),
+        dpi=config["figures"]["dpi"],
+        context=config["figures"]["context"],
+    log:
+        "logs/plot_curves/{suite}.log",
+    conda:
+        ENV
+    shell:
+        "python -m certsmooth plot-curves --suite {wildcards.suite} --runs {params.runs}"
+        " --out-png {output.png} --out-csv {output.csv} --out-md {output.md}"
+        " --out-metrics {output.metrics} --out-curves {output.curves}"
+        " --dpi {params.dpi} --context {params.context} --log {log}"

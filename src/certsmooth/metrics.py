@@ -1,0 +1,53 @@
+"""Certified-accuracy metrics (spec README glossary; RAB ``eval.py`` conventions)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+
+def passes(radius: np.ndarray, r: float, cmp: str) -> np.ndarray:
+    return radius > r if cmp == "gt" else radius >= r
+
+
+def certified_accuracy(frame: pd.DataFrame, r: float, cmp: str) -> float:
+    """Fraction of points that are correct, not abstained, and have R > r (``gt``, RAB,
+    Cert-SSB) or R ≥ r (``ge``, Cohen)."""
+    if len(frame) == 0:
+        return float("nan")
+    ok = frame["correct"].to_numpy() & passes(frame["radius"].to_numpy(), r, cmp)
+    return float(ok.mean())
+
+
+def acr(frame: pd.DataFrame) -> float:
+    """Average certified radius: (1/N)·Σ R over correct points (abstained/wrong count 0)."""
+    if len(frame) == 0:
+        return float("nan")
+    return float(np.where(frame["correct"], frame["radius"], 0.0).mean())
+
+
+def curve(frame: pd.DataFrame, cmp: str, num: int = 200) -> pd.DataFrame:
+    """Certified accuracy on a fine radius grid (for plotting)."""
+    top = float(frame["radius"].max()) if len(frame) else 0.0
+    grid = np.unique(np.concatenate([np.linspace(0, max(top * 1.05, 1e-6), num), frame["radius"].to_numpy()]))
+    return pd.DataFrame({"radius": grid, "certified_accuracy": [certified_accuracy(frame, r, cmp) for r in grid]})
+
+
+def summarize(clean: pd.DataFrame, triggered: pd.DataFrame, radii: list[float], cmp: str, target: int) -> dict:
+    """Metrics of one (experiment, scope). ``triggered`` holds the non-target triggered
+    points with their true labels (RAB protocol)."""
+    return {
+        "clean_accuracy": float((clean["top"] == clean["label"]).mean()),
+        "attack_success_rate": float((triggered["top"] == target).mean()) if len(triggered) else float("nan"),
+        "abstain_rate_clean": float(clean["abstain"].mean()),
+        "abstain_rate_triggered": float(triggered["abstain"].mean()) if len(triggered) else float("nan"),
+        "acr_clean": acr(clean),
+        "acr_triggered": acr(triggered),
+        "certified_accuracy_clean": {f"{r:g}": certified_accuracy(clean, r, cmp) for r in radii},
+        "certified_accuracy_triggered": {f"{r:g}": certified_accuracy(triggered, r, cmp) for r in radii},
+        "certified_vs_deployed_attack": float(triggered["certified_vs_attack"].mean())
+        if len(triggered)
+        else float("nan"),
+        "num_clean": int(len(clean)),
+        "num_triggered": int(len(triggered)),
+    }

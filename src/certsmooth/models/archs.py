@@ -1,0 +1,128 @@
+"""Base classifiers. Inputs are images in [0, 1] (no normalisation, as RAB); the head
+has one logit for binary tasks (class 1 iff logit > 0) and C logits otherwise.
+
+* ``mnist_cnn``: RAB/Cert-SSB MNIST CNN: conv5×5 1→16, ReLU, maxpool 2, conv5×5 16→32,
+  ReLU, maxpool 2, FC 512→512, ReLU, FC 512→out (28×28 inputs).
+* ``preact_resnet32``: RAB/Cert-SSB CIFAR pre-activation ResNet: conv3×3 3→16, three
+  stages of five pre-activation basic blocks, widths 16/32/64, strides 1/2/2, BN+ReLU,
+  global average pooling, FC 64→out, Kaiming initialisation (≈ ResNet-32).
+* ``resnet18``: torchvision's ResNet-18 with an ``out``-unit head, for larger images.
+  RAB fine-tunes ImageNet-pretrained weights; downloading them needs network, so
+  certsmooth trains from torchvision's random initialisation (documented divergence).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+from certsmooth.errors import ConfigError
+
+
+class MnistCNN(nn.Module):
+    """RAB's MNIST CNN. Max-pooling is applied before the ReLU: max and ReLU commute
+    (ReLU is monotone), so the function and its gradients are RAB's, with a 4× smaller
+    ReLU."""
+
+    def __init__(self, in_channels: int = 1, out: int = 1):
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(in_channels, 16, 5),
+            nn.MaxPool2d(2),
+            nn.ReLU(),
+            nn.Conv2d(16, 32, 5),
+            nn.MaxPool2d(2),
+            nn.ReLU(),
+        )
+        self.flatten = nn.Flatten()
+        self.classifier = nn.Sequential(nn.Linear(512, 512), nn.ReLU(), nn.Linear(512, out))
+
+    def forward(self, x):
+        return self.classifier(self.flatten(self.features(x)))
+
+
+class PreActBlock(nn.Module):
+    def __init__(self, cin: int, cout: int, stride: int):
+        super().__init__()
+        self.bn1 = nn.BatchNorm2d(cin)
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(cout)
+        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+        self.relu = nn.ReLU()
+        self.shortcut = nn.Conv2d(cin, cout, 1, stride, bias=False) if stride != 1 or cin != cout else None
+
+    def forward(self, x):
+        out = self.relu(self.bn1(x))
+        short = self.shortcut(out) if self.shortcut is not None else x
+        out = self.conv1(out)
+        out = self.conv2(self.relu(self.bn2(out)))
+        return out + short
+
+
+class PreActResNet(nn.Module):
+    def __init__(self, in_channels: int = 3, out: int = 1, blocks: int = 5, widths=(16, 32, 64)):
+        super().__init__()
+        layers: list[nn.Module] = [nn.Conv2d(in_channels, widths[0], 3, 1, 1, bias=False)]
+        cin = widths[0]
+        for i, w in enumerate(widths):
+            for b in range(blocks):
+                layers.append(PreActBlock(cin, w, 2 if (b == 0 and i > 0) else 1))
+                cin = w
+        layers += [nn.BatchNorm2d(cin), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten()]
+        self.features = nn.Sequential(*layers)
+        self.fc = nn.Linear(cin, out)
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            elif isinstance(m, nn.BatchNorm2d):
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+
+    def forward(self, x):
+        return self.fc(self.features(x))
+
+
+def _resnet18(in_channels: int, out: int) -> nn.Module:
+    from torchvision.models import resnet18
+
+    model = resnet18(weights=None, num_classes=out)
+    if in_channels != 3:
+        model.conv1 = nn.Conv2d(in_channels, 64, 7, 2, 3, bias=False)
+    return model
+
+
+ARCHS: dict[str, tuple[Callable[[int, int], nn.Module], str]] = {
+    "mnist_cnn": (lambda c, o: MnistCNN(c, o), "28×28 inputs"),
+    "preact_resnet32": (lambda c, o: PreActResNet(c, o), "32×32 inputs"),
+    "resnet18": (_resnet18, "any size ≥ 32×32"),
+}
+
+
+def num_outputs(num_classes: int) -> int:
+    """One logit for binary tasks, one per class otherwise."""
+    return 1 if num_classes == 2 else num_classes
+
+
+def build_model(arch: str, in_shape: tuple[int, int, int], num_classes: int, seed: int | None = None) -> nn.Module:
+    """A freshly initialised base model; with ``seed`` its initialisation is a pure
+    function of the seed (the global RNG state is saved and restored)."""
+    if arch not in ARCHS:
+        raise ConfigError(f"arch = {arch!r}: unknown architecture; allowed: {', '.join(ARCHS)}")
+    factory, _ = ARCHS[arch]
+    if seed is None:
+        model = factory(in_shape[0], num_outputs(num_classes))
+    else:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            model = factory(in_shape[0], num_outputs(num_classes))
+    try:
+        with torch.no_grad():
+            model.eval()(torch.zeros(2, *in_shape))
+    except RuntimeError:
+        raise ConfigError(
+            f"arch = {arch!r} does not fit {in_shape[1]}×{in_shape[2]} images ({ARCHS[arch][1]}); "
+            "choose another architecture"
+        ) from None
+    return model.train()

@@ -1,0 +1,166 @@
+"""K models as one wide network ("grouped ensemble").
+
+Every layer of K copies of an architecture is fused into one layer of K times the width:
+``Conv2d(c, d, groups=g)`` becomes ``Conv2d(K·c, K·d, groups=K·g)``, ``BatchNorm2d(c)``
+becomes ``BatchNorm2d(K·c)`` (per-model statistics, exactly), ``Linear`` becomes a
+batched matmul over the K models; channel-wise layers (ReLU, pooling, residual sums)
+are unchanged and features stay model-major, so ``Flatten`` keeps each model's layout.
+Model k sees only its own input channels, so the K models train independently (their
+losses are summed; the gradients do not mix) while every kernel call does K models'
+work. Unlike ``torch.func.vmap`` this handles BatchNorm's running statistics and, on
+the CPU, runs grouped convolutions in channels-last format (``python -m certsmooth.bench
+train`` measures it against a one-model-at-a-time loop).
+
+Checkpoints hold per-model state dicts with the base architecture's names, so models
+can be regrouped freely.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from certsmooth.errors import ConfigError
+
+CHANNELWISE = (
+    nn.ReLU,
+    nn.MaxPool2d,
+    nn.AvgPool2d,
+    nn.AdaptiveAvgPool2d,
+    nn.Flatten,
+    nn.Identity,
+    nn.Sequential,
+)
+
+
+class GroupedLinear(nn.Module):
+    """K independent Linear(in, out) layers on model-major features (B, K·in) → (B, K·out)."""
+
+    def __init__(self, linears: Sequence[nn.Linear]):
+        super().__init__()
+        self.k = len(linears)
+        self.in_features = linears[0].in_features
+        self.out_features = linears[0].out_features
+        self.weight = nn.Parameter(torch.stack([m.weight.detach() for m in linears]).clone())
+        self.bias = nn.Parameter(torch.stack([m.bias.detach() for m in linears]).clone())
+
+    def forward(self, x):
+        b = x.shape[0]
+        x = x.reshape(b, self.k, self.in_features).transpose(0, 1)  # (K, B, in)
+        y = torch.baddbmm(self.bias[:, None, :], x, self.weight.transpose(1, 2))  # (K, B, out)
+        return y.transpose(0, 1).reshape(b, self.k * self.out_features)
+
+
+def _wide_conv(convs: Sequence[nn.Conv2d]) -> nn.Conv2d:
+    c = convs[0]
+    k = len(convs)
+    wide = nn.Conv2d(
+        k * c.in_channels,
+        k * c.out_channels,
+        c.kernel_size,
+        c.stride,
+        c.padding,
+        c.dilation,
+        groups=k * c.groups,
+        bias=c.bias is not None,
+        padding_mode=c.padding_mode,
+    )
+    with torch.no_grad():
+        wide.weight.copy_(torch.cat([m.weight for m in convs]))
+        if c.bias is not None:
+            wide.bias.copy_(torch.cat([m.bias for m in convs]))
+    return wide
+
+
+def _wide_bn(bns: Sequence[nn.BatchNorm2d]) -> nn.BatchNorm2d:
+    b = bns[0]
+    wide = nn.BatchNorm2d(len(bns) * b.num_features, b.eps, b.momentum, b.affine, b.track_running_stats)
+    with torch.no_grad():
+        for name in ("weight", "bias", "running_mean", "running_var"):
+            if getattr(b, name) is not None:
+                getattr(wide, name).copy_(torch.cat([getattr(m, name) for m in bns]))
+        if b.num_batches_tracked is not None:
+            wide.num_batches_tracked.copy_(b.num_batches_tracked)
+    return wide
+
+
+def _per_model(module: nn.Module, k: int, i: int, prefix: str) -> dict[str, torch.Tensor]:
+    """Model i's entries of one wide leaf module, under the base names."""
+    out = {}
+    if isinstance(module, GroupedLinear):
+        out[f"{prefix}weight"] = module.weight[i]
+        out[f"{prefix}bias"] = module.bias[i]
+        return out
+    for name, t in list(module.named_parameters(recurse=False)) + list(module.named_buffers(recurse=False)):
+        if t.ndim == 0:  # num_batches_tracked
+            out[f"{prefix}{name}"] = t
+        else:
+            n = t.shape[0] // k
+            out[f"{prefix}{name}"] = t[i * n : (i + 1) * n]
+    return out
+
+
+class WideEnsemble(nn.Module):
+    """K base models fused into one network. ``forward`` takes (K, B, C, H, W) and
+    returns logits (K, B, out)."""
+
+    def __init__(self, models: Sequence[nn.Module]):
+        super().__init__()
+        if not models:
+            raise ValueError("an ensemble needs at least one model")
+        self.k = len(models)
+        self.net = copy.deepcopy(models[0])
+        self._leaves: list[str] = []
+        for name, module in models[0].named_modules():
+            if name == "" or list(module.children()):
+                if name and not isinstance(module, CHANNELWISE) and list(module.parameters(recurse=False)):
+                    raise ConfigError(f"layer {name} ({type(module).__name__}) has its own parameters; not supported")
+                continue
+            group = [dict(m.named_modules())[name] for m in models]
+            if isinstance(module, nn.Conv2d):
+                wide: nn.Module = _wide_conv(group)
+            elif isinstance(module, nn.BatchNorm2d):
+                wide = _wide_bn(group)
+            elif isinstance(module, nn.Linear):
+                wide = GroupedLinear(group)
+            elif isinstance(module, CHANNELWISE):
+                continue
+            else:
+                raise ConfigError(
+                    f"layer {name} ({type(module).__name__}) cannot be widened; "
+                    "supported: Conv2d, BatchNorm2d, Linear and channel-wise layers"
+                )
+            self._set(name, wide)
+            self._leaves.append(name)
+
+    def _set(self, name: str, module: nn.Module) -> None:
+        parent = self.net
+        *path, last = name.split(".")
+        for p in path:
+            parent = getattr(parent, p)
+        setattr(parent, last, module)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        k, b = x.shape[:2]
+        if k != self.k:
+            raise ValueError(f"expected inputs for {self.k} models, got {k}")
+        wide = x.transpose(0, 1).reshape(b, k * x.shape[2], *x.shape[3:])
+        if x.device.type == "cpu" and wide.ndim == 4:
+            wide = wide.contiguous(memory_format=torch.channels_last)
+        out = self.net(wide)
+        return out.reshape(b, k, -1).transpose(0, 1)
+
+    def state_dicts(self) -> list[dict[str, torch.Tensor]]:
+        """Per-model state dicts under the base architecture's names (CPU copies)."""
+        modules = dict(self.net.named_modules())
+        states = []
+        for i in range(self.k):
+            state: dict[str, torch.Tensor] = {}
+            for name in self._leaves:
+                for key, t in _per_model(modules[name], self.k, i, f"{name}.").items():
+                    state[key] = t.detach().to("cpu").clone().contiguous()
+            states.append(state)
+        return states

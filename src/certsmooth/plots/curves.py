@@ -1,0 +1,106 @@
+"""Certified accuracy vs radius for the certified experiments of a suite, and a table."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
+
+from certsmooth.artifacts import atomic_path, read_json, write_json  # noqa: E402
+from certsmooth.metrics import curve  # noqa: E402
+
+
+def load_run(run_dir: str | Path) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
+    run_dir = Path(run_dir)
+    summary = read_json(run_dir / "summary.json")
+    clean = pd.read_csv(run_dir / "clean.csv")
+    trig = pd.read_csv(run_dir / "triggered.csv")
+    return summary, clean, trig[trig["nontarget"]]
+
+
+def summary_row(s: dict) -> dict:
+    row = {
+        "experiment": s["experiment"],
+        "scope": s["scope"],
+        "aggregation": s["aggregation"],
+        "sigma": s["sigma"],
+        "M": s["num_models"],
+        "clean_acc": s["clean_accuracy"],
+        "attack_success": s["attack_success_rate"],
+        "abstain_clean": s["abstain_rate_clean"],
+        "abstain_trig": s["abstain_rate_triggered"],
+        "ACR_clean": s["acr_clean"],
+        "ACR_trig": s["acr_triggered"],
+        "cert_vs_attack": s["certified_vs_deployed_attack"],
+        "stacked_norm": s["deployed_attack"]["stacked_train_norm"],
+    }
+    for r, v in s["certified_accuracy_clean"].items():
+        row[f"CA_clean@{r}"] = v
+    for r, v in s["certified_accuracy_triggered"].items():
+        row[f"CA_trig@{r}"] = v
+    return row
+
+
+def to_markdown(table: pd.DataFrame) -> str:
+    cols = list(table.columns)
+    fmt = [lambda v: f"{v:.3f}" if isinstance(v, float) else str(v)] * len(cols)
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for _, row in table.iterrows():
+        lines.append("| " + " | ".join(f(row[c]) for f, c in zip(fmt, cols, strict=True)) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def plot_suite(
+    suite, runs, out_png, out_csv, out_md, out_metrics, out_curves, dpi: int = 150, context: str = "paper"
+) -> None:
+    """Figure, summary table (CSV, Markdown), and the DVC metrics/plots files of a suite."""
+    curves, rows, attacks = [], [], []
+    for run in runs:
+        s, clean, trig = load_run(run)
+        rows.append(summary_row(s))
+        label = f"{s['experiment'].split('/')[-1]} (σ={s['sigma']:g}, {s['aggregation']})"
+        attacks.append((s["scope"], label, s["deployed_attack"]["stacked_train_norm"]))
+        for name, frame in (("clean", clean), ("triggered", trig)):
+            c = curve(frame, s["radius_cmp"])
+            c["model"] = label
+            c["test set"] = name
+            c["scope"] = s["scope"]
+            curves.append(c)
+    data = pd.concat(curves, ignore_index=True)
+    with sns.plotting_context(context), sns.axes_style("whitegrid"):
+        g = sns.relplot(
+            data=data, x="radius", y="certified_accuracy", hue="model", style="test set", col="scope",
+            kind="line", drawstyle="steps-post", height=3.2, aspect=1.25, facet_kws={"sharex": False},
+        )  # fmt: skip
+        g.set_axis_labels("ℓ2 radius r", "certified accuracy")
+        g.set_titles("scope: {col_name}")
+        g.set(ylim=(-0.02, 1.02))
+        colors = dict(zip(data["model"].unique(), sns.color_palette(n_colors=data["model"].nunique()), strict=True))
+        for scope, label, norm in attacks:
+            # train scope: the deployed poisons' stacked norm; joint adds each point's trigger norm
+            g.axes_dict[scope].axvline(norm, color=colors[label], linestyle=":", linewidth=1)
+        g.figure.text(0.01, -0.04, "dotted: stacked ℓ2 norm of the deployed poisons, √Σ‖δᵢ‖²", fontsize="small")
+        g.figure.suptitle(f"{suite}: certified accuracy vs radius (triggered = non-target points, true labels)", y=1.04)
+        with atomic_path(out_png) as tmp:
+            g.figure.savefig(tmp, dpi=dpi, format="png", bbox_inches="tight")
+        plt.close(g.figure)
+    table = pd.DataFrame(rows).sort_values(["experiment", "scope"]).reset_index(drop=True)
+    with atomic_path(out_csv) as tmp:
+        table.to_csv(tmp, index=False, float_format="%.6g")
+    with atomic_path(out_md) as tmp:
+        tmp.write_text(f"# {suite}: certification summary\n\n" + to_markdown(table))
+    # DVC: metrics (nested: experiment -> scope -> value) and plot data, outside results/
+    metrics: dict = {}
+    for row in rows:
+        keep = {k: v for k, v in row.items() if k not in ("experiment", "scope", "aggregation")}
+        metrics.setdefault(row["experiment"].split("/")[-1], {})[row["scope"]] = keep
+    write_json(out_metrics, metrics)
+    plot_data = data.rename(columns={"test set": "test_set"})
+    plot_data["series"] = plot_data["model"] + " / " + plot_data["scope"] + " / " + plot_data["test_set"]
+    with atomic_path(out_curves) as tmp:
+        plot_data[["radius", "certified_accuracy", "series"]].to_csv(tmp, index=False, float_format="%.6g")

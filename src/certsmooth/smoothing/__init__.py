@@ -1,0 +1,2 @@
+"""Training-time randomized smoothing: counter-based noise, partitioned ensemble training,
+checkpoints."""

@@ -1,0 +1,71 @@
+"""Partition checkpoints: one safetensors file (per-model state dicts, keys
+``m<id>.<tensor>``) plus a JSON manifest (seeds, σ, training settings, data checksum,
+versions, timing). Weights are never unpickled."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from certsmooth import __version__
+from certsmooth.artifacts import atomic_path, read_json, write_json
+from certsmooth.errors import CorruptFileError
+
+
+def _key(model_id: int, name: str) -> str:
+    return f"m{model_id:05d}.{name}"
+
+
+def save_partition(
+    path: str | Path, manifest_path: str | Path, states: dict[int, dict[str, torch.Tensor]], manifest: dict
+) -> None:
+    tensors = {_key(i, k): t.contiguous() for i, state in states.items() for k, t in state.items()}
+    manifest = {
+        **manifest,
+        "models": sorted(states),
+        "certsmooth_version": __version__,
+        "torch_version": torch.__version__,
+    }
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata={"format": "certsmooth-partition-v1"})
+    try:
+        write_json(manifest_path, manifest)
+    except BaseException:
+        Path(path).unlink(missing_ok=True)
+        raise
+
+
+def load_partition(path: str | Path, manifest_path: str | Path) -> tuple[dict[int, dict[str, torch.Tensor]], dict]:
+    """Per-model state dicts and the manifest; a truncated, foreign or mismatched file
+    raises :class:`CorruptFileError` naming it."""
+    fix = f"delete {path} and rerun the workflow to retrain this partition"
+    manifest = read_json(manifest_path)
+    try:
+        tensors = load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise CorruptFileError(f"{path}: not a readable safetensors file ({exc}); {fix}") from exc
+    states: dict[int, dict[str, torch.Tensor]] = {}
+    for key, t in tensors.items():
+        head, _, name = key.partition(".")
+        if not (head.startswith("m") and head[1:].isdigit() and name):
+            raise CorruptFileError(f"{path}: unexpected tensor {key!r}; {fix}")
+        states.setdefault(int(head[1:]), {})[name] = t
+    if sorted(states) != manifest.get("models"):
+        raise CorruptFileError(
+            f"{path}: holds models {sorted(states)[:5]}... but its manifest {manifest_path} lists "
+            f"{manifest.get('models', [])[:5]}...; {fix}"
+        )
+    return states, manifest
+
+
+def check_manifest(manifest: dict, path: str | Path, **expected) -> None:
+    """Fail if the manifest disagrees with the settings the caller expects."""
+    for key, value in expected.items():
+        if manifest.get(key) != value:
+            raise CorruptFileError(
+                f"{path}: trained with {key} = {manifest.get(key)!r}, but this run expects {value!r}; "
+                f"delete it and rerun the workflow to retrain"
+            )

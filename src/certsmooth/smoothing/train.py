@@ -1,0 +1,189 @@
+"""Training of a smoothed ensemble (RAB, spec ``rab_wang.md`` §2.1).
+
+Model i of M is trained on the poisoned training set with **one** Gaussian noise draw
+ε_{i,j} ~ N(0, σ²I) per training example j, fixed for all of model i's epochs. Drawing
+fresh noise per epoch or per batch would train every model on a different, larger
+distribution than the one the certificate reasons about, and void it.
+
+Everything random in model i derives from (experiment seed, i) only: its
+initialisation, its shuffling order and its noise (a counter-based function of
+(key_i, j, feature), :mod:`certsmooth.smoothing.noise`). Models are trained in
+**lanes** of ``lane_width`` consecutive models fused into one wide network
+(:class:`certsmooth.models.WideEnsemble`); lanes are fixed by (M, lane_width) and
+partitions (one Snakemake job each) are runs of whole lanes, so every model, and so every
+certificate, is bit-for-bit the same whatever the number of partitions.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from certsmooth.errors import ConfigError
+from certsmooth.logs import LOG
+from certsmooth.models import WideEnsemble, build_model
+from certsmooth.seeding import derive_seed
+from certsmooth.smoothing.noise import standard_normal
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    arch: str
+    sigma: float
+    epochs: int
+    batch_size: int
+    lr: float
+    lane_width: int
+    bf16: bool = False
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def lanes(num_models: int, lane_width: int) -> list[list[int]]:
+    """Model ids grouped in lanes of ``lane_width`` (the last may be shorter)."""
+    return [list(range(s, min(s + lane_width, num_models))) for s in range(0, num_models, lane_width)]
+
+
+def partition_lanes(num_models: int, lane_width: int, partitions: int) -> list[list[list[int]]]:
+    """Split the lanes into ``partitions`` contiguous, nearly equal runs."""
+    all_lanes = lanes(num_models, lane_width)
+    if not 1 <= partitions <= len(all_lanes):
+        raise ConfigError(
+            f"partitions = {partitions}: must be between 1 and the number of lanes "
+            f"⌈models / lane_width⌉ = {len(all_lanes)}"
+        )
+    bounds = np.linspace(0, len(all_lanes), partitions + 1).round().astype(int)
+    return [all_lanes[bounds[p] : bounds[p + 1]] for p in range(partitions)]
+
+
+def model_seeds(root: int, model_id: int) -> dict[str, int]:
+    return {
+        "init": derive_seed(root, "model", model_id, "init"),
+        "shuffle": derive_seed(root, "model", model_id, "shuffle"),
+        "train_noise": derive_seed(root, "model", model_id, "train-noise"),
+        "test_noise": derive_seed(root, "model", model_id, "test-noise"),
+    }
+
+
+def resolve_device(device: str) -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"ensemble.device = {device!r}, but no CUDA device is visible; use 'auto' or 'cpu'")
+    return torch.device(device)
+
+
+def loss_per_model(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Mean loss of each model: logits (K, B, out), labels (K, B) → (K,)."""
+    if logits.shape[-1] == 1:
+        return F.binary_cross_entropy_with_logits(logits[..., 0], y.to(logits.dtype), reduction="none").mean(1)
+    k, b, c = logits.shape
+    return F.cross_entropy(logits.reshape(k * b, c), y.reshape(-1), reduction="none").reshape(k, b).mean(1)
+
+
+def predictions(logits: torch.Tensor) -> torch.Tensor:
+    if logits.shape[-1] == 1:
+        return (logits[..., 0] > 0).long()
+    return logits.argmax(-1)
+
+
+def train_lane(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    model_ids: list[int],
+    root_seed: int,
+    cfg: TrainConfig,
+    num_classes: int,
+    device: torch.device,
+    progress=None,
+) -> tuple[list[dict[str, torch.Tensor]], list[dict]]:
+    """Train one lane; returns per-model state dicts and per-model training stats.
+
+    ``x`` is the (poisoned) training set, float32 N×C×H×W on ``device``; ``y`` labels.
+    """
+    n = x.shape[0]
+    dim = int(np.prod(x.shape[1:]))
+    seeds = [model_seeds(root_seed, i) for i in model_ids]
+    models = [build_model(cfg.arch, tuple(x.shape[1:]), num_classes, seed=s["init"]) for s in seeds]
+    net = WideEnsemble(models).to(device).train()
+    opt = torch.optim.Adam(net.parameters(), lr=cfg.lr, fused=True)
+    keys = torch.tensor([s["train_noise"] for s in seeds], dtype=torch.int64, device=device)
+    gens = [torch.Generator().manual_seed(s["shuffle"]) for s in seeds]
+    sigma = torch.tensor(cfg.sigma, dtype=torch.float32, device=device)
+    autocast = torch.autocast(device_type=device.type, dtype=torch.bfloat16) if cfg.bf16 else contextlib.nullcontext()
+    stats = [{"model": i, **s} for i, s in zip(model_ids, seeds, strict=True)]
+    for epoch in range(cfg.epochs):
+        perms = torch.stack([torch.randperm(n, generator=g) for g in gens]).to(device)  # (K, N)
+        loss_sum = torch.zeros(len(model_ids), device=device)
+        correct = torch.zeros(len(model_ids), device=device)
+        for start in range(0, n, cfg.batch_size):
+            idx = perms[:, start : start + cfg.batch_size]  # (K, B)
+            noise = standard_normal(keys, idx, dim).reshape(*idx.shape, *x.shape[1:])
+            xb = x[idx] + sigma * noise
+            yb = y[idx]
+            with autocast:
+                logits = net(xb)
+            losses = loss_per_model(logits.float(), yb)
+            opt.zero_grad(set_to_none=True)
+            losses.sum().backward()
+            opt.step()
+            loss_sum += losses.detach() * idx.shape[1]
+            correct += (predictions(logits.detach()) == yb).sum(1)
+        if progress is not None:
+            progress.update(1)
+        if epoch == cfg.epochs - 1 or epoch == 0:
+            LOG.debug("models %s epoch %d loss %s", model_ids, epoch, (loss_sum / n).tolist())
+    for s, l_, a in zip(stats, (loss_sum / n).tolist(), (correct / n).tolist(), strict=True):
+        s["final_epoch_loss"] = l_
+        s["final_epoch_noisy_train_accuracy"] = a
+    return net.state_dicts(), stats
+
+
+def train_partition(
+    x: np.ndarray,
+    y: np.ndarray,
+    lanes_of_partition: list[list[int]],
+    root_seed: int,
+    cfg: TrainConfig,
+    num_classes: int,
+    device: str = "auto",
+) -> tuple[dict[int, dict[str, torch.Tensor]], list[dict], dict]:
+    """Train every lane of one partition. Returns {model id: state}, per-model stats, timing."""
+    from tqdm import tqdm
+
+    dev = resolve_device(device)
+    xt = torch.from_numpy(np.ascontiguousarray(x)).to(dev)
+    yt = torch.from_numpy(np.asarray(y, dtype=np.int64)).to(dev)
+    states: dict[int, dict[str, torch.Tensor]] = {}
+    stats: list[dict] = []
+    t0 = time.perf_counter()
+    total = cfg.epochs * len(lanes_of_partition)
+    with tqdm(total=total, desc="lane-epochs", mininterval=5, file=_log_stream()) as bar:
+        for lane in lanes_of_partition:
+            lane_states, lane_stats = train_lane(xt, yt, lane, root_seed, cfg, num_classes, dev, bar)
+            states.update(dict(zip(lane, lane_states, strict=True)))
+            stats += lane_stats
+    wall = time.perf_counter() - t0
+    steps = cfg.epochs * x.shape[0] * sum(len(lane) for lane in lanes_of_partition)
+    timing = {
+        "device": str(dev),
+        "wall_s": wall,
+        "sample_steps_per_s": steps / wall,
+        "threads": torch.get_num_threads(),
+    }
+    return states, stats, timing
+
+
+def _log_stream():
+    """The log file's stream when logging goes to a file (tqdm progress in the rule's log)."""
+    for h in LOG.handlers:
+        stream = getattr(h, "stream", None)
+        if stream is not None:
+            return stream
+    return None

@@ -1,0 +1,99 @@
+"""Bounds and radii against closed forms."""
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy.stats import beta, binomtest, norm
+
+from certsmooth.certify.bounds import (
+    ABSTAIN,
+    certify_from_scores,
+    certify_from_votes,
+    clopper_pearson,
+    hoeffding_halfwidth,
+    per_side_alpha,
+    radius,
+)
+
+
+def test_hoeffding_closed_form_and_rab_numbers():
+    assert hoeffding_halfwidth(1000, 0.001) == pytest.approx(math.sqrt(math.log(1000) / 2000))
+    assert hoeffding_halfwidth(1000, 0.001) == pytest.approx(0.05877, abs=1e-5)  # spec §2.2
+    assert hoeffding_halfwidth(200, 0.001) == pytest.approx(0.1314, abs=1e-4)
+
+
+def test_r_max_hoeffding_matches_spec():
+    # RAB's one-sided bound at α: R_max = σ·Φ⁻¹(1 − h) = 1.565σ (M=1000), 1.12σ (M=200)
+    for m, expected in ((1000, 1.565), (200, 1.12)):
+        h = hoeffding_halfwidth(m, 0.001)
+        assert radius(1 - h, h, 1.0) == pytest.approx(expected, abs=2e-3)
+        assert radius(1 - h, h, 0.5) == pytest.approx(expected / 2, abs=1e-3)
+    # certsmooth splits α over the two one-sided events of a binary task: 1.541σ
+    c = certify_from_scores(np.array([[0.0, 1.0]]), 1000, 0.001, sigma=1.0)
+    h2 = hoeffding_halfwidth(1000, 0.0005)
+    assert c.radius[0] == pytest.approx(norm.ppf(1 - h2), rel=1e-9)
+    assert c.radius[0] == pytest.approx(1.541, abs=2e-3)
+
+
+def test_per_side_alpha():
+    assert per_side_alpha(0.001, 2) == 0.0005
+    assert per_side_alpha(0.001, 10) == pytest.approx(0.00005)
+
+
+@settings(max_examples=80, deadline=None)
+@given(n=st.integers(1, 500), frac=st.floats(0, 1), alpha=st.sampled_from([1e-3, 0.01, 0.05]))
+def test_clopper_pearson_is_the_beta_quantile(n, frac, alpha):
+    k = int(round(frac * n))
+    lo, up = clopper_pearson(np.array([k]), n, alpha)
+    assert lo[0] == (0.0 if k == 0 else pytest.approx(beta.ppf(alpha, k, n - k + 1), abs=1e-12))
+    assert up[0] == (1.0 if k == n else pytest.approx(beta.ppf(1 - alpha, k + 1, n - k), abs=1e-12))
+    # equals the lower/upper end of the two-sided 'beta' interval at level 2α
+    ci = binomtest(k, n).proportion_ci(confidence_level=1 - 2 * alpha, method="exact")
+    assert lo[0] == pytest.approx(ci.low, abs=1e-9) and up[0] == pytest.approx(ci.high, abs=1e-9)
+
+
+def test_clopper_pearson_all_successes():
+    lo, _ = clopper_pearson(np.array([100_000]), 100_000, 0.001)
+    assert lo[0] == pytest.approx(0.001 ** (1 / 100_000))  # α^(1/n), spec cohen.md §6
+    assert norm.ppf(lo[0]) == pytest.approx(3.81, abs=0.01)  # Cohen's R_max = 3.81σ
+
+
+@settings(max_examples=60, deadline=None)
+@given(pa=st.floats(0.5, 1.0), pa2=st.floats(0.5, 1.0), sigma=st.floats(0.01, 5))
+def test_radius_monotone_in_pa_and_linear_in_sigma(pa, pa2, sigma):
+    lo, hi = sorted([pa, pa2])
+    r_lo, r_hi = radius(lo, 1 - lo, sigma), radius(hi, 1 - hi, sigma)
+    assert r_lo <= r_hi + 1e-12
+    assert radius(hi, 1 - hi, 2 * sigma) == pytest.approx(2 * r_hi, rel=1e-9, abs=1e-12)
+    if hi > 0.5:
+        assert r_hi == pytest.approx(sigma * norm.ppf(hi), rel=1e-9)  # binary: σ·Φ⁻¹(pA)
+
+
+def test_abstain_cases():
+    # tie, and a lead smaller than the Hoeffding width
+    c = certify_from_scores(np.array([[0.5, 0.5], [0.55, 0.45], [0.0, 1.0]]), 100, 0.001, 1.0)
+    assert c.predict.tolist() == [ABSTAIN, ABSTAIN, 1]
+    assert c.radius[0] == 0 and c.radius[1] == 0 and c.radius[2] > 0
+    assert c.top.tolist() == [0, 0, 1]  # ties go to the lowest class
+    v = certify_from_votes(np.array([[50, 50], [100, 0]]), 0.001, 1.0)
+    assert v.predict.tolist() == [ABSTAIN, 0]
+    assert radius(0.3, 0.3, 1.0) == 0.0 and radius(0.2, 0.4, 1.0) == 0.0
+
+
+def test_votes_multiclass_bonferroni():
+    counts = np.array([[80, 15, 5]])
+    c = certify_from_votes(counts, 0.01, 0.5)
+    a = 0.01 / 6
+    lo = beta.ppf(a, 80, 21)
+    up = beta.ppf(1 - a, 16, 85)
+    assert c.p_a_low[0] == pytest.approx(lo) and c.p_b_up[0] == pytest.approx(up)
+    assert c.radius[0] == pytest.approx(0.25 * (norm.ppf(lo) - norm.ppf(up)))
+
+
+def test_soft_multiclass_uses_runner_up():
+    c = certify_from_scores(np.array([[0.7, 0.2, 0.1]]), 400, 0.01, 1.0)
+    h = hoeffding_halfwidth(400, 0.01 / 6)
+    assert c.p_a_low[0] == pytest.approx(0.7 - h) and c.p_b_up[0] == pytest.approx(0.2 + h)

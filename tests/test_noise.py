@@ -1,0 +1,34 @@
+"""Counter-based training noise: a pure function of (key, row, feature), standard normal."""
+
+import numpy as np
+import torch
+from scipy import stats
+
+from certsmooth.smoothing.noise import standard_normal
+
+
+def test_pure_function_of_key_row_feature():
+    keys = torch.tensor([11, 2**62 + 5, 7])
+    a = standard_normal(keys, torch.arange(10), 50)
+    b = standard_normal(keys[[2, 0]], torch.tensor([[9, 3], [4, 0]]), 50)
+    assert torch.equal(b[0, 0], a[2, 9]) and torch.equal(b[1, 1], a[0, 0]) and torch.equal(b[1, 0], a[0, 4])
+    # the first d features do not depend on the requested length
+    assert torch.equal(standard_normal(keys, torch.arange(3), 7), standard_normal(keys, torch.arange(3), 50)[..., :7])
+
+
+def test_distribution_is_standard_normal():
+    z = standard_normal(torch.arange(20), torch.arange(200), 101).numpy().ravel()
+    assert abs(z.mean()) < 0.01 and abs(z.std() - 1) < 0.01
+    assert stats.kstest(z, "norm").pvalue > 1e-3
+    assert abs(stats.skew(z)) < 0.02 and abs(stats.kurtosis(z)) < 0.05
+
+
+def test_streams_are_uncorrelated():
+    z = standard_normal(torch.arange(6), torch.arange(400), 64).reshape(6, -1).numpy()
+    corr = np.corrcoef(z)
+    off = corr[~np.eye(6, dtype=bool)]
+    assert np.abs(off).max() < 0.03  # 25,600 samples per stream: |ρ| ~ 0.006
+    # neighbouring rows and features of one key are uncorrelated too
+    rows = standard_normal(torch.tensor([3]), torch.arange(5000), 2)[0].numpy()
+    assert abs(np.corrcoef(rows[:-1, 0], rows[1:, 0])[0, 1]) < 0.05
+    assert abs(np.corrcoef(rows[:, 0], rows[:, 1])[0, 1]) < 0.05

@@ -1,0 +1,148 @@
+"""Architectures, the wide ensemble, partitioned training and checkpoints."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from certsmooth.certify.ensemble import certify_points, model_probabilities
+from certsmooth.errors import ConfigError, CorruptFileError
+from certsmooth.models import WideEnsemble, build_model
+from certsmooth.smoothing.checkpoint import check_manifest, load_partition, save_partition
+from certsmooth.smoothing.train import TrainConfig, lanes, model_seeds, partition_lanes, train_partition
+
+
+@pytest.fixture(scope="module")
+def toy():
+    rng = np.random.default_rng(0)
+    y = np.arange(96) % 2
+    x = 0.3 * rng.random((96, 1, 28, 28), dtype=np.float32)
+    x[y == 1, :, 8:20, 8:20] += 0.6  # class 1: a bright square
+    return x, y
+
+
+CFG = TrainConfig(arch="mnist_cnn", sigma=0.5, epochs=2, batch_size=32, lr=1e-3, lane_width=2)
+
+
+@pytest.mark.parametrize(
+    "arch,shape,classes",
+    [("mnist_cnn", (1, 28, 28), 2), ("mnist_cnn", (1, 28, 28), 10), ("preact_resnet32", (3, 32, 32), 2),
+     ("resnet18", (3, 64, 64), 3)],
+)  # fmt: skip
+def test_wide_ensemble_equals_separate_models(arch, shape, classes):
+    models = [build_model(arch, shape, classes, seed=s).eval() for s in range(3)]
+    wide = WideEnsemble(models).eval()
+    x = torch.rand(3, 5, *shape)
+    with torch.no_grad():
+        ref = torch.stack([m(x[i]) for i, m in enumerate(models)])
+        out = wide(x)
+    assert out.shape == (3, 5, 1 if classes == 2 else classes)
+    torch.testing.assert_close(out, ref, rtol=1e-4, atol=1e-5)
+    for i, state in enumerate(wide.state_dicts()):
+        ref_state = models[i].state_dict()
+        assert state.keys() == ref_state.keys()
+        assert all(torch.equal(state[k], ref_state[k]) for k in state)
+
+
+def test_wide_batchnorm_keeps_per_model_statistics():
+    models = [build_model("preact_resnet32", (3, 32, 32), 2, seed=s) for s in range(2)]
+    wide = WideEnsemble(models).train()
+    x = torch.rand(2, 8, 3, 32, 32)
+    x[1] *= 3  # very different inputs for model 1
+    wide(x)
+    for m, xi in zip(models, x, strict=True):
+        m.train()(xi)
+    for i, state in enumerate(wide.state_dicts()):
+        torch.testing.assert_close(state["features.1.bn1.running_mean"], models[i].features[1].bn1.running_mean)
+
+
+def test_build_model_seeded_and_checked():
+    a = build_model("mnist_cnn", (1, 28, 28), 2, seed=5).state_dict()
+    b = build_model("mnist_cnn", (1, 28, 28), 2, seed=5).state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    with pytest.raises(ConfigError, match="does not fit 32×32"):
+        build_model("mnist_cnn", (3, 32, 32), 2)
+    with pytest.raises(ConfigError, match="unknown architecture"):
+        build_model("vgg", (1, 28, 28), 2)
+
+
+def test_lanes_and_partitions():
+    assert lanes(7, 3) == [[0, 1, 2], [3, 4, 5], [6]]
+    assert partition_lanes(7, 3, 2) == [[[0, 1, 2], [3, 4, 5]], [[6]]] or partition_lanes(7, 3, 2) == [
+        [[0, 1, 2]],
+        [[3, 4, 5], [6]],
+    ]
+    parts = partition_lanes(50, 10, 5)
+    assert [m for p in parts for lane in p for m in lane] == list(range(50))
+    with pytest.raises(ConfigError, match="between 1 and"):
+        partition_lanes(8, 4, 3)
+    seeds = model_seeds(0, 3)
+    assert len(set(seeds.values())) == 4 and seeds == model_seeds(0, 3) and seeds != model_seeds(1, 3)
+
+
+def test_partition_invariance_bit_for_bit(toy):
+    x, y = toy
+    m = 8
+    one, _, _ = train_partition(x, y, partition_lanes(m, CFG.lane_width, 1)[0], 7, CFG, 2, "cpu")
+    four = {}
+    for part in partition_lanes(m, CFG.lane_width, 4):
+        s, _, _ = train_partition(x, y, part, 7, CFG, 2, "cpu")
+        four.update(s)
+    assert sorted(one) == sorted(four) == list(range(m))
+    for i in range(m):
+        assert all(torch.equal(one[i][k], four[i][k]) for k in one[i]), f"model {i} differs"
+    # and the certificates are identical too
+    keys = {i: model_seeds(7, i)["test_noise"] for i in range(m)}
+    for scope in ("train", "joint"):
+        p1 = model_probabilities(one, keys, "mnist_cnn", 2, x[:20], 0.5, scope, 2, torch.device("cpu"))
+        p4 = model_probabilities(four, keys, "mnist_cnn", 2, x[:20], 0.5, scope, 2, torch.device("cpu"))
+        np.testing.assert_array_equal(p1, p4)
+    # models differ from each other (independent noise, init, order)
+    assert not torch.equal(one[0]["classifier.2.weight"], one[1]["classifier.2.weight"])
+
+
+def test_training_rerun_determinism_and_learning(toy):
+    x, y = toy
+    cfg = TrainConfig(arch="mnist_cnn", sigma=0.1, epochs=8, batch_size=32, lr=2e-3, lane_width=2)
+    a, stats, _ = train_partition(x, y, [[0, 1]], 3, cfg, 2, "cpu")
+    b, _, _ = train_partition(x, y, [[0, 1]], 3, cfg, 2, "cpu")
+    assert all(torch.equal(a[0][k], b[0][k]) for k in a[0])
+    assert min(s["final_epoch_noisy_train_accuracy"] for s in stats) > 0.8  # it learns the toy rule
+
+
+def test_checkpoint_round_trip_and_corruption(toy, tmp_path):
+    x, y = toy
+    states, stats, _ = train_partition(x, y, [[0, 1]], 1, CFG, 2, "cpu")
+    w, m = tmp_path / "p.safetensors", tmp_path / "p.json"
+    save_partition(w, m, states, {"seed": 1, "train": CFG.to_dict(), "per_model": stats})
+    back, manifest = load_partition(w, m)
+    assert sorted(back) == [0, 1] and all(torch.equal(back[0][k], states[0][k]) for k in states[0])
+    assert manifest["models"] == [0, 1] and "torch_version" in manifest
+    check_manifest(manifest, w, seed=1)
+    with pytest.raises(CorruptFileError, match="trained with seed = 1, but this run expects 2"):
+        check_manifest(manifest, w, seed=2)
+    truncated = tmp_path / "t.safetensors"
+    truncated.write_bytes(w.read_bytes()[: w.stat().st_size // 2])
+    with pytest.raises(CorruptFileError, match="t.safetensors: not a readable safetensors file.*delete"):
+        load_partition(truncated, m)
+    wrong = tmp_path / "wrong.json"
+    wrong.write_text(json.dumps({**manifest, "models": [0, 1, 2]}))
+    with pytest.raises(CorruptFileError, match="its manifest"):
+        load_partition(w, wrong)
+    pickled = tmp_path / "pickle.safetensors"
+    torch.save(states[0], pickled)  # a pickle is refused, never loaded
+    with pytest.raises(CorruptFileError):
+        load_partition(pickled, m)
+
+
+def test_certify_points_soft_and_votes():
+    probs = np.zeros((100, 3, 2), dtype=np.float32)
+    probs[:, 0] = [0.1, 0.9]  # unanimous class 1
+    probs[:, 1, 0] = np.r_[np.full(50, 0.6), np.full(50, 0.4)]  # a tie on average
+    probs[:, 1, 1] = 1 - probs[:, 1, 0]
+    probs[:, 2] = [1.0, 0.0]
+    soft = certify_points(probs, 0.001, 1.0, "soft")
+    votes = certify_points(probs, 0.001, 1.0, "votes")
+    assert soft.predict.tolist() == [1, -1, 0] and votes.predict.tolist() == [1, -1, 0]
+    assert votes.radius[0] > soft.radius[0] > 0  # votes see 100/100 for class 1, soft sees 0.9

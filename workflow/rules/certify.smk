@@ -1,0 +1,51 @@
+# Certification of trained ensembles and per-experiment metrics (certsmooth.certify).
+
+
+rule certify:
+    input:
+        unpack(certify_inputs),
+        lib=lib("certify", "smoothing", "models", "metrics"),
+    output:
+        clean="results/{suite}/{exp}/certify/{ttag}/{scope}-{agg}-a{alpha}/clean.csv",
+        triggered="results/{suite}/{exp}/certify/{ttag}/{scope}-{agg}-a{alpha}/triggered.csv",
+        summary="results/{suite}/{exp}/certify/{ttag}/{scope}-{agg}-a{alpha}/summary.json",
+    params:
+        ensemble=lambda wc: json.dumps(experiment(wc).cfg["ensemble"], sort_keys=True),
+        certify=lambda wc: json.dumps(experiment(wc).cfg["certify"], sort_keys=True),
+        sigma=lambda wc: experiment(wc).sigma,
+        seed=lambda wc: experiment(wc).seed,
+    threads: 2
+    resources:
+        gpu=lambda wc: int(experiment(wc).cfg["ensemble"]["device"].startswith("cuda")),
+    log:
+        "logs/certify/{suite}/{exp}/{ttag}/{scope}-{agg}-a{alpha}.log",
+    benchmark:
+        "benchmarks/certify/{suite}/{exp}/{ttag}/{scope}-{agg}-a{alpha}.tsv"
+    conda:
+        ENV
+    shell:
+        "python -m certsmooth certify --weights {input.weights} --manifests {input.manifests}"
+        " --train {input.train} --record {input.record} --clean-test {input.clean_test}"
+        " --triggered-test {input.triggered_test} --ensemble {params.ensemble:q}"
+        " --certify {params.certify:q} --scope {wildcards.scope} --sigma {params.sigma}"
+        " --seed {params.seed} --experiment {wildcards.suite}/{wildcards.exp} --threads {threads}"
+        " --out-clean {output.clean} --out-triggered {output.triggered}"
+        " --out-summary {output.summary} --log {log}"
+
+
+rule metrics:
+    input:
+        summaries=lambda wc: [
+            f"{experiment(wc).certify_dir(s)}/summary.json"
+            for s in experiment(wc).cfg["certify"]["scopes"]
+        ],
+        lib=lib(),
+    output:
+        "results/{suite}/{exp}/metrics.json",
+    log:
+        "logs/metrics/{suite}/{exp}.log",
+    conda:
+        ENV
+    shell:
+        "python -m certsmooth metrics --experiment {wildcards.suite}/{wildcards.exp}"
+        " --summaries {input.summaries} --out {output} --log {log}"

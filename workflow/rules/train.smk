@@ -1,0 +1,28 @@
+# Training of smoothed ensembles, one partition of lanes per job (certsmooth.smoothing).
+
+
+rule train_partition:
+    input:
+        train=lambda wc: f"{poisoned_dir(wc)}/train.npz",
+        lib=lib("smoothing", "models"),
+    output:
+        weights="results/{suite}/{exp}/models/{ttag}/part{part}of{parts}.safetensors",
+        manifest="results/{suite}/{exp}/models/{ttag}/part{part}of{parts}.json",
+    params:
+        ensemble=lambda wc: json.dumps(experiment(wc).cfg["ensemble"], sort_keys=True),
+        sigma=lambda wc: experiment(wc).sigma,
+        seed=lambda wc: experiment(wc).seed,
+    threads: 2
+    resources:
+        gpu=lambda wc: int(experiment(wc).cfg["ensemble"]["device"].startswith("cuda")),
+    log:
+        "logs/train_partition/{suite}/{exp}/{ttag}/part{part}of{parts}.log",
+    benchmark:
+        "benchmarks/train_partition/{suite}/{exp}/{ttag}/part{part}of{parts}.tsv"
+    conda:
+        ENV
+    shell:
+        "python -m certsmooth train --train {input.train} --ensemble {params.ensemble:q}"
+        " --sigma {params.sigma} --seed {params.seed} --part {wildcards.part} --parts {wildcards.parts}"
+        " --experiment {wildcards.suite}/{wildcards.exp} --threads {threads}"
+        " --out {output.weights} --manifest {output.manifest} --log {log}"
