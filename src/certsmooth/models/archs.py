@@ -105,9 +105,12 @@ def num_outputs(num_classes: int) -> int:
     return 1 if num_classes == 2 else num_classes
 
 
-def build_model(arch: str, in_shape: tuple[int, int, int], num_classes: int, seed: int | None = None) -> nn.Module:
+def build_model(
+    arch: str, in_shape: tuple[int, int, int], num_classes: int, seed: int | None = None, check: bool = True
+) -> nn.Module:
     """A freshly initialised base model; with ``seed`` its initialisation is a pure
-    function of the seed (the global RNG state is saved and restored)."""
+    function of the seed (the global RNG state is saved and restored). ``check`` runs a
+    forward pass on zeros to report an architecture that does not fit the input size."""
     if arch not in ARCHS:
         raise ConfigError(f"arch = {arch!r}: unknown architecture; allowed: {', '.join(ARCHS)}")
     factory, _ = ARCHS[arch]
@@ -117,6 +120,8 @@ def build_model(arch: str, in_shape: tuple[int, int, int], num_classes: int, see
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             model = factory(in_shape[0], num_outputs(num_classes))
+    if not check:
+        return model.train()
     try:
         with torch.no_grad():
             model.eval()(torch.zeros(2, *in_shape))

@@ -110,7 +110,7 @@ def train_lane(
     n = x.shape[0]
     dim = int(np.prod(x.shape[1:]))
     seeds = [model_seeds(root_seed, i) for i in model_ids]
-    models = [build_model(cfg.arch, tuple(x.shape[1:]), num_classes, seed=s["init"]) for s in seeds]
+    models = [build_model(cfg.arch, tuple(x.shape[1:]), num_classes, seed=s["init"], check=False) for s in seeds]
     net = WideEnsemble(models).to(device).train()
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr, fused=True)
     keys = torch.tensor([s["train_noise"] for s in seeds], dtype=torch.int64, device=device)
