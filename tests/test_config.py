@@ -124,8 +124,8 @@ CASES = {
     "unknown default suite": (["default_suites"], ["paper"], "default_suites lists 'paper', which is not a suite"),
     "too many partitions": (
         ["suites", "demo", "rab_fourpixel", "ensemble", "partitions"],
-        6,
-        "suites.demo.rab_fourpixel.ensemble.partitions = 6: must be between 1 and the number of lanes",
+        11,
+        "suites.demo.rab_fourpixel.ensemble.partitions = 11: must be between 1 and the number of lanes",
     ),
     "unknown architecture": (
         ["suites", "demo", "rab_fourpixel", "ensemble", "arch"],

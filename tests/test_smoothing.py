@@ -146,3 +146,21 @@ def test_certify_points_soft_and_votes():
     votes = certify_points(probs, 0.001, 1.0, "votes")
     assert soft.predict.tolist() == [1, -1, 0] and votes.predict.tolist() == [1, -1, 0]
     assert votes.radius[0] > soft.radius[0] > 0  # votes see 100/100 for class 1, soft sees 0.9
+
+
+def test_bf16_autocast_trains_on_cpu(toy):
+    x, y = toy
+    cfg = TrainConfig(arch="mnist_cnn", sigma=0.5, epochs=1, batch_size=48, lr=1e-3, lane_width=2, bf16=True)
+    states, stats, timing = train_partition(x, y, [[0, 1]], 0, cfg, 2, "cpu")
+    assert sorted(states) == [0, 1] and timing["device"] == "cpu"
+    assert all(np.isfinite(s["final_epoch_loss"]) for s in stats)
+
+
+def test_cuda_device_without_gpu_is_a_config_error():
+    if torch.cuda.is_available():
+        pytest.skip("a CUDA device is visible")
+    from certsmooth.smoothing.train import resolve_device
+
+    with pytest.raises(ConfigError, match="ensemble.device = 'cuda', but no CUDA device is visible"):
+        resolve_device("cuda")
+    assert resolve_device("auto").type == "cpu"

@@ -164,3 +164,9 @@ def test_cli_poison_with_corrupt_input_writes_nothing(tmp_path):
     assert proc.stderr.strip().count("\n") == 0
     assert proc.stderr.startswith(f"certsmooth: error: {bad}: unreadable .npz")
     assert not out.exists()
+
+
+def test_report_contains_figures_and_table(built_project):
+    snakemake(built_project, "--report", "report.html")
+    html = (built_project / "report.html").read_text(errors="ignore")
+    assert "certified_accuracy.png" in html and "summary.md" in html and "samples.png" in html

@@ -152,7 +152,7 @@ def flops_per_sample_step(arch: str, shape, batch: int) -> float:
     return counter.get_total_flops() / batch
 
 
-def _train_one(variant: str, models: int, epochs: int, device: str, batch: int) -> dict:
+def _train_one(variant: str, models: int, epochs: int, device: str, batch: int, lane_width: int) -> dict:
     """One timed training run (in its own process)."""
     import resource
 
@@ -161,14 +161,14 @@ def _train_one(variant: str, models: int, epochs: int, device: str, batch: int) 
     import torch.nn.functional as F
 
     from certsmooth.models import build_model
-    from certsmooth.smoothing.train import TrainConfig, model_seeds, resolve_device, train_partition
+    from certsmooth.smoothing.train import TrainConfig, lanes, model_seeds, resolve_device, train_partition
 
     x, y, _, _ = _demo_data()
     dev = resolve_device(device)
-    cfg = TrainConfig("mnist_cnn", 1.0, epochs, batch, 1e-3, lane_width=models)
+    cfg = TrainConfig("mnist_cnn", 1.0, epochs, batch, 1e-3, lane_width=lane_width)
     t0 = time.perf_counter()
     if variant == "partition":
-        train_partition(x, y, [list(range(models))], 0, cfg, 2, device)
+        train_partition(x, y, lanes(models, lane_width), 0, cfg, 2, device)
     else:  # RAB's public code: one model after another, noisy copies in a Dataset, a DataLoader
 
         class Smoothed(torch.utils.data.Dataset):
@@ -224,7 +224,7 @@ def bench_train(args) -> None:
     for r in range(args.repeats):
         for name, v in variants.items():
             cmd = [sys.executable, "-m", "certsmooth.bench", "_train-one", v, str(args.models), str(args.epochs),
-                   args.device, str(args.batch)]  # fmt: skip
+                   args.device, str(args.batch), str(args.lane_width)]  # fmt: skip
             out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
             runs[name].append(json.loads(out.strip().splitlines()[-1]))
             print(f"  round {r + 1}/{args.repeats} {name}: {runs[name][-1]['wall_s']:.2f} s", flush=True)
@@ -233,7 +233,8 @@ def bench_train(args) -> None:
     n = runs[next(iter(runs))][0]["n"]
     print(
         f"train: {args.models} MNIST CNNs (RAB), {n} images, {args.epochs} epochs, batch {args.batch}, "
-        f"device {dev}, {torch.get_num_threads()} threads; {args.repeats} interleaved runs each"
+        f"lane width {args.lane_width}, device {dev}, {torch.get_num_threads()} threads; "
+        f"{args.repeats} interleaved runs each"
     )
     print(f"  large-matmul peak: {peak:.1f} GFLOP/s; one sample-step (fwd+bwd) = {fps / 1e6:.2f} MFLOP")
     base = None
@@ -297,8 +298,9 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=bench_data)
     p = sub.add_parser("train", help="partition trainer vs RAB-style reference loop")
     p.add_argument("--models", type=int, default=10)
-    p.add_argument("--epochs", type=int, default=2)
+    p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--batch", type=int, default=128)
+    p.add_argument("--lane-width", type=int, default=5)
     p.add_argument("--device", default="auto")
     p.add_argument("--repeats", type=int, default=5)
     p.set_defaults(func=bench_train)
@@ -314,12 +316,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("epochs", type=int)
     p.add_argument("device")
     p.add_argument("batch", type=int)
+    p.add_argument("lane_width", type=int)
     p.set_defaults(func=None)
     args = parser.parse_args(argv)
     if args.what == "_train-one":
         import json
 
-        print(json.dumps(_train_one(args.variant, args.models, args.epochs, args.device, args.batch)))
+        print(json.dumps(_train_one(args.variant, args.models, args.epochs, args.device, args.batch, args.lane_width)))
         return 0
     args.func(args)
     return 0

@@ -155,9 +155,20 @@ def train_partition(
     device: str = "auto",
 ) -> tuple[dict[int, dict[str, torch.Tensor]], list[dict], dict]:
     """Train every lane of one partition. Returns {model id: state}, per-model stats, timing."""
+    dev = resolve_device(device)
+    # Flush subnormal floats to zero on the CPU while training: Adam's second moments and
+    # small gradients otherwise hit slow subnormal arithmetic (≈ 8 % of a step here).
+    # The flag is process-wide, so it is switched off again afterwards.
+    torch.set_flush_denormal(True)
+    try:
+        return _train_lanes(x, y, lanes_of_partition, root_seed, cfg, num_classes, dev)
+    finally:
+        torch.set_flush_denormal(False)
+
+
+def _train_lanes(x, y, lanes_of_partition, root_seed, cfg, num_classes, dev):
     from tqdm import tqdm
 
-    dev = resolve_device(device)
     xt = torch.from_numpy(np.ascontiguousarray(x)).to(dev)
     yt = torch.from_numpy(np.asarray(y, dtype=np.int64)).to(dev)
     states: dict[int, dict[str, torch.Tensor]] = {}
