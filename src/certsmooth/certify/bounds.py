@@ -51,13 +51,18 @@ def clopper_pearson(k: np.ndarray, n: int, alpha: float) -> tuple[np.ndarray, np
     return lower, upper
 
 
-def radius(p_a_low: np.ndarray, p_b_up: np.ndarray, sigma: float | np.ndarray) -> np.ndarray:
-    """σ/2·(Φ⁻¹(p_A,low) − Φ⁻¹(p_B,up)), and 0 where p_A,low ≤ p_B,up (abstain)."""
+def whitened_radius(p_a_low: np.ndarray, p_b_up: np.ndarray) -> np.ndarray:
+    """R̃ = ½(Φ⁻¹(p_A,low) − Φ⁻¹(p_B,up)) for unit-variance noise; 0 where p_A,low ≤ p_B,up."""
     p_a_low = np.asarray(p_a_low, dtype=np.float64)
     p_b_up = np.asarray(p_b_up, dtype=np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
-        r = 0.5 * np.asarray(sigma) * (norm.ppf(np.clip(p_a_low, 0, 1)) - norm.ppf(np.clip(p_b_up, 0, 1)))
+        r = 0.5 * (norm.ppf(np.clip(p_a_low, 0, 1)) - norm.ppf(np.clip(p_b_up, 0, 1)))
     return np.where(p_a_low > p_b_up, r, 0.0)
+
+
+def radius(p_a_low: np.ndarray, p_b_up: np.ndarray, sigma: float | np.ndarray) -> np.ndarray:
+    """σ/2·(Φ⁻¹(p_A,low) − Φ⁻¹(p_B,up)), and 0 where p_A,low ≤ p_B,up (abstain)."""
+    return np.asarray(sigma) * whitened_radius(p_a_low, p_b_up)
 
 
 def per_side_alpha(alpha: float, num_classes: int) -> float:
