@@ -164,3 +164,15 @@ def test_cuda_device_without_gpu_is_a_config_error():
     with pytest.raises(ConfigError, match="ensemble.device = 'cuda', but no CUDA device is visible"):
         resolve_device("cuda")
     assert resolve_device("auto").type == "cpu"
+
+
+def test_sample_specific_sigma(toy):
+    x, y = toy
+    lanes_ = [[0, 1]]
+    scalar, _, _ = train_partition(x, y, lanes_, 5, CFG, 2, "cpu")
+    constant, _, _ = train_partition(x, y, lanes_, 5, CFG, 2, "cpu", sample_sigma=np.full(len(y), CFG.sigma))
+    assert all(torch.equal(scalar[0][k], constant[0][k]) for k in scalar[0])  # σ vector = σ: identical
+    varied, _, _ = train_partition(x, y, lanes_, 5, CFG, 2, "cpu", sample_sigma=np.linspace(0.1, 1.0, len(y)))
+    assert not torch.equal(scalar[0]["classifier.2.weight"], varied[0]["classifier.2.weight"])
+    with pytest.raises(ValueError, match="positive scales"):
+        train_partition(x, y, lanes_, 5, CFG, 2, "cpu", sample_sigma=np.zeros(len(y)))

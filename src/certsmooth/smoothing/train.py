@@ -102,10 +102,13 @@ def train_lane(
     num_classes: int,
     device: torch.device,
     progress=None,
+    sample_sigma: torch.Tensor | None = None,
 ) -> tuple[list[dict[str, torch.Tensor]], list[dict]]:
     """Train one lane; returns per-model state dicts and per-model training stats.
 
     ``x`` is the (poisoned) training set, float32 N×C×H×W on ``device``; ``y`` labels.
+    ``sample_sigma`` (N,), if given, replaces ``cfg.sigma``: example j's noise is
+    N(0, σ_j² I) in every model (Cert-SSB's sample-specific training noise).
     """
     n = x.shape[0]
     dim = int(np.prod(x.shape[1:]))
@@ -125,7 +128,8 @@ def train_lane(
         for start in range(0, n, cfg.batch_size):
             idx = perms[:, start : start + cfg.batch_size]  # (K, B)
             noise = standard_normal(keys, idx, dim).reshape(*idx.shape, *x.shape[1:])
-            xb = x[idx] + sigma * noise
+            scale = sigma if sample_sigma is None else sample_sigma[idx].reshape(*idx.shape, *([1] * (x.ndim - 1)))
+            xb = x[idx] + scale * noise
             yb = y[idx]
             with autocast:
                 logits = net(xb)
@@ -153,23 +157,31 @@ def train_partition(
     cfg: TrainConfig,
     num_classes: int,
     device: str = "auto",
+    sample_sigma: np.ndarray | None = None,
 ) -> tuple[dict[int, dict[str, torch.Tensor]], list[dict], dict]:
-    """Train every lane of one partition. Returns {model id: state}, per-model stats, timing."""
+    """Train every lane of one partition. Returns {model id: state}, per-model stats, timing.
+    ``sample_sigma``: optional per-example noise scales (see :func:`train_lane`)."""
     dev = resolve_device(device)
     # Flush subnormal floats to zero on the CPU while training: Adam's second moments and
     # small gradients otherwise hit slow subnormal arithmetic (≈ 8 % of a step here).
     # The flag is process-wide, so it is switched off again afterwards.
     torch.set_flush_denormal(True)
     try:
-        return _train_lanes(x, y, lanes_of_partition, root_seed, cfg, num_classes, dev)
+        return _train_lanes(x, y, lanes_of_partition, root_seed, cfg, num_classes, dev, sample_sigma)
     finally:
         torch.set_flush_denormal(False)
 
 
-def _train_lanes(x, y, lanes_of_partition, root_seed, cfg, num_classes, dev):
+def _train_lanes(x, y, lanes_of_partition, root_seed, cfg, num_classes, dev, sample_sigma):
     from tqdm import tqdm
 
     xt = torch.from_numpy(np.ascontiguousarray(x)).to(dev)
+    st = None
+    if sample_sigma is not None:
+        sample_sigma = np.asarray(sample_sigma, dtype=np.float32)
+        if sample_sigma.shape != (x.shape[0],) or not np.all(sample_sigma > 0):
+            raise ValueError(f"sample_sigma must hold {x.shape[0]} positive scales, got shape {sample_sigma.shape}")
+        st = torch.from_numpy(sample_sigma).to(dev)
     yt = torch.from_numpy(np.asarray(y, dtype=np.int64)).to(dev)
     states: dict[int, dict[str, torch.Tensor]] = {}
     stats: list[dict] = []
@@ -177,7 +189,7 @@ def _train_lanes(x, y, lanes_of_partition, root_seed, cfg, num_classes, dev):
     total = cfg.epochs * len(lanes_of_partition)
     with tqdm(total=total, desc="lane-epochs", mininterval=5, file=_log_stream()) as bar:
         for lane in lanes_of_partition:
-            lane_states, lane_stats = train_lane(xt, yt, lane, root_seed, cfg, num_classes, dev, bar)
+            lane_states, lane_stats = train_lane(xt, yt, lane, root_seed, cfg, num_classes, dev, bar, st)
             states.update(dict(zip(lane, lane_states, strict=True)))
             stats += lane_stats
     wall = time.perf_counter() - t0
