@@ -16,7 +16,7 @@ rule certify:
         seed=lambda wc: experiment(wc).seed,
     threads: 2
     resources:
-        gpu=lambda wc: int(experiment(wc).cfg["ensemble"]["device"].startswith("cuda")),
+        gpu=gpus,
     log:
         "logs/certify/{suite}/{exp}/{ttag}/{scope}-{agg}-a{alpha}.log",
     benchmark:

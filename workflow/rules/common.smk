@@ -54,6 +54,11 @@ def lib(*modules):
     return [str(f.relative_to(workflow.basedir)) for f in files]
 
 
+def gpus(wildcards):
+    """GPUs a training or certification job asks for: 1 when the device is CUDA."""
+    return int(experiment(wildcards).cfg["ensemble"]["device"].startswith("cuda"))
+
+
 def raw_manifest(wildcards):
     """The download manifest a prepared dataset depends on (none for embedded data)."""
     from certsmooth.data.sources import get_source

@@ -14,7 +14,7 @@ rule train_partition:
         seed=lambda wc: experiment(wc).seed,
     threads: 2
     resources:
-        gpu=lambda wc: int(experiment(wc).cfg["ensemble"]["device"].startswith("cuda")),
+        gpu=gpus,
     log:
         "logs/train_partition/{suite}/{exp}/{ttag}/part{part}of{parts}.log",
     benchmark:

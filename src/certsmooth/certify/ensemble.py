@@ -62,7 +62,8 @@ def model_probabilities(
             models.append(m)
         net = WideEnsemble(models).to(device).eval()
         keys = torch.tensor([test_keys[i] for i in lane], dtype=torch.int64, device=device)
-        shared = standard_normal(keys, torch.zeros(1, dtype=torch.int64, device=device), dim)
+        if scope == "train":  # one vector per model, shared by every test point
+            shared = standard_normal(keys, torch.zeros(1, dtype=torch.int64, device=device), dim)
         for s in range(0, t, batch_size):
             rows = torch.arange(s, min(s + batch_size, t), device=device)
             noise = shared if scope == "train" else standard_normal(keys, rows, dim)
