@@ -31,6 +31,7 @@ bench: $(STAMP)
 	$(BIN)/python -m certsmooth.bench data
 	$(BIN)/python -m certsmooth.bench train
 	$(BIN)/python -m certsmooth.bench certify
+	$(BIN)/python -m certsmooth.bench sigma
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests

@@ -19,6 +19,8 @@ wildcard_constraints:
     split=r"official|test[0-9.eE+-]+-seed\d+",
     tag=r"[A-Za-z0-9_.+-]+",
     ttag=r"[A-Za-z0-9_.+-]+",
+    otag=r"[A-Za-z0-9_.+-]+",
+    thash=r"[0-9a-f]{8}",
     part=r"\d+",
     parts=r"\d+",
     scope=r"train|joint",
@@ -29,6 +31,7 @@ wildcard_constraints:
 include: "workflow/rules/data.smk"
 include: "workflow/rules/poison.smk"
 include: "workflow/rules/train.smk"
+include: "workflow/rules/sigma.smk"
 include: "workflow/rules/certify.smk"
 include: "workflow/rules/figures.smk"
 
@@ -39,6 +42,7 @@ localrules:
     fetch_dataset,
     metrics,
     plot_samples,
+    plot_sigma,
     plot_curves,
 
 

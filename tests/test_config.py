@@ -17,13 +17,41 @@ def default():
 def test_default_and_test_params_are_valid(default):
     cfg = validate_params(default)
     assert [e.id for e in experiments(cfg, ["demo"])] == [
-        f"demo/{t}" for t in ("rab_fourpixel", "onepixel", "fourpixel", "blending", "badnets", "blend")
+        f"demo/{t}"
+        for t in ("rab_fourpixel", "certssb_fourpixel", "onepixel", "fourpixel", "blending", "badnets", "blend")
     ]
     paper = [e for e in experiments(cfg, ["paper_rab"])]
     assert len(paper) == 24 and all(e.cfg["ensemble"]["models"] == 1000 for e in paper)
     assert cfg["default_suites"] == ["demo"]
     tiny = validate_params(load_yaml(REPO / ".test/params.yaml"))
-    assert len(list(experiments(tiny))) == 3
+    assert len(list(experiments(tiny))) == 4
+    ssb = [e for e in experiments(cfg, ["paper_certssb"])]
+    assert len(ssb) == 24 and all(e.certssb and e.cfg["ensemble"]["models"] == 1000 for e in ssb)
+
+
+def test_certssb_gets_default_sigma_opt_and_its_own_folders(default):
+    from certsmooth.smoothing.certssb import DEFAULTS
+
+    cfg = copy.deepcopy(default)
+    del cfg["suites"]["demo"]["certssb_fourpixel"]["sigma_opt"]
+    out = validate_params(cfg)
+    assert out["suites"]["demo"]["certssb_fourpixel"]["sigma_opt"] == DEFAULTS
+    assert "sigma_opt" not in out["suites"]["demo"]["rab_fourpixel"]
+    exps = {e.name: e for e in experiments(validate_params(default), ["demo"])}
+    rab, ssb = exps["rab_fourpixel"], exps["certssb_fourpixel"]
+    assert rab.train_tag().startswith("rab-") and ssb.train_tag().startswith("certssb-")
+    assert ssb.certify_dir("joint").startswith(ssb.test_sigma_dir() + "/")
+    # the test-point settings do not touch the trained models; the training-sample ones do
+    edited = copy.deepcopy(default)
+    edited["suites"]["demo"]["certssb_fourpixel"]["sigma_opt"]["test_steps"] = 7
+    other = {e.name: e for e in experiments(validate_params(edited), ["demo"])}["certssb_fourpixel"]
+    assert other.train_tag() == ssb.train_tag() and other.test_sigma_dir() != ssb.test_sigma_dir()
+    edited["suites"]["demo"]["certssb_fourpixel"]["sigma_opt"]["steps"] = 7
+    other = {e.name: e for e in experiments(validate_params(edited), ["demo"])}["certssb_fourpixel"]
+    assert other.train_tag() != ssb.train_tag() and other.sigma_dir() != ssb.sigma_dir()
+    edited["suites"]["demo"]["certssb_fourpixel"]["sigma_opt"]["batch_size"] = 7  # no effect on results
+    again = {e.name: e for e in experiments(validate_params(edited), ["demo"])}["certssb_fourpixel"]
+    assert again.sigma_dir() == other.sigma_dir()
 
 
 def test_defaults_are_filled_without_sharing(default):
@@ -50,6 +78,7 @@ def edit(default, path, value):
 
 
 EXP = ["suites", "demo", "onepixel"]
+SSB = ["suites", "demo", "certssb_fourpixel"]
 CASES = {
     "negative sigma": (
         EXP + ["smoothing", "sigma"],
@@ -153,6 +182,29 @@ CASES = {
         "ensemble.device = 'gpu' is not allowed: must match",
     ),
     "bad experiment name": (["suites", "demo", "one-pixel"], {}, "has an invalid name 'one-pixel'"),
+    "unknown method": (SSB + ["ensemble", "method"], "ddrs", "ensemble.method = 'ddrs' is not allowed: must be one of"),
+    "sigma_opt with rab": (
+        ["suites", "demo", "rab_fourpixel", "sigma_opt"],
+        {},
+        "suites.demo.rab_fourpixel.sigma_opt is set but ensemble.method = 'rab'; set ensemble.method: certssb",
+    ),
+    "unknown sigma variant": (
+        SSB + ["sigma_opt", "variant"],
+        "ddrs",
+        "sigma_opt.variant = 'ddrs' is not allowed: must be one of paper, released-code",
+    ),
+    "unordered sigma bounds": (SSB + ["sigma_opt", "sigma_min"], 3.0, "sigma_opt.sigma_min = 3.0 > sigma_max = 2.0"),
+    "base sigma outside the bounds": (
+        SSB + ["smoothing", "sigma"],
+        2.5,
+        "the base sigma 2.5 (smoothing.sigma, the ascent's start) is outside [sigma_min, sigma_max] = [0.05, 2.0]",
+    ),
+    "too many test models": (
+        SSB + ["sigma_opt", "test_models"],
+        51,
+        "sigma_opt.test_models = 51 exceeds ensemble.models = 50",
+    ),
+    "zero mc samples": (SSB + ["sigma_opt", "mc_samples"], 0, "sigma_opt.mc_samples = 0 is not allowed: must be >= 1"),
 }
 
 

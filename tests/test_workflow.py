@@ -67,12 +67,12 @@ def test_lint_is_clean():
 
 def test_tiny_end_to_end(built_project):
     project = built_project
-    for exp in ("onepixel", "blending", "badnets"):
+    for exp in ("onepixel", "onepixel_ssb", "blending", "badnets"):
         png = project / f"results/demo/{exp}/figures/samples.png"
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert (project / f"logs/plot_samples/demo/{exp}.log").exists()
     records = sorted((project / "data/poisoned/demo").rglob("record.json"))
-    assert len(records) == 3
+    assert len(records) == 4
     rec = json.loads((project / "data/poisoned/demo/onepixel/onepixel-d0.5-r0.01-t0-s1/record.json").read_text())
     # .test: 1000 mnist5k images of digits 1 and 0, half for training -> 500; 1% -> 5 poisons
     assert rec["train"]["num_examples"] == 500 and rec["train"]["num_poisons"] == 5
@@ -90,6 +90,59 @@ def test_tiny_end_to_end(built_project):
     assert "Nothing to be done" in again.stdout + again.stderr
 
 
+def test_certssb_end_to_end(built_project):
+    """The Cert-SSB run next to RAB: files, σ provenance, certificate arithmetic, memory."""
+    import numpy as np
+    import pandas as pd
+
+    from certsmooth.artifacts import load_npz, sha256_array
+    from certsmooth.data.prepared import load_prepared
+
+    project = built_project
+    base = project / "results/demo/onepixel_ssb"
+    train_sigma = load_npz(next((base / "sigma").rglob("train_sigma.npz")))["train"]
+    info = json.loads(next((base / "sigma").rglob("train_sigma.json")).read_text())
+    assert info["pilot"]["train"]["sigma"] == 0.25 and len(info["pilot"]["per_model"]) == 2
+    assert info["sigma_sha256"] == sha256_array(train_sigma) and 0.1 <= train_sigma.min() <= train_sigma.max() <= 0.5
+    manifests = sorted((base / "models").rglob("part*of2.json"))
+    assert [json.loads(m.read_text())["sample_sigma_sha256"] for m in manifests] == [info["sigma_sha256"]] * 2
+    test_sigma = load_npz(next(base.rglob("test_sigma.npz")))
+    clean_x = load_prepared(next((project / "data/prepared/mnist5k").rglob("test.npz"))).floats()
+    metrics = json.loads((base / "metrics.json").read_text())
+    for scope in ("train", "joint"):
+        m = metrics[scope]
+        assert m["method"] == "certssb" and m["num_clean"] == 500
+        assert m["noise_scales"]["train"]["min"] == pytest.approx(float(train_sigma.min()))
+        run_dir = next(base.rglob(f"{scope}-votes-a0.1"))
+        clean = pd.read_csv(run_dir / "clean.csv")
+        np.testing.assert_allclose(clean["sigma_x"], test_sigma["clean"], rtol=1e-6)
+        scale = train_sigma.min() if scope == "train" else np.minimum(train_sigma.min(), test_sigma["clean"])
+        np.testing.assert_allclose(clean["radius_pre_memory"], scale * clean["r_tilde"], rtol=1e-6)
+        trig = pd.read_csv(run_dir / "triggered.csv")
+        assert (trig["deployed_whitened"] > 0).all()
+        if scope == "train":
+            assert (clean["memory"] == "none").all() and (clean["radius"] == clean["radius_pre_memory"]).all()
+            assert m["storage_update"]["clean"] is None
+            continue
+        mem = m["storage_update"]["clean"]
+        assert sum(mem[k] for k in ("kept", "trimmed", "aligned", "abstained")) == 500
+        assert (clean["radius"] <= clean["radius_pre_memory"] + 1e-12).all()  # radii never grow
+        np.testing.assert_allclose(clean["radius_test_input"], clean["sigma_x"] * clean["r_tilde_post"], rtol=1e-6)
+        assert m["test_input"]["acr_clean"] >= m["acr_clean"] - 1e-12  # σ_x ≥ min(min σ_i, σ_x)
+        # differently-labelled stored test-input regions do not overlap
+        stored = clean[(clean["predict"] >= 0) & (clean["radius_test_input"] > 0)]
+        pts = clean_x[stored["idx"].to_numpy()].reshape(len(stored), -1).astype(np.float64)
+        d = np.sqrt(((pts[:, None] - pts[None]) ** 2).sum(-1))
+        r, lab = stored["radius_test_input"].to_numpy(), stored["predict"].to_numpy()
+        clash = (lab[:, None] != lab[None]) & (d < r[:, None] + r[None] - 1e-9)
+        assert not clash.any()
+    rab = pd.read_csv(next((project / "results/demo/onepixel").rglob("joint-votes-a0.1/triggered.csv")))
+    np.testing.assert_allclose(rab["radius"], 0.25 * rab["r_tilde"], rtol=1e-9)
+    np.testing.assert_allclose(rab["deployed_whitened"], rab["deployed_norm"] / 0.25, rtol=1e-9)
+    assert (project / "results/demo/onepixel_ssb/figures/sigma.png").read_bytes()[:4] == b"\x89PNG"
+    assert "demo/onepixel_ssb | certssb" in (project / "results/demo/summary.md").read_text()
+
+
 def test_same_outputs_whatever_the_number_of_cores(built_project, tmp_path):
     a = copy_project(tmp_path / "a")
     snakemake(a, "--cores", "1")
@@ -102,16 +155,17 @@ def test_certificates_identical_for_any_number_of_partitions(built_project, tmp_
     b = copy_project(tmp_path / "b")
     text = (b / "params.yaml").read_text().replace("partitions: 2", "partitions: 4")
     (b / "params.yaml").write_text(text)
-    snakemake(b, "--cores", "2", "results/demo/onepixel/metrics.json")
-    ca = tree_hashes(built_project, "results/demo/onepixel/certify")
-    cb = tree_hashes(b, "results/demo/onepixel/certify")
-    assert len(ca) == 6 and list(ca.values()) == list(cb.values())
-    assert len(list((b / "results/demo/onepixel/models").rglob("*.safetensors"))) == 4
+    snakemake(b, "--cores", "2", "results/demo/onepixel/metrics.json", "results/demo/onepixel_ssb/metrics.json")
+    for exp, files in (("onepixel", 6), ("onepixel_ssb", 8)):  # Cert-SSB: + test_sigma.npz/.json
+        ca = tree_hashes(built_project, f"results/demo/{exp}/certify")
+        cb = tree_hashes(b, f"results/demo/{exp}/certify")
+        assert len(ca) == files and list(ca.values()) == list(cb.values())
+        assert len(list((b / f"results/demo/{exp}/models").rglob("*.safetensors"))) == 4
 
 
 def test_sigma_change_reruns_only_that_experiment(built_project):
     project = built_project
-    text = (project / "params.yaml").read_text().replace("smoothing: {sigma: 0.25}", "smoothing: {sigma: 0.3}")
+    text = (project / "params.yaml").read_text().replace("smoothing: {sigma: 0.25}", "smoothing: {sigma: 0.3}", 1)
     (project / "params.yaml").write_text(text)
     proc = snakemake(project, "-n", "--cores", "1")
     assert job_counts(proc.stdout) == {
@@ -133,7 +187,7 @@ def test_figure_param_change_reruns_only_figures(built_project):
     text = (project / "params.yaml").read_text().replace("dpi: 60", "dpi: 70")
     (project / "params.yaml").write_text(text)
     proc = snakemake(project, "-n", "--cores", "1")
-    assert job_counts(proc.stdout) == {"plot_samples": 3, "plot_curves": 1, "all": 1}
+    assert job_counts(proc.stdout) == {"plot_samples": 4, "plot_sigma": 1, "plot_curves": 1, "all": 1}
 
 
 def test_failing_job_leaves_no_output(project):
@@ -170,3 +224,4 @@ def test_report_contains_figures_and_table(built_project):
     snakemake(built_project, "--report", "report.html")
     html = (built_project / "report.html").read_text(errors="ignore")
     assert "certified_accuracy.png" in html and "summary.md" in html and "samples.png" in html
+    assert "sigma.png" in html

@@ -131,6 +131,7 @@ def cmd_train(args) -> None:
 
     from certsmooth.artifacts import sha256_array
     from certsmooth.attacks.store import load_poisoned_train
+    from certsmooth.smoothing.certssb import load_sigma
     from certsmooth.smoothing.checkpoint import save_partition
     from certsmooth.smoothing.train import TrainConfig, partition_lanes, train_partition
 
@@ -144,8 +145,14 @@ def cmd_train(args) -> None:
     data = load_poisoned_train(args.train)
     part_lanes = partition_lanes(ens["models"], ens["lane_width"], args.parts)[args.part]
     LOG.info("partition %d/%d: models %s in lanes of %d; %s", args.part, args.parts, part_lanes, cfg.lane_width, cfg)
+    sample_sigma, sigma_sha = None, None
+    if args.sample_sigma:
+        sample_sigma = load_sigma(args.sample_sigma, "train", data.y.size)
+        sigma_sha = sha256_array(sample_sigma)
+        LOG.info("per-example noise scales from %s: min %.4f, max %.4f", args.sample_sigma, sample_sigma.min(),
+                 sample_sigma.max())  # fmt: skip
     states, stats, timing = train_partition(
-        data.x, data.y, part_lanes, args.seed, cfg, len(data.class_names), ens["device"]
+        data.x, data.y, part_lanes, args.seed, cfg, len(data.class_names), ens["device"], sample_sigma
     )
     LOG.info("trained %d models in %.1f s (%.0f sample-steps/s on %s)", len(states), timing["wall_s"],
              timing["sample_steps_per_s"], timing["device"])  # fmt: skip
@@ -159,10 +166,69 @@ def cmd_train(args) -> None:
         "num_classes": len(data.class_names),
         "input_shape": list(data.x.shape[1:]),
         "data_sha256": sha256_array(data.x, data.y),
+        "method": ens["method"],
+        "sample_sigma_sha256": sigma_sha,
         "per_model": stats,
         "device": timing["device"],
     }
     save_partition(args.out, args.manifest, states, manifest)
+
+
+def cmd_optimize_sigma(args) -> None:
+    import torch
+
+    from certsmooth.artifacts import save_npz, sha256_array, write_json
+    from certsmooth.attacks.store import load_poisoned_train
+    from certsmooth.smoothing import certssb
+    from certsmooth.smoothing.checkpoint import save_partition
+    from certsmooth.smoothing.train import resolve_device
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    ens, opt = json.loads(args.ensemble), certssb.settings(json.loads(args.sigma_opt))
+    device = resolve_device(ens["device"])
+    train = load_poisoned_train(args.train)
+    num_classes = len(train.class_names)
+    if args.stage == "train":
+        sigma, states, info = certssb.train_sigmas(
+            train.x, train.y, num_classes, ens, opt, args.sigma, args.seed, device
+        )
+        info.update(experiment=args.experiment, data_sha256=sha256_array(train.x, train.y),
+                    sigma_sha256=sha256_array(sigma))  # fmt: skip
+        pilot_manifest = {
+            "experiment": args.experiment, "purpose": "Cert-SSB pilot ensemble (training-sample sigma)",
+            "seed": info["pilot"]["seed"], "num_models": opt["pilot_models"], "train": info["pilot"]["train"],
+            "num_classes": num_classes, "input_shape": list(train.x.shape[1:]), "data_sha256": info["data_sha256"],
+            "per_model": info["pilot"]["per_model"],
+        }  # fmt: skip
+        save_partition(args.out_pilot, args.out_pilot_manifest, states, pilot_manifest)
+        save_npz(args.out, train=sigma)
+        LOG.info("train σ: %s", info["sigma"])
+    else:
+        from certsmooth.attacks.store import load_triggered_test
+        from certsmooth.certify.run import load_ensemble
+        from certsmooth.data.prepared import load_prepared
+
+        train_sigma = certssb.load_sigma(args.train_sigma, "train", train.y.size)
+        states, _ = load_ensemble(
+            args.weights, args.manifests, sha256_array(train.x, train.y), args.seed, args.sigma, ens,
+            sha256_array(train_sigma),
+        )  # fmt: skip
+        sets = {
+            "clean": load_prepared(args.clean_test).floats(),
+            "triggered": load_triggered_test(args.triggered_test).x,
+        }
+        sigmas, info = certssb.test_sigmas(
+            states, ens["arch"], num_classes, ens["lane_width"], sets, opt, args.sigma, args.seed, device
+        )
+        info.update(experiment=args.experiment, train_sigma_sha256=sha256_array(train_sigma))
+        save_npz(args.out, **sigmas)
+        LOG.info("test σ: %s", {k: v["sigma"] for k, v in info["sets"].items()})
+    try:
+        write_json(args.out_info, info)
+    except BaseException:
+        Path(args.out).unlink(missing_ok=True)
+        raise
 
 
 def cmd_certify(args) -> None:
@@ -177,7 +243,8 @@ def cmd_certify(args) -> None:
         clean_test_path=args.clean_test, triggered_test_path=args.triggered_test,
         ensemble=json.loads(args.ensemble), certify=json.loads(args.certify), scope=args.scope,
         sigma=args.sigma, seed=args.seed, experiment=args.experiment,
-        out_clean=args.out_clean, out_triggered=args.out_triggered, out_summary=args.out_summary,
+        train_sigma_path=args.train_sigma, test_sigma_path=args.test_sigma, out_clean=args.out_clean,
+        out_triggered=args.out_triggered, out_summary=args.out_summary,
     )  # fmt: skip
     LOG.info(
         "%s scope %s: clean acc %.3f, cert acc@0 %.3f, ASR %.3f, certified vs attack %.3f",
@@ -194,6 +261,22 @@ def cmd_metrics(args) -> None:
         s = read_json(path)
         out[s["scope"]] = s
     write_json(args.out, out)
+
+
+def cmd_plot_sigma(args) -> None:
+    from certsmooth.artifacts import load_npz
+    from certsmooth.attacks.store import load_poisoned_train
+    from certsmooth.plots.sigma import plot_sigma_histograms
+    from certsmooth.smoothing.certssb import load_sigma
+
+    train = load_poisoned_train(args.train)
+    train_sigma = load_sigma(args.train_sigma, "train", train.y.size)
+    test = load_npz(args.test_sigma, required=["clean", "triggered"])
+    plot_sigma_histograms(
+        args.out, train_sigma, train.poison_index, {k: test[k] for k in ("clean", "triggered")}, args.sigma,
+        f"{args.experiment}: Cert-SSB noise scales ({args.variant} ascent)", args.dpi, args.context,
+    )  # fmt: skip
+    LOG.info("wrote %s", args.out)
 
 
 def cmd_plot_curves(args) -> None:
@@ -265,6 +348,26 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--threads", type=int, default=0)
     sp.add_argument("--out", required=True, help="safetensors file")
     sp.add_argument("--manifest", required=True, help="JSON manifest")
+    sp.add_argument("--sample-sigma", help="Cert-SSB: train_sigma.npz with one noise scale per training example")
+
+    sp = add("optimize-sigma", cmd_optimize_sigma, "Cert-SSB: per-sample sigma of the training or the test points")
+    sp.add_argument("--stage", choices=["train", "test"], required=True)
+    sp.add_argument("--train", required=True, help="poisoned train.npz")
+    sp.add_argument("--ensemble", required=True, help="the experiment's ensemble entry as JSON")
+    sp.add_argument("--sigma-opt", required=True, help="the experiment's sigma_opt entry as JSON")
+    sp.add_argument("--sigma", type=float, required=True, help="base sigma")
+    sp.add_argument("--seed", type=int, required=True)
+    sp.add_argument("--experiment", required=True)
+    sp.add_argument("--threads", type=int, default=0)
+    sp.add_argument("--out", required=True, help="npz of sigma vectors")
+    sp.add_argument("--out-info", required=True, help="JSON: settings, timing, statistics")
+    sp.add_argument("--out-pilot", help="stage train: pilot ensemble safetensors")
+    sp.add_argument("--out-pilot-manifest", help="stage train: pilot ensemble manifest")
+    sp.add_argument("--weights", nargs="+", help="stage test: the trained ensemble's partitions")
+    sp.add_argument("--manifests", nargs="+")
+    sp.add_argument("--train-sigma", help="stage test: the training-sample sigma the ensemble was trained with")
+    sp.add_argument("--clean-test")
+    sp.add_argument("--triggered-test")
 
     sp = add("certify", cmd_certify, "certify clean and triggered test points with a trained ensemble")
     sp.add_argument("--weights", nargs="+", required=True)
@@ -280,6 +383,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--seed", type=int, required=True)
     sp.add_argument("--experiment", required=True)
     sp.add_argument("--threads", type=int, default=0)
+    sp.add_argument("--train-sigma", help="Cert-SSB: train_sigma.npz the ensemble was trained with")
+    sp.add_argument("--test-sigma", help="Cert-SSB: test_sigma.npz (clean, triggered)")
     sp.add_argument("--out-clean", required=True)
     sp.add_argument("--out-triggered", required=True)
     sp.add_argument("--out-summary", required=True)
@@ -288,6 +393,17 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--experiment", required=True)
     sp.add_argument("--summaries", nargs="+", required=True)
     sp.add_argument("--out", required=True)
+
+    sp = add("plot-sigma", cmd_plot_sigma, "Cert-SSB: histograms of the optimised noise scales")
+    sp.add_argument("--train-sigma", required=True)
+    sp.add_argument("--test-sigma", required=True)
+    sp.add_argument("--train", required=True, help="poisoned train.npz (marks the poisons)")
+    sp.add_argument("--sigma", type=float, required=True, help="base sigma")
+    sp.add_argument("--variant", required=True)
+    sp.add_argument("--experiment", required=True)
+    sp.add_argument("--out", required=True)
+    sp.add_argument("--dpi", type=int, default=150)
+    sp.add_argument("--context", default="paper")
 
     sp = add("plot-curves", cmd_plot_curves, "certified-accuracy curves and summary table of a suite")
     sp.add_argument("--suite", required=True)

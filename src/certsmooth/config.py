@@ -126,8 +126,21 @@ def validate_params(config: Any, schema: dict | None = None, source: str = "para
     errors = list(validator.iter_errors(config))
     if errors:
         raise ConfigError(format_error(best_match(errors), source))
+    if _fill_sigma_opt(config):  # a second pass fills the defaults of added blocks
+        validator.validate(config)
     _check_semantics(config, source)
     return config
+
+
+def _fill_sigma_opt(config: dict) -> bool:
+    """Give Cert-SSB experiments without a sigma_opt block an empty one (= the defaults)."""
+    added = False
+    for exps in config["suites"].values():
+        for cfg in exps.values():
+            if cfg.get("ensemble", {}).get("method") == "certssb" and "sigma_opt" not in cfg:
+                cfg["sigma_opt"] = {}
+                added = True
+    return added
 
 
 def _check_semantics(config: dict, source: str) -> None:
@@ -164,6 +177,7 @@ def _check_semantics(config: dict, source: str) -> None:
                 )
             trigger = make_trigger(attack["trigger"])
             trigger.pattern(source_info.shape)  # checks positions / patch geometry
+            _check_sigma_opt(exp)
             if "ensemble" in exp.cfg:
                 from certsmooth.models import build_model
                 from certsmooth.smoothing.train import partition_lanes
@@ -178,6 +192,31 @@ def _check_semantics(config: dict, source: str) -> None:
                     raise ConfigError(f"ensemble.{exc}") from None
         except ConfigError as exc:
             raise ConfigError(f"{where}.{exc}") from None
+
+
+def _check_sigma_opt(exp: Experiment) -> None:
+    method = exp.cfg.get("ensemble", {}).get("method")
+    if "sigma_opt" in exp.cfg and method != "certssb":
+        raise ConfigError(
+            f"sigma_opt is set but ensemble.method = {method!r}; set ensemble.method: certssb or remove sigma_opt"
+        )
+    if method != "certssb":
+        return
+    opt, sigma = exp.cfg["sigma_opt"], exp.sigma
+    if opt["sigma_min"] > opt["sigma_max"]:
+        raise ConfigError(
+            f"sigma_opt.sigma_min = {opt['sigma_min']} > sigma_max = {opt['sigma_max']}; the bounds must be ordered"
+        )
+    if opt["variant"] == "paper" and not opt["sigma_min"] <= sigma <= opt["sigma_max"]:
+        raise ConfigError(
+            f"sigma_opt: the base sigma {sigma} (smoothing.sigma, the ascent's start) is outside "
+            f"[sigma_min, sigma_max] = [{opt['sigma_min']}, {opt['sigma_max']}]; widen the bounds"
+        )
+    if opt["test_models"] > exp.cfg["ensemble"]["models"]:
+        raise ConfigError(
+            f"sigma_opt.test_models = {opt['test_models']} exceeds ensemble.models = "
+            f"{exp.cfg['ensemble']['models']}; use at most that many"
+        )
 
 
 # ---------------------------------------------------------------- experiments and names
@@ -248,13 +287,42 @@ class Experiment:
     def sigma(self) -> float:
         return float(self.cfg["smoothing"]["sigma"])
 
+    @property
+    def certssb(self) -> bool:
+        return self.trained and self.cfg["ensemble"]["method"] == "certssb"
+
+    def _sigma_hash(self, stage: str) -> str:
+        """Short hash of every setting the ``stage`` ('train' or 'test') σ vector depends on."""
+        from certsmooth.smoothing.certssb import short_hash
+
+        opt = dict(self.cfg["sigma_opt"])
+        opt.pop("batch_size")  # results do not depend on it
+        other = ("test_steps", "test_models") if stage == "train" else ("steps", "pilot_models", "pilot_epochs")
+        for k in other:  # the other stage's settings
+            opt.pop(k)
+        ens = {k: self.cfg["ensemble"][k] for k in ("arch", "epochs", "batch_size", "lr", "lane_width", "bf16")}
+        return short_hash({"stage": stage, "sigma_opt": opt, "ensemble": ens, "sigma": self.sigma, "seed": self.seed})
+
+    def sigma_dir(self) -> str:
+        """Cert-SSB: the training-sample σ and its pilot ensemble."""
+        o = self.cfg["sigma_opt"]
+        return (
+            f"{self.results_dir()}/sigma/{o['variant']}-K{o['pilot_models']}-n{o['steps']}-{self._sigma_hash('train')}"
+        )
+
     def train_tag(self) -> str:
-        """Folder name with the key training settings, e.g. ``mnist_cnn-sigma1-M50-W10-e20-s0``."""
+        """Folder name with the key training settings, e.g. ``rab-mnist_cnn-sigma1-M50-W5-e20-b128-lr0.001-s0``
+        (Cert-SSB adds the hash of its training-sample σ settings)."""
         e = self.cfg["ensemble"]
         return (
             f"{e['method']}-{e['arch']}-sigma{self.sigma:g}-M{e['models']}-W{e['lane_width']}"
             f"-e{e['epochs']}-b{e['batch_size']}-lr{e['lr']:g}{'-bf16' if e['bf16'] else ''}-s{self.seed}"
+            + (f"-o{self._sigma_hash('train')}" if self.certssb else "")
         )
+
+    def test_sigma_dir(self) -> str:
+        """Cert-SSB: the test points' σ (depends on the trained ensemble)."""
+        return f"{self.results_dir()}/certify/{self.train_tag()}/sigma-{self._sigma_hash('test')}"
 
     def models_dir(self) -> str:
         return f"{self.results_dir()}/models/{self.train_tag()}"
@@ -266,7 +334,8 @@ class Experiment:
 
     def certify_dir(self, scope: str) -> str:
         c = self.cfg["certify"]
-        return f"{self.results_dir()}/certify/{self.train_tag()}/{scope}-{c['aggregation']}-a{c['alpha']:g}"
+        base = self.test_sigma_dir() if self.certssb else f"{self.results_dir()}/certify/{self.train_tag()}"
+        return f"{base}/{scope}-{c['aggregation']}-a{c['alpha']:g}"
 
 
 def experiments(config: dict, suites: list[str] | None = None) -> Iterator[Experiment]:

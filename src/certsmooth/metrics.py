@@ -10,20 +10,20 @@ def passes(radius: np.ndarray, r: float, cmp: str) -> np.ndarray:
     return radius > r if cmp == "gt" else radius >= r
 
 
-def certified_accuracy(frame: pd.DataFrame, r: float, cmp: str) -> float:
+def certified_accuracy(frame: pd.DataFrame, r: float, cmp: str, column: str = "radius") -> float:
     """Fraction of points that are correct, not abstained, and have R > r (``gt``, RAB,
-    Cert-SSB) or R ≥ r (``ge``, Cohen)."""
+    Cert-SSB) or R ≥ r (``ge``, Cohen); R from ``column``."""
     if len(frame) == 0:
         return float("nan")
-    ok = frame["correct"].to_numpy() & passes(frame["radius"].to_numpy(), r, cmp)
+    ok = frame["correct"].to_numpy() & passes(frame[column].to_numpy(), r, cmp)
     return float(ok.mean())
 
 
-def acr(frame: pd.DataFrame) -> float:
+def acr(frame: pd.DataFrame, column: str = "radius") -> float:
     """Average certified radius: (1/N)·Σ R over correct points (abstained/wrong count 0)."""
     if len(frame) == 0:
         return float("nan")
-    return float(np.where(frame["correct"], frame["radius"], 0.0).mean())
+    return float(np.where(frame["correct"], frame[column], 0.0).mean())
 
 
 def curve(frame: pd.DataFrame, cmp: str, num: int = 200) -> pd.DataFrame:
@@ -41,7 +41,22 @@ def curve(frame: pd.DataFrame, cmp: str, num: int = 200) -> pd.DataFrame:
 
 def summarize(clean: pd.DataFrame, triggered: pd.DataFrame, radii: list[float], cmp: str, target: int) -> dict:
     """Metrics of one (experiment, scope). ``triggered`` holds the non-target triggered
-    points with their true labels (RAB protocol)."""
+    points with their true labels (RAB protocol). With a ``radius_test_input`` column
+    (scope ``joint``) the same metrics are also given for that radius."""
+    out = _summary(clean, triggered, radii, cmp, target)
+    if "radius_test_input" in clean and clean["radius_test_input"].notna().all():
+        col = "radius_test_input"
+        out["test_input"] = {
+            "radius": "σ_x · R̃: perturbations of the test input alone, training set as deployed",
+            "acr_clean": acr(clean, col),
+            "acr_triggered": acr(triggered, col),
+            "certified_accuracy_clean": {f"{r:g}": certified_accuracy(clean, r, cmp, col) for r in radii},
+            "certified_accuracy_triggered": {f"{r:g}": certified_accuracy(triggered, r, cmp, col) for r in radii},
+        }
+    return out
+
+
+def _summary(clean, triggered, radii, cmp, target) -> dict:
     return {
         "clean_accuracy": float((clean["top"] == clean["label"]).mean()),
         "attack_success_rate": float((triggered["top"] == target).mean()) if len(triggered) else float("nan"),

@@ -2,6 +2,9 @@
 
 
 rule certify:
+    # Cert-SSB runs live one level deeper, under the test-sigma folder sigma-<hash>.
+    wildcard_constraints:
+        ttag=r"[A-Za-z0-9_.+-]+(/sigma-[0-9a-f]{8})?",
     input:
         unpack(certify_inputs),
         lib=lib("certify", "smoothing", "models", "metrics"),
@@ -14,6 +17,7 @@ rule certify:
         certify=lambda wc: json.dumps(experiment(wc).cfg["certify"], sort_keys=True),
         sigma=lambda wc: experiment(wc).sigma,
         seed=lambda wc: experiment(wc).seed,
+        sigma_files=sigma_flags,
     threads: 2
     resources:
         gpu=gpus,
@@ -29,7 +33,7 @@ rule certify:
         " --triggered-test {input.triggered_test} --ensemble {params.ensemble:q}"
         " --certify {params.certify:q} --scope {wildcards.scope} --sigma {params.sigma}"
         " --seed {params.seed} --experiment {wildcards.suite}/{wildcards.exp} --threads {threads}"
-        " --out-clean {output.clean} --out-triggered {output.triggered}"
+        " {params.sigma_files} --out-clean {output.clean} --out-triggered {output.triggered}"
         " --out-summary {output.summary} --log {log}"
 
 

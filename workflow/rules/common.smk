@@ -81,18 +81,47 @@ def poisoned_dir(wildcards):
     return experiment(wildcards).poisoned_dir()
 
 
-def certify_inputs(wildcards):
+def train_inputs(wildcards):
+    """Poisoned training set, plus Cert-SSB's per-example noise scales."""
+    exp = experiment(wildcards)
+    out = {"train": f"{exp.poisoned_dir()}/train.npz"}
+    if exp.certssb:
+        out["sample_sigma"] = f"{exp.sigma_dir()}/train_sigma.npz"
+    return out
+
+
+def ensemble_inputs(wildcards):
+    """A trained ensemble and the data it is evaluated on."""
     exp = experiment(wildcards)
     weights, manifests = exp.partition_files()
     d = exp.poisoned_dir()
     return {
+        **train_inputs(wildcards),
         "weights": weights,
         "manifests": manifests,
-        "train": f"{d}/train.npz",
         "record": f"{d}/record.json",
         "triggered_test": f"{d}/test.npz",
         "clean_test": f"{exp.prepared_dir()}/test.npz",
     }
+
+
+def certify_inputs(wildcards):
+    """ensemble_inputs, plus Cert-SSB's test-point noise scales."""
+    exp = experiment(wildcards)
+    out = ensemble_inputs(wildcards)
+    if exp.certssb:
+        out["test_sigma"] = f"{exp.test_sigma_dir()}/test_sigma.npz"
+    return out
+
+
+def sigma_flags(wildcards, input):
+    """Command-line flags that pass Cert-SSB's noise-scale files to a step."""
+    flags = []
+    if "sample_sigma" in input.keys():
+        flags.append(f"--train-sigma {input.sample_sigma}")
+    if "test_sigma" in input.keys():
+        flags.append(f"--test-sigma {input.test_sigma}")
+    return " ".join(flags)
 
 
 def certify_runs(suite):
@@ -115,6 +144,8 @@ def suite_targets(suites):
         ]
         if exp.trained:
             out.append(f"{exp.results_dir()}/metrics.json")
+        if exp.certssb:
+            out.append(f"{exp.results_dir()}/figures/sigma.png")
     for suite in suites:
         if certify_runs(suite):
             out += [

@@ -3,7 +3,7 @@
 
 rule train_partition:
     input:
-        train=lambda wc: f"{poisoned_dir(wc)}/train.npz",
+        unpack(train_inputs),
         lib=lib("smoothing", "models"),
     output:
         weights="results/{suite}/{exp}/models/{ttag}/part{part}of{parts}.safetensors",
@@ -12,6 +12,9 @@ rule train_partition:
         ensemble=lambda wc: json.dumps(experiment(wc).cfg["ensemble"], sort_keys=True),
         sigma=lambda wc: experiment(wc).sigma,
         seed=lambda wc: experiment(wc).seed,
+        sample_sigma=lambda wc, input: (
+            f"--sample-sigma {input.sample_sigma}" if "sample_sigma" in input.keys() else ""
+        ),
     threads: 2
     resources:
         gpu=gpus,
@@ -24,5 +27,5 @@ rule train_partition:
     shell:
         "python -m certsmooth train --train {input.train} --ensemble {params.ensemble:q}"
         " --sigma {params.sigma} --seed {params.seed} --part {wildcards.part} --parts {wildcards.parts}"
-        " --experiment {wildcards.suite}/{wildcards.exp} --threads {threads}"
+        " --experiment {wildcards.suite}/{wildcards.exp} --threads {threads} {params.sample_sigma}"
         " --out {output.weights} --manifest {output.manifest} --log {log}"

@@ -32,6 +32,18 @@ def probabilities(logits: torch.Tensor) -> torch.Tensor:
     return torch.softmax(logits.float(), dim=-1)
 
 
+def wide_lane(
+    states: dict[int, dict[str, torch.Tensor]], lane: list[int], arch: str, shape: tuple, num_classes: int, device
+) -> WideEnsemble:
+    """The models ``lane`` of a trained ensemble as one wide network in eval mode."""
+    models = []
+    for i in lane:
+        m = build_model(arch, tuple(shape), num_classes, check=False)
+        m.load_state_dict(states[i])
+        models.append(m)
+    return WideEnsemble(models).to(device).eval()
+
+
 @torch.no_grad()
 def model_probabilities(
     states: dict[int, dict[str, torch.Tensor]],
@@ -39,13 +51,17 @@ def model_probabilities(
     arch: str,
     num_classes: int,
     x: np.ndarray,
-    sigma: float,
+    sigma: float | np.ndarray,
     scope: str,
     lane_width: int,
     device: torch.device,
     batch_size: int = 500,
 ) -> np.ndarray:
-    """Class probabilities of every model on every (noisy) test point: (M, T, C)."""
+    """Class probabilities of every model on every (noisy) test point: (M, T, C).
+
+    ``sigma``: the test-noise scale, one value or one per point (T,) (Cert-SSB's σ_x);
+    point t's noise in model m is σ_t·η_m (scope ``train``) or σ_t·η_{m,t} (``joint``).
+    """
     if scope not in SCOPES:
         raise ValueError(f"unknown scope {scope!r}")
     ids = sorted(states)
@@ -53,21 +69,18 @@ def model_probabilities(
         raise ValueError("models must be numbered 0..M-1")
     xt = torch.from_numpy(np.ascontiguousarray(x)).to(device)
     t, dim = xt.shape[0], int(np.prod(xt.shape[1:]))
+    scale = torch.as_tensor(np.broadcast_to(np.asarray(sigma, dtype=np.float32), (t,)).copy(), device=device)
+    scale = scale.reshape(1, t, *([1] * (xt.ndim - 1)))
     out = np.empty((len(ids), t, num_classes), dtype=np.float32)
     for lane in lanes(len(ids), lane_width):
-        models = []
-        for i in lane:
-            m = build_model(arch, tuple(xt.shape[1:]), num_classes, check=False)
-            m.load_state_dict(states[i])
-            models.append(m)
-        net = WideEnsemble(models).to(device).eval()
+        net = wide_lane(states, lane, arch, xt.shape[1:], num_classes, device)
         keys = torch.tensor([test_keys[i] for i in lane], dtype=torch.int64, device=device)
         if scope == "train":  # one vector per model, shared by every test point
             shared = standard_normal(keys, torch.zeros(1, dtype=torch.int64, device=device), dim)
         for s in range(0, t, batch_size):
             rows = torch.arange(s, min(s + batch_size, t), device=device)
             noise = shared if scope == "train" else standard_normal(keys, rows, dim)
-            xb = xt[rows][None] + sigma * noise.reshape(len(lane), -1, *xt.shape[1:])
+            xb = xt[rows][None] + scale[:, rows] * noise.reshape(len(lane), -1, *xt.shape[1:])
             out[lane[0] : lane[-1] + 1, s : s + len(rows)] = probabilities(net(xb)).cpu().numpy()
     return out
 
@@ -88,4 +101,4 @@ def per_model_accuracy(probs: np.ndarray, y: np.ndarray) -> np.ndarray:
     return (probs.argmax(-1) == y[None]).mean(1)
 
 
-__all__ = ["ABSTAIN", "SCOPES", "certify_points", "model_probabilities", "per_model_accuracy"]
+__all__ = ["ABSTAIN", "SCOPES", "certify_points", "model_probabilities", "per_model_accuracy", "wide_lane"]

@@ -1,27 +1,49 @@
 """The ``certify`` step: load the partitions, check them against the data, certify the
-clean and the triggered test set in one scope, write per-point CSVs and a summary."""
+clean and the triggered test set in one scope, write per-point CSVs and a summary.
+
+One code path serves RAB (one σ everywhere) and Cert-SSB (σᵢ per training example, σ_x
+per test point): the bounds give the whitened radius R̃ (unit-variance noise), and
+
+* the reported ℓ2 radius is s·R̃ with s = min σᵢ (scope ``train``) or min(min σᵢ, σ_x)
+  (scope ``joint``), i.e. σ·R̃ for RAB;
+* the deployed attack is certified iff √(Σ_poisons ‖δᵢ‖²/σᵢ² [+ ‖δ_x‖²/σ_x²]) < R̃;
+* Cert-SSB's joint-scope regions then go through the storage update (test-input space,
+  dataset order; spec certssb.md §6), which may trim radii or align labels.
+
+See :mod:`certsmooth.certify.anisotropic` for the derivation.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
-from certsmooth.artifacts import atomic_path, read_json, sha256_array, write_json
+from certsmooth.artifacts import atomic_path, load_npz, read_json, sha256_array, write_json
 from certsmooth.attacks.store import load_poisoned_train, load_triggered_test
+from certsmooth.certify.anisotropic import whitened_norm
 from certsmooth.certify.ensemble import certify_points, model_probabilities, per_model_accuracy
+from certsmooth.certify.memory import storage_update
 from certsmooth.data.prepared import load_prepared
-from certsmooth.errors import CorruptFileError
+from certsmooth.errors import ConfigError, CorruptFileError
 from certsmooth.metrics import summarize
 from certsmooth.smoothing.checkpoint import check_manifest, load_partition
 from certsmooth.smoothing.train import resolve_device
 
+CERTSSB_CAVEAT = (
+    "Cert-SSB radii hold for perturbations of the training set and test input with the noise "
+    "scales held fixed; the scales were optimised on the deployed (poisoned) data and the "
+    "test input, and that dependence is not covered (spec certssb.md §9)"
+)
 
-def load_ensemble(weights, manifests, data_sha256: str, seed: int, sigma: float, ensemble: dict):
+
+def load_ensemble(weights, manifests, data_sha256: str, seed: int, sigma: float, ensemble: dict,
+                  sample_sigma_sha256: str | None = None):  # fmt: skip
     """All M models' states and their test-noise keys, after consistency checks."""
     states, per_model = {}, []
     for w, m in zip(weights, manifests, strict=True):
         s, man = load_partition(w, m)
         check_manifest(man, w, data_sha256=data_sha256, seed=seed, num_models=ensemble["models"])
+        check_manifest(man, w, sample_sigma_sha256=sample_sigma_sha256)
         check_manifest(man["train"], w, sigma=sigma, arch=ensemble["arch"], lane_width=ensemble["lane_width"])
         states.update(s)
         per_model += man["per_model"]
@@ -33,7 +55,9 @@ def load_ensemble(weights, manifests, data_sha256: str, seed: int, sigma: float,
     return states, {p["model"]: p["test_noise"] for p in per_model}
 
 
-def point_frame(c, y: np.ndarray) -> pd.DataFrame:
+def point_frame(c, y: np.ndarray, sigma_x: np.ndarray, scale: np.ndarray, joint: bool) -> pd.DataFrame:
+    """Per-point certificates before any storage update: ``radius`` = ``scale``·R̃ (any
+    perturbation), ``radius_test_input`` = σ_x·R̃ (test input alone; ``joint`` scope only)."""
     frame = pd.DataFrame(
         {
             "idx": np.arange(len(y)),
@@ -44,41 +68,109 @@ def point_frame(c, y: np.ndarray) -> pd.DataFrame:
             "p_b": c.p_b,
             "p_a_low": c.p_a_low,
             "p_b_up": c.p_b_up,
-            "radius": c.radius,
+            "sigma_x": sigma_x,
+            "r_tilde": c.radius,
+            "predict_pre_memory": c.predict,
+            "radius_pre_memory": scale * c.radius,
+            "radius_test_input_pre_memory": sigma_x * c.radius if joint else np.nan,
+            "memory": "none",
+            "r_tilde_post": c.radius,
         }
     )
+    _finish_frame(frame, scale)
+    return frame
+
+
+def _finish_frame(frame: pd.DataFrame, scale) -> None:
+    frame["radius"] = scale * frame["r_tilde_post"]
+    frame["radius_test_input"] = frame["sigma_x"] * frame["r_tilde_post"]
+    frame.loc[frame["radius_test_input_pre_memory"].isna(), "radius_test_input"] = np.nan
     frame["abstain"] = frame["predict"] == -1
     frame["correct"] = frame["predict"] == frame["label"]
-    return frame
+
+
+def apply_memory(frame: pd.DataFrame, x: np.ndarray, scale) -> dict:
+    """Storage update (in place) in dataset order over the regions {x' : ‖x' − x‖ < σ_x·R̃}
+    of the test input; a trimmed region scales R̃, and with it every reported radius."""
+    pre = frame["radius_test_input_pre_memory"].to_numpy()
+    mem = storage_update(x, frame["predict_pre_memory"].to_numpy(), pre)
+    certified = frame["predict_pre_memory"].to_numpy() >= 0
+    frame["predict"] = np.where(certified, mem.label, -1)
+    ratio = np.where(certified & (pre > 0), mem.radius / np.where(pre > 0, pre, 1.0), 0.0)
+    frame["r_tilde_post"] = frame["r_tilde"] * np.clip(ratio, 0.0, 1.0)
+    frame["memory"] = mem.action
+    _finish_frame(frame, scale)
+    counts = pd.Series(mem.action).value_counts()
+    return {
+        "order": "dataset order",
+        "order_sha256": mem.order_sha256,
+        **{a: int(counts.get(a, 0)) for a in ("kept", "trimmed", "aligned", "abstained")},
+        "stored": int(mem.stored.sum()),
+    }
+
+
+def _sigma_summary(v: np.ndarray) -> dict:
+    v = np.asarray(v, dtype=np.float64)
+    return {"min": float(v.min()), "mean": float(v.mean()), "max": float(v.max())}
 
 
 def certify_experiment(
     *, weights, manifests, train_path, record_path, clean_test_path, triggered_test_path, ensemble: dict,
     certify: dict, scope: str, sigma: float, seed: int, experiment: str, out_clean, out_triggered, out_summary,
+    train_sigma_path=None, test_sigma_path=None,
 ) -> dict:  # fmt: skip
+    from certsmooth.smoothing.certssb import load_sigma
+
+    method = ensemble.get("method", "rab")
+    ssb = method == "certssb"
+    if ssb and not (train_sigma_path and test_sigma_path):
+        raise ConfigError("ensemble.method = 'certssb' needs --train-sigma and --test-sigma (optimize-sigma outputs)")
     train = load_poisoned_train(train_path)
-    states, test_keys = load_ensemble(weights, manifests, sha256_array(train.x, train.y), seed, sigma, ensemble)
+    n = train.y.size
+    train_sigma = load_sigma(train_sigma_path, "train", n) if ssb else np.full(n, sigma)
+    states, test_keys = load_ensemble(
+        weights, manifests, sha256_array(train.x, train.y), seed, sigma, ensemble,
+        sha256_array(train_sigma) if ssb else None,
+    )  # fmt: skip
     record = read_json(record_path)
     clean = load_prepared(clean_test_path)
     trig = load_triggered_test(triggered_test_path)
+    if ssb:
+        test_sigma = load_npz(test_sigma_path, required=["clean", "triggered"])
+        sx_clean = load_sigma(test_sigma_path, "clean", clean.y.size)
+        sx_trig = load_sigma(test_sigma_path, "triggered", trig.y.size)
+        del test_sigma
+    else:
+        sx_clean, sx_trig = np.full(clean.y.size, sigma), np.full(trig.y.size, sigma)
     device = resolve_device(ensemble["device"])
     num_classes = len(train.class_names)
     stacked = float(record["train"]["stacked_norm"])
+    s_train = float(train_sigma.min())  # the smallest training-noise scale bounds any training perturbation
+    # the deployed poisons in whitened coordinates: Σ ‖δᵢ‖²/σᵢ² over the poisoned examples
+    w_train = whitened_norm(train.perturbation_norm, train_sigma[train.poison_index])
 
-    def run(x, y):
+    def run(x, y, sx):
         probs = model_probabilities(
-            states, test_keys, ensemble["arch"], num_classes, x, sigma, scope, ensemble["lane_width"], device
+            states, test_keys, ensemble["arch"], num_classes, x, sx, scope, ensemble["lane_width"], device
         )
-        return point_frame(certify_points(probs, certify["alpha"], sigma, certify["aggregation"]), y), probs
+        scale = np.full(len(y), s_train) if scope == "train" else np.minimum(s_train, sx)
+        c = certify_points(probs, certify["alpha"], 1.0, certify["aggregation"])  # radius = R̃
+        frame = point_frame(c, y, sx, scale, scope == "joint")
+        memory = apply_memory(frame, x, scale) if ssb and scope == "joint" else None
+        return frame, probs, memory
 
-    clean_frame, clean_probs = run(clean.floats(), clean.y)
-    trig_frame, _ = run(trig.x, trig.y)
+    clean_frame, clean_probs, clean_memory = run(clean.floats(), clean.y, sx_clean)
+    trig_frame, _, trig_memory = run(trig.x, trig.y, sx_trig)
     trig_frame["nontarget"] = trig.nontarget
     trig_frame["trigger_norm"] = trig.perturbation_norm
-    # the deployed attack's size in this scope's geometry
-    deployed = np.sqrt(stacked**2 + (trig.perturbation_norm**2 if scope == "joint" else 0.0))
-    trig_frame["deployed_norm"] = deployed
-    trig_frame["certified_vs_attack"] = trig_frame["correct"] & (trig_frame["radius"] > deployed)
+    # the deployed attack's size in this scope's geometry: plain ℓ2 and whitened
+    joint = scope == "joint"
+    trig_frame["deployed_norm"] = np.sqrt(stacked**2 + (trig.perturbation_norm**2 if joint else 0.0))
+    # (whitened: √(Σ‖δᵢ‖²/σᵢ² + ‖δ_x‖²/σ_x²), anisotropic.whitened_norm per point)
+    trig_frame["deployed_whitened"] = np.sqrt(w_train**2 + ((trig.perturbation_norm / sx_trig) ** 2 if joint else 0.0))
+    trig_frame["certified_vs_attack"] = trig_frame["correct"] & (
+        trig_frame["deployed_whitened"] < trig_frame["r_tilde_post"]
+    )
 
     model_acc = per_model_accuracy(clean_probs, clean.y)
     summary = summarize(
@@ -88,17 +180,29 @@ def certify_experiment(
     summary.update(
         {
             "experiment": experiment,
+            "method": method,
             "scope": scope,
             "aggregation": certify["aggregation"],
             "alpha": certify["alpha"],
             "sigma": sigma,
             "num_models": ensemble["models"],
             "radius_cmp": certify["radius_cmp"],
+            "radius": ("min σᵢ · R̃ (train scope)" if scope == "train" else "min(min σᵢ, σ_x) · R̃ (joint scope)")
+            if ssb
+            else "σ · R̃",  # fmt: skip
+            "noise_scales": {
+                "train": _sigma_summary(train_sigma),
+                "train_poisons": _sigma_summary(train_sigma[train.poison_index]),
+                "test_clean": _sigma_summary(sx_clean),
+                "test_triggered": _sigma_summary(sx_trig),
+            },
+            "storage_update": {"clean": clean_memory, "triggered": trig_memory},
             "deployed_attack": {
                 "num_poisons": m,
                 "stacked_train_norm": stacked,
+                "whitened_train_norm": float(w_train),
                 "covered": "feature perturbation of the poisons"
-                + (" and of the test trigger" if scope == "joint" else " (at the triggered input)"),
+                + (" and of the test trigger" if joint else " (at the triggered input)"),
                 "not_covered": f"{m} label flips to the target label (dirty-label relabelling)",
             },
             "per_model_clean_accuracy": {
@@ -110,6 +214,8 @@ def certify_experiment(
             "collapsed_models": int(np.sum(model_acc <= np.bincount(clean.y).max() / len(clean.y) + 1e-9)),
         }
     )
+    if ssb:
+        summary["caveat"] = CERTSSB_CAVEAT
     for frame, out in ((clean_frame, out_clean), (trig_frame, out_triggered)):
         with atomic_path(out) as tmp:
             frame.to_csv(tmp, index=False, float_format="%.8g")

@@ -14,6 +14,8 @@ import seaborn as sns  # noqa: E402
 from certsmooth.artifacts import atomic_path, read_json, write_json  # noqa: E402
 from certsmooth.metrics import curve  # noqa: E402
 
+TEST_INPUT = "joint, test input only"
+
 
 def load_run(run_dir: str | Path) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
     run_dir = Path(run_dir)
@@ -26,6 +28,7 @@ def load_run(run_dir: str | Path) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
 def summary_row(s: dict) -> dict:
     row = {
         "experiment": s["experiment"],
+        "method": s.get("method", "rab"),
         "scope": s["scope"],
         "aggregation": s["aggregation"],
         "sigma": s["sigma"],
@@ -38,7 +41,13 @@ def summary_row(s: dict) -> dict:
         "ACR_trig": s["acr_triggered"],
         "cert_vs_attack": s["certified_vs_deployed_attack"],
         "stacked_norm": s["deployed_attack"]["stacked_train_norm"],
+        "whitened_norm": s["deployed_attack"].get("whitened_train_norm", float("nan")),
+        "sigma_train_mean": s.get("noise_scales", {}).get("train", {}).get("mean", s["sigma"]),
+        "sigma_test_mean": s.get("noise_scales", {}).get("test_clean", {}).get("mean", s["sigma"]),
     }
+    ti = s.get("test_input") or {}
+    row["ACR_input_clean"] = ti.get("acr_clean", float("nan"))
+    row["ACR_input_trig"] = ti.get("acr_triggered", float("nan"))
     for r, v in s["certified_accuracy_clean"].items():
         row[f"CA_clean@{r}"] = v
     for r, v in s["certified_accuracy_triggered"].items():
@@ -63,7 +72,7 @@ def plot_suite(
     for run in runs:
         s, clean, trig = load_run(run)
         rows.append(summary_row(s))
-        label = f"{s['experiment'].split('/')[-1]} (σ={s['sigma']:g}, {s['aggregation']})"
+        label = f"{s['experiment'].split('/')[-1]} ({s.get('method', 'rab')}, σ={s['sigma']:g}, {s['aggregation']})"
         attacks.append((s["scope"], label, s["deployed_attack"]["stacked_train_norm"]))
         for name, frame in (("clean", clean), ("triggered", trig)):
             c = curve(frame, s["radius_cmp"])
@@ -71,6 +80,13 @@ def plot_suite(
             c["test set"] = name
             c["scope"] = s["scope"]
             curves.append(c)
+            if s["scope"] == "joint" and "radius_test_input" in frame:
+                # the same certificates, as a radius for the test input alone (σ_x·R̃)
+                c = curve(frame.assign(radius=frame["radius_test_input"]), s["radius_cmp"])
+                c["model"] = label
+                c["test set"] = name
+                c["scope"] = TEST_INPUT
+                curves.append(c)
     data = pd.concat(curves, ignore_index=True)
     with sns.plotting_context(context), sns.axes_style("whitegrid"):
         g = sns.relplot(
@@ -78,9 +94,11 @@ def plot_suite(
             kind="line", drawstyle="steps-post", height=3.2, aspect=1.25, facet_kws={"sharex": False},
         )  # fmt: skip
         g.set_axis_labels("ℓ2 radius r", "certified accuracy")
-        g.set_titles("scope: {col_name}")
         g.set(ylim=(-0.02, 1.02))
         colors = dict(zip(data["model"].unique(), sns.color_palette(n_colors=data["model"].nunique()), strict=True))
+        g.set_titles("scope: {col_name}")
+        if TEST_INPUT in g.axes_dict:
+            g.axes_dict[TEST_INPUT].set_title(f"scope: {TEST_INPUT} (radius σ_x·R̃)")
         for scope, label, norm in attacks:
             # train scope: the deployed poisons' stacked norm; joint adds each point's trigger norm
             g.axes_dict[scope].axvline(norm, color=colors[label], linestyle=":", linewidth=1)
@@ -97,7 +115,7 @@ def plot_suite(
     # DVC: metrics (nested: experiment -> scope -> value) and plot data, outside results/
     metrics: dict = {}
     for row in rows:
-        keep = {k: v for k, v in row.items() if k not in ("experiment", "scope", "aggregation")}
+        keep = {k: v for k, v in row.items() if k not in ("experiment", "method", "scope", "aggregation")}
         metrics.setdefault(row["experiment"].split("/")[-1], {})[row["scope"]] = keep
     write_json(out_metrics, metrics)
     plot_data = data.rename(columns={"test set": "test_set"})

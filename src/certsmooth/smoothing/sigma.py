@@ -14,8 +14,10 @@ p̄ clamped to [ε, 1 − ε] so that Φ⁻¹ stays finite.
   model output detached, q = clamp(sigmoid, 0.02, 0.98), R = σ·|Φ⁻¹(q)|, and
   σ ← σ + lr·|Φ⁻¹(q)| with lr = 1e-4 — no gradient through the network, σ only grows.
 
-Noise draws come from a generator seeded by (seed, step), so the σ vector is a pure
-function of the model, the inputs, σ₀, the settings and the seed.
+Noise draw s of step t for point j is the counter-based normal of
+:mod:`certsmooth.smoothing.noise` keyed by (seed, t, s) at row j (the point's index in
+its dataset), so the σ vector is a pure function of the model, the inputs, σ₀, the
+settings and the seed, and does not depend on how the points are batched.
 """
 
 from __future__ import annotations
@@ -23,10 +25,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
 import torch
+from torch import nn
 
 from certsmooth.errors import ConfigError
 from certsmooth.seeding import derive_seed
+from certsmooth.smoothing.noise import standard_normal
 
 VARIANTS = ("paper", "released-code")
 
@@ -72,19 +77,29 @@ def radius_objective(
     return sigma / 2 * (torch.special.ndtri(p_a) - torch.special.ndtri(p_b))
 
 
+def _draws(x: torch.Tensor, rows: torch.Tensor, seed: int, step: int, samples: int) -> torch.Tensor:
+    """(samples, B, ...) standard normals for the points ``rows`` at ascent ``step``."""
+    keys = torch.tensor([derive_seed(seed, "sigma", step, s) for s in range(samples)], device=x.device)
+    dim = int(np.prod(x.shape[1:]))
+    return standard_normal(keys, rows.to(x.device), dim).reshape(samples, *x.shape)
+
+
 def optimize_sigma(
     model: Callable[[torch.Tensor], torch.Tensor],
     x: torch.Tensor,
     sigma0: torch.Tensor,
     cfg: SigmaConfig,
     seed: int,
+    rows: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """σ for every point of ``x`` (B, ...) after ``cfg.steps`` ascent steps from ``sigma0``."""
+    """σ for every point of ``x`` (B, ...) after ``cfg.steps`` ascent steps from ``sigma0``.
+    ``rows`` (B,): the points' indices in their dataset (default 0..B-1), which key their
+    noise, so a point gets the same σ in any batch."""
     sigma = sigma0.detach().clone().to(dtype=torch.float32, device=x.device)
+    rows = torch.arange(x.shape[0]) if rows is None else rows
     for step in range(cfg.steps):
-        gen = torch.Generator(device="cpu").manual_seed(derive_seed(seed, "sigma", step))
         samples = 1 if cfg.variant == "released-code" else cfg.mc_samples
-        z = torch.randn((samples, *x.shape), generator=gen).to(x.device)
+        z = _draws(x, rows, seed, step, samples)
         if cfg.variant == "released-code":
             with torch.no_grad():
                 logits = model(x + sigma.reshape((-1,) + (1,) * (x.ndim - 1)) * z[0])
@@ -98,3 +113,51 @@ def optimize_sigma(
         (grad,) = torch.autograd.grad(r.sum(), s)
         sigma = (sigma + cfg.lr * grad).clamp(cfg.sigma_min, cfg.sigma_max)
     return sigma.detach()
+
+
+class MeanProbability(nn.Module):
+    """The smoothed ensemble's score for the ascent: the mean class probabilities of
+    several :class:`~certsmooth.models.WideEnsemble` lanes on the same inputs, returned
+    as log-probabilities (so that a softmax gives the mean back). Parameters are frozen:
+    the ascent only differentiates with respect to the inputs' noise scale."""
+
+    def __init__(self, lanes: list[nn.Module]):
+        super().__init__()
+        self.lanes = nn.ModuleList(lanes)
+        self.num_models = sum(lane.k for lane in lanes)
+        for p in self.parameters():
+            p.requires_grad_(False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        total = None
+        for lane in self.lanes:
+            logits = lane(x[None].expand(lane.k, *x.shape)).float()  # (K, N, out)
+            p = _probs(logits).sum(0)
+            total = p if total is None else total + p
+        return torch.log((total / self.num_models).clamp_min(1e-30))
+
+
+def optimize_sigma_batched(
+    model: Callable[[torch.Tensor], torch.Tensor],
+    x: np.ndarray,
+    sigma0: float | np.ndarray,
+    cfg: SigmaConfig,
+    seed: int,
+    device: torch.device,
+    batch_size: int = 256,
+    progress=None,
+) -> np.ndarray:
+    """:func:`optimize_sigma` over a whole dataset ``x`` (N, ...) in batches; the result
+    does not depend on ``batch_size`` (noise is keyed by the point's index)."""
+    n = x.shape[0]
+    s0 = np.array(np.broadcast_to(np.asarray(sigma0, dtype=np.float32), (n,)))
+    out = np.empty(n, dtype=np.float32)
+    for start in range(0, n, batch_size):
+        stop = min(start + batch_size, n)
+        xb = torch.from_numpy(np.ascontiguousarray(x[start:stop], dtype=np.float32)).to(device)
+        rows = torch.arange(start, stop, device=device)
+        sb = torch.from_numpy(np.ascontiguousarray(s0[start:stop])).to(device)
+        out[start:stop] = optimize_sigma(model, xb, sb, cfg, seed, rows).cpu().numpy()
+        if progress is not None:
+            progress.update(stop - start)
+    return out

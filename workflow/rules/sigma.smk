@@ -1,0 +1,93 @@
+# Cert-SSB's per-sample noise scales (certsmooth.smoothing.certssb): the training-sample
+# sigma from a pilot ensemble before training, the test-point sigma after it.
+
+
+rule optimize_train_sigma:
+    input:
+        train=lambda wc: f"{poisoned_dir(wc)}/train.npz",
+        lib=lib("smoothing", "models", "certify"),
+    output:
+        sigma="results/{suite}/{exp}/sigma/{otag}/train_sigma.npz",
+        info="results/{suite}/{exp}/sigma/{otag}/train_sigma.json",
+        pilot="results/{suite}/{exp}/sigma/{otag}/pilot.safetensors",
+        pilot_manifest="results/{suite}/{exp}/sigma/{otag}/pilot.json",
+    params:
+        ensemble=lambda wc: json.dumps(experiment(wc).cfg["ensemble"], sort_keys=True),
+        sigma_opt=lambda wc: json.dumps(experiment(wc).cfg["sigma_opt"], sort_keys=True),
+        sigma=lambda wc: experiment(wc).sigma,
+        seed=lambda wc: experiment(wc).seed,
+    threads: 2
+    resources:
+        gpu=gpus,
+    log:
+        "logs/optimize_train_sigma/{suite}/{exp}/{otag}.log",
+    benchmark:
+        "benchmarks/optimize_train_sigma/{suite}/{exp}/{otag}.tsv"
+    conda:
+        ENV
+    shell:
+        "python -m certsmooth optimize-sigma --stage train --train {input.train}"
+        " --ensemble {params.ensemble:q} --sigma-opt {params.sigma_opt:q} --sigma {params.sigma}"
+        " --seed {params.seed} --experiment {wildcards.suite}/{wildcards.exp} --threads {threads}"
+        " --out {output.sigma} --out-info {output.info} --out-pilot {output.pilot}"
+        " --out-pilot-manifest {output.pilot_manifest} --log {log}"
+
+
+rule optimize_test_sigma:
+    input:
+        unpack(ensemble_inputs),
+        lib=lib("smoothing", "models", "certify"),
+    output:
+        sigma="results/{suite}/{exp}/certify/{ttag}/sigma-{thash}/test_sigma.npz",
+        info="results/{suite}/{exp}/certify/{ttag}/sigma-{thash}/test_sigma.json",
+    params:
+        ensemble=lambda wc: json.dumps(experiment(wc).cfg["ensemble"], sort_keys=True),
+        sigma_opt=lambda wc: json.dumps(experiment(wc).cfg["sigma_opt"], sort_keys=True),
+        sigma=lambda wc: experiment(wc).sigma,
+        seed=lambda wc: experiment(wc).seed,
+    threads: 2
+    resources:
+        gpu=gpus,
+    log:
+        "logs/optimize_test_sigma/{suite}/{exp}/{ttag}/sigma-{thash}.log",
+    benchmark:
+        "benchmarks/optimize_test_sigma/{suite}/{exp}/{ttag}/sigma-{thash}.tsv"
+    conda:
+        ENV
+    shell:
+        "python -m certsmooth optimize-sigma --stage test --train {input.train}"
+        " --weights {input.weights} --manifests {input.manifests} --train-sigma {input.sample_sigma}"
+        " --clean-test {input.clean_test} --triggered-test {input.triggered_test}"
+        " --ensemble {params.ensemble:q} --sigma-opt {params.sigma_opt:q} --sigma {params.sigma}"
+        " --seed {params.seed} --experiment {wildcards.suite}/{wildcards.exp} --threads {threads}"
+        " --out {output.sigma} --out-info {output.info} --log {log}"
+
+
+rule plot_sigma:
+    input:
+        train_sigma=lambda wc: f"{experiment(wc).sigma_dir()}/train_sigma.npz",
+        test_sigma=lambda wc: f"{experiment(wc).test_sigma_dir()}/test_sigma.npz",
+        train=lambda wc: f"{poisoned_dir(wc)}/train.npz",
+        lib=lib("plots", "attacks"),
+    output:
+        report(
+            "results/{suite}/{exp}/figures/sigma.png",
+            caption="../report/sigma.rst",
+            category="Cert-SSB noise scales",
+            subcategory="{suite}",
+            labels={"suite": "{suite}", "experiment": "{exp}", "figure": "sigma histograms"},
+        ),
+    params:
+        sigma=lambda wc: experiment(wc).sigma,
+        variant=lambda wc: experiment(wc).cfg["sigma_opt"]["variant"],
+        dpi=config["figures"]["dpi"],
+        context=config["figures"]["context"],
+    log:
+        "logs/plot_sigma/{suite}/{exp}.log",
+    conda:
+        ENV
+    shell:
+        "python -m certsmooth plot-sigma --train-sigma {input.train_sigma} --test-sigma {input.test_sigma}"
+        " --train {input.train} --sigma {params.sigma} --variant {params.variant}"
+        " --experiment {wildcards.suite}/{wildcards.exp} --out {output} --dpi {params.dpi}"
+        " --context {params.context} --log {log}"
