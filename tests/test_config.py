@@ -108,7 +108,7 @@ CASES = {
         EXP + ["sigma"],
         0.5,
         "suites.demo.onepixel has unknown key 'sigma'; allowed keys: attack, certify, dataset, ensemble, seed, "
-        "smoothing",
+        "sigma_opt, smoothing",
     ),
     "key of another trigger": (
         EXP + ["attack", "trigger", "alpha"],
