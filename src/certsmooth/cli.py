@@ -360,7 +360,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--experiment", required=True)
     sp.add_argument("--threads", type=int, default=0)
     sp.add_argument("--out", required=True, help="npz of sigma vectors")
-    sp.add_argument("--out-info", required=True, help="JSON: settings, timing, statistics")
+    sp.add_argument("--out-info", required=True, help="JSON: settings, seeds, statistics")
     sp.add_argument("--out-pilot", help="stage train: pilot ensemble safetensors")
     sp.add_argument("--out-pilot-manifest", help="stage train: pilot ensemble manifest")
     sp.add_argument("--weights", nargs="+", help="stage test: the trained ensemble's partitions")
