@@ -144,6 +144,43 @@ def test_certssb_end_to_end(built_project):
     assert "demo/onepixel_ssb | certssb" in (project / "results/demo/summary.md").read_text()
 
 
+def test_certssb_sigma_mismatch_fails_with_one_line(built_project, tmp_path):
+    """Models trained with one σ vector cannot be scored or certified with another."""
+    import numpy as np
+
+    from certsmooth.artifacts import load_npz, save_npz
+
+    project = built_project
+    base = project / "results/demo/onepixel_ssb"
+    sigma = load_npz(next((base / "sigma").rglob("train_sigma.npz")))["train"]
+    other = tmp_path / "train_sigma.npz"
+    save_npz(other, train=(sigma * np.float32(1.01)).astype(np.float32))
+    weights = sorted(str(p) for p in (base / "models").rglob("*.safetensors"))
+    poisoned = next((project / "data/poisoned/demo/onepixel_ssb").iterdir())
+    test = next((project / "data/prepared/mnist5k").rglob("test.npz"))
+    ens = json.dumps({"method": "certssb", "models": 8, "arch": "mnist_cnn", "lane_width": 2, "device": "cpu"})
+    out, train = tmp_path / "test_sigma.npz", str(poisoned / "train.npz")
+    proc = run(
+        [tool("python"), "-m", "certsmooth", "optimize-sigma", "--stage", "test", "--train", train,
+         "--weights", *weights, "--manifests", *[w.replace(".safetensors", ".json") for w in weights],
+         "--train-sigma", str(other), "--clean-test", str(test), "--triggered-test", str(poisoned / "test.npz"),
+         "--ensemble", ens, "--sigma-opt", "{}", "--sigma", "0.25", "--seed", "1", "--experiment", "demo/x",
+         "--out", str(out), "--out-info", str(tmp_path / "info.json")],
+        cwd=project, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 2 and proc.stderr.strip().count("\n") == 0
+    assert "trained with sample_sigma_sha256 = " in proc.stderr and "delete it and rerun" in proc.stderr
+    assert not out.exists()
+    proc = run(
+        [tool("python"), "-m", "certsmooth", "optimize-sigma", "--stage", "test", "--train", train,
+         "--ensemble", ens, "--sigma-opt", "{}", "--sigma", "0.25", "--seed", "1", "--experiment", "demo/x",
+         "--out", str(out), "--out-info", str(tmp_path / "info.json")],
+        cwd=project, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 2
+    assert "needs --weights, --manifests, --train-sigma, --clean-test, --triggered-test" in proc.stderr
+
+
 def test_same_outputs_whatever_the_number_of_cores(built_project, tmp_path):
     a = copy_project(tmp_path / "a")
     snakemake(a, "--cores", "1")

@@ -8,6 +8,7 @@ exits with status 2, leaving no output behind.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import time
@@ -183,6 +184,13 @@ def cmd_optimize_sigma(args) -> None:
     from certsmooth.smoothing.checkpoint import save_partition
     from certsmooth.smoothing.train import resolve_device
 
+    needs = {
+        "train": ("out_pilot", "out_pilot_manifest"),
+        "test": ("weights", "manifests", "train_sigma", "clean_test", "triggered_test"),
+    }[args.stage]
+    missing = ["--" + k.replace("_", "-") for k in needs if not getattr(args, k)]
+    if missing:
+        raise ConfigError(f"optimize-sigma --stage {args.stage} needs {', '.join(missing)}")
     if args.threads:
         torch.set_num_threads(args.threads)
     ens, opt = json.loads(args.ensemble), certssb.settings(json.loads(args.sigma_opt))
@@ -201,8 +209,10 @@ def cmd_optimize_sigma(args) -> None:
             "num_classes": num_classes, "input_shape": list(train.x.shape[1:]), "data_sha256": info["data_sha256"],
             "per_model": info["pilot"]["per_model"],
         }  # fmt: skip
+        outputs = [args.out, args.out_info, args.out_pilot, args.out_pilot_manifest]
         save_partition(args.out_pilot, args.out_pilot_manifest, states, pilot_manifest)
-        save_npz(args.out, train=sigma)
+        with _removed_on_failure(outputs):
+            save_npz(args.out, train=sigma)
         LOG.info("train σ: %s", info["sigma"])
     else:
         from certsmooth.attacks.store import load_triggered_test
@@ -222,12 +232,21 @@ def cmd_optimize_sigma(args) -> None:
             states, ens["arch"], num_classes, ens["lane_width"], sets, opt, args.sigma, args.seed, device
         )
         info.update(experiment=args.experiment, train_sigma_sha256=sha256_array(train_sigma))
+        outputs = [args.out, args.out_info]
         save_npz(args.out, **sigmas)
         LOG.info("test σ: %s", {k: v["sigma"] for k, v in info["sets"].items()})
-    try:
+    with _removed_on_failure(outputs):
         write_json(args.out_info, info)
+
+
+@contextlib.contextmanager
+def _removed_on_failure(paths):
+    """Delete every path of a multi-file output if writing the rest fails."""
+    try:
+        yield
     except BaseException:
-        Path(args.out).unlink(missing_ok=True)
+        for p in paths:
+            Path(p).unlink(missing_ok=True)
         raise
 
 

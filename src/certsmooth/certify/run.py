@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from certsmooth.artifacts import atomic_path, load_npz, read_json, sha256_array, write_json
+from certsmooth.artifacts import atomic_path, read_json, sha256_array, write_json
 from certsmooth.attacks.store import load_poisoned_train, load_triggered_test
 from certsmooth.certify.anisotropic import whitened_norm
 from certsmooth.certify.ensemble import certify_points, model_probabilities, per_model_accuracy
@@ -136,10 +136,8 @@ def certify_experiment(
     clean = load_prepared(clean_test_path)
     trig = load_triggered_test(triggered_test_path)
     if ssb:
-        test_sigma = load_npz(test_sigma_path, required=["clean", "triggered"])
         sx_clean = load_sigma(test_sigma_path, "clean", clean.y.size)
         sx_trig = load_sigma(test_sigma_path, "triggered", trig.y.size)
-        del test_sigma
     else:
         sx_clean, sx_trig = np.full(clean.y.size, sigma), np.full(trig.y.size, sigma)
     device = resolve_device(ensemble["device"])
