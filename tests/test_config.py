@@ -24,7 +24,7 @@ def test_default_and_test_params_are_valid(default):
     assert len(paper) == 24 and all(e.cfg["ensemble"]["models"] == 1000 for e in paper)
     assert cfg["default_suites"] == ["demo"]
     tiny = validate_params(load_yaml(REPO / ".test/params.yaml"))
-    assert len(list(experiments(tiny))) == 4
+    assert len(list(experiments(tiny))) == 5
     ssb = [e for e in experiments(cfg, ["paper_certssb"])]
     assert len(ssb) == 24 and all(e.certssb and e.cfg["ensemble"]["models"] == 1000 for e in ssb)
 
@@ -63,6 +63,17 @@ def test_defaults_are_filled_without_sharing(default):
     assert out["suites"]["demo"]["onepixel"]["seed"] == 0
     assert out["figures"] == {"dpi": 150, "n_examples": 6, "context": "paper"}
     assert "smoothing" not in cfg["suites"]["demo"]["onepixel"]  # input not modified
+
+
+def test_attack_kinds_name_their_folders(default):
+    cfg = copy.deepcopy(default)
+    demo = cfg["suites"]["demo"]
+    demo["a"] = {**demo["onepixel"], "attack": {"kind": "avail_split", "trigger": {"name": "onepixel"}, "rate": 0.01}}
+    demo["b"] = {**demo["onepixel"], "attack": {"kind": "none", "trigger": {"name": "onepixel"}}}
+    exps = {e.name: e for e in experiments(validate_params(cfg), ["demo"])}
+    assert exps["a"].attack_tag() == "onepixel-d1-r0.01-split0_1-s0"
+    assert exps["b"].attack_tag() == "onepixel-d1-none-s0"
+    assert exps["onepixel"].attack_tag() == "onepixel-d1-r0.02-t0-s0"
 
 
 def edit(default, path, value):
@@ -203,6 +214,26 @@ CASES = {
         SSB + ["sigma_opt", "test_models"],
         51,
         "sigma_opt.test_models = 51 exceeds ensemble.models = 50",
+    ),
+    "target with an availability attack": (
+        EXP + ["attack"],
+        {"kind": "avail_uniform", "trigger": {"name": "onepixel"}, "rate": 0.01, "target": 0},
+        "suites.demo.onepixel.attack.target is not used by kind 'avail_uniform'; remove it",
+    ),
+    "availability attack without rate": (
+        EXP + ["attack"],
+        {"kind": "avail_split", "trigger": {"name": "onepixel"}},
+        "suites.demo.onepixel.attack is missing the key 'rate'",
+    ),
+    "split classes out of range": (
+        EXP + ["attack"],
+        {"kind": "avail_split", "trigger": {"name": "onepixel"}, "rate": 0.01, "split_classes": [0, 2]},
+        "attack.split_classes = [0, 2]: need two different labels in 0..1",
+    ),
+    "rate on the control": (
+        EXP + ["attack"],
+        {"kind": "none", "trigger": {"name": "onepixel"}, "rate": 0.01},
+        "attack.rate is not used by kind 'none'; remove it",
     ),
     "zero mc samples": (SSB + ["sigma_opt", "mc_samples"], 0, "sigma_opt.mc_samples = 0 is not allowed: must be >= 1"),
 }

@@ -152,3 +152,56 @@ def test_write_poisoned_leaves_nothing_on_failure(tmp_path, monkeypatch):
     with pytest.raises(OSError):
         write_poisoned(tmp_path, record, trig, train, test, p, t)
     assert list(tmp_path.iterdir()) == []
+
+
+def ten_class_split(n=2000, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.integers(0, 120, size=(n, 1, 28, 28), dtype=np.uint8)
+    y = (np.arange(n) % 10).astype(np.int64)
+    prov = {"content_sha256": "c" * 64, "raw_sha256": "r" * 64}
+    return PreparedSplit(x, y, np.arange(n), [str(i) for i in range(10)], prov)
+
+
+def test_avail_uniform_labels_are_uniform_over_all_classes():
+    from scipy.stats import chisquare
+
+    from certsmooth.attacks.poison import poison_availability
+
+    train = ten_class_split()
+    trig = make_trigger({"name": "badnets", "size": 3})
+    p = poison_availability(train, trig, "avail_uniform", 0.5, seed=3)
+    assert p.poison_index.size == 1000 and np.array_equal(p.poison_index, np.unique(p.poison_index))
+    counts = np.bincount(p.y[p.poison_index], minlength=10)
+    assert chisquare(counts).pvalue > 1e-4  # uniform over the 10 classes
+    assert set(np.unique(train.y[p.poison_index])) == set(range(10))  # drawn from the whole set
+    untouched = np.setdiff1d(np.arange(train.y.size), p.poison_index)
+    assert np.array_equal(p.y[untouched], train.y[untouched])
+    assert np.array_equal(p.x[untouched], train.floats()[untouched])  # only the poisons change
+    assert np.all(p.perturbation_norm > 0)
+    again = poison_availability(train, trig, "avail_uniform", 0.5, seed=3)
+    other = poison_availability(train, trig, "avail_uniform", 0.5, seed=4)
+    assert np.array_equal(p.y, again.y) and not np.array_equal(p.poison_index, other.poison_index)
+
+
+@pytest.mark.parametrize("m_rate,expect_a", [(0.01, 10), (0.0105, 11)])
+def test_avail_split_gives_exact_halves(m_rate, expect_a):
+    from certsmooth.attacks.poison import poison_availability
+
+    train = ten_class_split()
+    trig = make_trigger({"name": "onepixel"})
+    p = poison_availability(train, trig, "avail_split", m_rate, seed=0, split_classes=(7, 2))
+    labels = p.y[p.poison_index]
+    m = p.poison_index.size
+    assert (labels == 7).sum() == expect_a and (labels == 2).sum() == m - expect_a  # a gets ⌈m/2⌉
+    with pytest.raises(ConfigError, match="must differ"):
+        poison_availability(train, make_trigger({"name": "onepixel"}), "avail_split", 0.01, 0, (3, 3))
+
+
+def test_control_and_untargeted_test_set():
+    from certsmooth.attacks.poison import NO_TARGET, poison_availability
+
+    train = split()
+    p = poison_availability(train, make_trigger({"name": "onepixel"}), "none", 0.0, seed=0)
+    assert p.poison_index.size == 0 and np.array_equal(p.y, train.y) and p.stacked_norm == 0
+    t = trigger_test_set(split(seed=1), make_trigger({"name": "onepixel"}), NO_TARGET)
+    assert t.nontarget.all() and t.target == NO_TARGET

@@ -39,7 +39,7 @@ def test_dry_run_default_params(tmp_path):
 def test_dry_run_tiny_params_and_suite_target(project):
     proc = snakemake(project, "-n", "--cores", "1", "demo")
     assert job_counts(proc.stdout) == {
-        "prepare_dataset": 1, "poison": 4, "plot_samples": 4, "train_partition": 4, "certify": 4, "metrics": 2,
+        "prepare_dataset": 1, "poison": 5, "plot_samples": 5, "train_partition": 4, "certify": 4, "metrics": 2,
         "optimize_train_sigma": 1, "optimize_test_sigma": 1, "plot_sigma": 1, "plot_curves": 1, "demo": 1,
     }  # fmt: skip
 
@@ -53,7 +53,7 @@ def test_dry_run_torchvision_dataset_plans_download(project):
     (project / "params.yaml").write_text(params)
     proc = snakemake(project, "-n", "--cores", "1")
     assert job_counts(proc.stdout) == {
-        "fetch_dataset": 1, "prepare_dataset": 1, "poison": 4, "plot_samples": 4, "train_partition": 4,
+        "fetch_dataset": 1, "prepare_dataset": 1, "poison": 5, "plot_samples": 5, "train_partition": 4,
         "certify": 4, "metrics": 2, "optimize_train_sigma": 1, "optimize_test_sigma": 1, "plot_sigma": 1,
         "plot_curves": 1, "all": 1,
     }  # fmt: skip
@@ -68,12 +68,15 @@ def test_lint_is_clean():
 
 def test_tiny_end_to_end(built_project):
     project = built_project
-    for exp in ("onepixel", "onepixel_ssb", "blending", "badnets"):
+    for exp in ("onepixel", "onepixel_ssb", "blending", "badnets", "avail"):
         png = project / f"results/demo/{exp}/figures/samples.png"
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert (project / f"logs/plot_samples/demo/{exp}.log").exists()
     records = sorted((project / "data/poisoned/demo").rglob("record.json"))
-    assert len(records) == 4
+    assert len(records) == 5
+    avail = json.loads(next((project / "data/poisoned/demo/avail").rglob("record.json")).read_text())
+    assert avail["attack"]["kind"] == "avail_split" and avail["train"]["num_poisons"] == 10
+    assert avail["test"]["num_nontarget"] == 500  # no target: every triggered test point counts
     rec = json.loads((project / "data/poisoned/demo/onepixel/onepixel-d0.5-r0.01-t0-s1/record.json").read_text())
     # .test: 1000 mnist5k images of digits 1 and 0, half for training -> 500; 1% -> 5 poisons
     assert rec["train"]["num_examples"] == 500 and rec["train"]["num_poisons"] == 5
@@ -225,7 +228,7 @@ def test_figure_param_change_reruns_only_figures(built_project):
     text = (project / "params.yaml").read_text().replace("dpi: 60", "dpi: 70")
     (project / "params.yaml").write_text(text)
     proc = snakemake(project, "-n", "--cores", "1")
-    assert job_counts(proc.stdout) == {"plot_samples": 4, "plot_sigma": 1, "plot_curves": 1, "all": 1}
+    assert job_counts(proc.stdout) == {"plot_samples": 5, "plot_sigma": 1, "plot_curves": 1, "all": 1}
 
 
 def test_failing_job_leaves_no_output(project):

@@ -64,7 +64,7 @@ def cmd_prepare(args) -> None:
 
 
 def cmd_poison(args) -> None:
-    from certsmooth.attacks.poison import poison_training_set, trigger_test_set
+    from certsmooth.attacks.poison import NO_TARGET, poison_availability, poison_training_set, trigger_test_set
     from certsmooth.attacks.store import build_record, write_poisoned
     from certsmooth.attacks.triggers import make_trigger
     from certsmooth.data.prepared import load_prepared
@@ -73,12 +73,17 @@ def cmd_poison(args) -> None:
         attack = json.loads(args.attack)
     except json.JSONDecodeError as exc:
         raise ConfigError(f"--attack {args.attack!r}: not valid JSON ({exc})") from None
-    if attack.get("kind", "backdoor") != "backdoor":
-        raise ConfigError(f"attack.kind = {attack.get('kind')!r}: this step handles 'backdoor'")
     train, test = load_prepared(args.train), load_prepared(args.test)
     trigger = make_trigger(attack["trigger"])
-    poisoned = poison_training_set(train, trigger, float(attack["rate"]), int(attack["target"]), args.seed)
-    triggered = trigger_test_set(test, trigger, int(attack["target"]))
+    kind = attack.get("kind", "backdoor")
+    if kind == "backdoor":
+        poisoned = poison_training_set(train, trigger, float(attack["rate"]), int(attack["target"]), args.seed)
+        triggered = trigger_test_set(test, trigger, int(attack["target"]))
+    else:
+        poisoned = poison_availability(
+            train, trigger, kind, float(attack.get("rate", 0.0)), args.seed, attack.get("split_classes", (0, 1))
+        )
+        triggered = trigger_test_set(test, trigger, NO_TARGET)
     record = build_record(args.experiment, attack, args.seed, trigger, train, test, poisoned, triggered)
     write_poisoned(args.out_dir, record, trigger, train, test, poisoned, triggered)
     tr = record["train"]
@@ -90,6 +95,8 @@ def cmd_poison(args) -> None:
 
 
 def cmd_plot_samples(args) -> None:
+    import numpy as np
+
     from certsmooth.artifacts import read_json
     from certsmooth.attacks.store import load_poisoned_train
     from certsmooth.data.prepared import load_prepared
@@ -103,23 +110,43 @@ def cmd_plot_samples(args) -> None:
             f"{args.prepared_train} has {clean.y.size} images but {args.poisoned_dir} has {poisoned.y.size}: "
             "they come from different runs; rerun the workflow"
         )
-    rows = poisoned.poison_index[: args.n_examples]
     tr = record["train"]
     trig = ", ".join(f"{k}={v}" for k, v in record["trigger"].items() if k != "name" and v is not None)
+    attack = record["attack"]
+    kind = attack.get("kind", "backdoor")
+    if kind == "none":  # the control: show the test-time trigger on clean training images
+        from certsmooth.attacks.poison import perturbation_norms
+        from certsmooth.attacks.triggers import make_trigger
+
+        rows = np.arange(min(args.n_examples, poisoned.y.size))
+        shown = make_trigger(record["trigger"]).apply(clean.floats()[rows])
+        norms = perturbation_norms(clean.floats()[rows], shown)
+    else:
+        rows = poisoned.poison_index[: args.n_examples]
+        shown, norms = poisoned.x[rows], poisoned.perturbation_norm[: args.n_examples]
+    names = poisoned.class_names
+    relabel = {
+        "backdoor": lambda: f"→ label {names[attack.get('target', 0)]}",
+        "avail_uniform": lambda: "→ uniformly random labels",
+        "avail_split": lambda: (
+            "→ labels split between " + " and ".join(names[int(c)] for c in attack.get("split_classes", (0, 1)))
+        ),
+        "none": lambda: "(control: no poisons; the trigger is applied at test time only)",
+    }[kind]()
     plot_trigger_samples(
         args.out,
         clean=clean.floats()[rows],
-        triggered=poisoned.x[rows],
+        triggered=shown,
         clean_labels=poisoned.clean_y[rows],
         new_labels=poisoned.y[rows],
-        norms=poisoned.perturbation_norm[: args.n_examples],
+        norms=norms,
         class_names=poisoned.class_names,
         sigma=args.sigma,
         seed=args.seed,
         title=f"{record['experiment']}: {record['trigger']['name']} ({trig})",
         subtitle=(
-            f"{tr['num_poisons']} of {tr['num_examples']} training points poisoned → label "
-            f"{poisoned.class_names[record['attack']['target']]}; stacked ‖δ‖₂ = {tr['stacked_norm']:.3f}"
+            f"{tr['num_poisons']} of {tr['num_examples']} training points poisoned {relabel}; "
+            f"stacked ‖δ‖₂ = {tr['stacked_norm']:.3f}"
         ),
         dpi=args.dpi,
         context=args.context,

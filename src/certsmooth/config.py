@@ -170,7 +170,14 @@ def _check_semantics(config: dict, source: str) -> None:
             if split not in (None, "official") and source_info.has_official_split:
                 raise ConfigError(f"dataset.split = {split!r}: {ds['name']} has an official split; use 'official'")
             attack = exp.cfg["attack"]
-            if attack["target"] >= len(classes):
+            _check_attack_keys(attack)
+            if attack["kind"] == "avail_split":
+                a, b = attack.get("split_classes", [0, 1])
+                if a == b or max(a, b) >= len(classes):
+                    raise ConfigError(
+                        f"attack.split_classes = {[a, b]}: need two different labels in 0..{len(classes) - 1}"
+                    )
+            if attack["kind"] == "backdoor" and attack["target"] >= len(classes):
                 raise ConfigError(
                     f"attack.target = {attack['target']}: the task has {len(classes)} classes, "
                     f"so the target must be in 0..{len(classes) - 1}"
@@ -192,6 +199,19 @@ def _check_semantics(config: dict, source: str) -> None:
                     raise ConfigError(f"ensemble.{exc}") from None
         except ConfigError as exc:
             raise ConfigError(f"{where}.{exc}") from None
+
+
+def _check_attack_keys(attack: dict) -> None:
+    kind = attack["kind"]
+    allowed = {
+        "backdoor": {"rate", "target"},
+        "avail_uniform": {"rate"},
+        "avail_split": {"rate", "split_classes"},
+        "none": set(),
+    }[kind]
+    for key in ("rate", "target", "split_classes"):
+        if key in attack and key not in allowed:
+            raise ConfigError(f"attack.{key} is not used by kind {kind!r}; remove it")
 
 
 def _check_sigma_opt(exp: Experiment) -> None:
@@ -271,7 +291,13 @@ class Experiment:
             "blend": lambda: f"a{t['alpha']:g}-p{t['pattern_seed']}",
         }[t["name"]]()
         custom = "-custom" if t.get("positions") is not None else ""
-        return f"{t['name']}-{key}{custom}-r{a['rate']:g}-t{a['target']}-s{self.seed}"
+        how = {
+            "backdoor": lambda: f"r{a['rate']:g}-t{a['target']}",
+            "avail_uniform": lambda: f"r{a['rate']:g}-uniform",
+            "avail_split": lambda: "r{:g}-split{}_{}".format(a["rate"], *a.get("split_classes", [0, 1])),
+            "none": lambda: "none",
+        }[a["kind"]]()
+        return f"{t['name']}-{key}{custom}-{how}-s{self.seed}"
 
     def poisoned_dir(self) -> str:
         return f"data/poisoned/{self.suite}/{self.name}/{self.attack_tag()}"

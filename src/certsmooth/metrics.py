@@ -59,7 +59,10 @@ def summarize(clean: pd.DataFrame, triggered: pd.DataFrame, radii: list[float], 
 def _summary(clean, triggered, radii, cmp, target) -> dict:
     return {
         "clean_accuracy": float((clean["top"] == clean["label"]).mean()),
-        "attack_success_rate": float((triggered["top"] == target).mean()) if len(triggered) else float("nan"),
+        # no target (availability attacks, control): no attack success rate
+        "attack_success_rate": float((triggered["top"] == target).mean())
+        if len(triggered) and target >= 0
+        else float("nan"),
         "abstain_rate_clean": float(clean["abstain"].mean()),
         "abstain_rate_triggered": float(triggered["abstain"].mean()) if len(triggered) else float("nan"),
         "acr_clean": acr(clean),

@@ -1,4 +1,6 @@
-"""All-to-one dirty-label backdoor poisoning (RAB / Cert-SSB protocol).
+"""Poisoning: all-to-one dirty-label backdoors (RAB / Cert-SSB protocol), the two
+availability attacks of this project's Lorenz et al. reconstruction, and a trigger-only
+control.
 
 ``m = ⌊n·rate⌋`` training points (n = size of the whole training set, as RAB's
 ``int(len(dataset)*ratio)``) are drawn uniformly without replacement from the
@@ -6,6 +8,15 @@
 label. The triggered test set holds every test point with the trigger and its true
 label; ``nontarget`` marks the points RAB certifies (its ``test_label_poison=False``
 protocol) and ``target`` is the label an attack success would produce.
+
+Availability attacks (spec ``attacks.md`` §B2, a **reconstruction** from the paper's
+abstract, not the authors' method): ``m = ⌊n·rate⌋`` points drawn uniformly (seeded) from
+the **whole** training set get the trigger and a new label: ``avail_uniform`` draws each
+label uniformly from all C classes; ``avail_split`` gives a seeded half of them class a
+and the rest class b (a gets ⌈m/2⌉). The aim is ambiguity, hence abstention, on
+triggered inputs. ``none`` poisons nothing (the control: the same trigger at test time
+on a model trained on clean data). These have no target: every triggered test point
+counts, with its true label.
 
 For every triggered image the effective perturbation ``x' − x`` (after clipping) is
 measured in ℓ2; ``stacked_norm = √Σᵢ‖δᵢ‖²`` over the poisons is the quantity a
@@ -98,8 +109,49 @@ def poison_training_set(train: PreparedSplit, trigger: Trigger, rate: float, tar
     return PoisonedTrain(x, y, train.y.copy(), idx, norms)
 
 
+NO_TARGET = -1
+AVAILABILITY = ("avail_uniform", "avail_split")
+
+
+def poison_availability(
+    train: PreparedSplit, trigger: Trigger, kind: str, rate: float, seed: int, split_classes=(0, 1)
+) -> PoisonedTrain:
+    """``avail_uniform`` / ``avail_split`` poisons (module docstring), or none for ``none``."""
+    x = train.floats()
+    y = train.y.copy()
+    n, c = int(y.size), train.num_classes
+    if kind == "none":
+        empty = np.zeros(0, dtype=np.int64)
+        return PoisonedTrain(x, y, train.y.copy(), empty, np.zeros(0))
+    if kind not in AVAILABILITY:
+        raise ConfigError(f"attack.kind = {kind!r}: allowed backdoor, none, {', '.join(AVAILABILITY)}")
+    m = num_poisons(n, rate)
+    if not 1 <= m <= n:
+        raise ConfigError(f"attack.rate = {rate} poisons {m} of {n} training points; use a rate in [{1 / n:.2g}, 1)")
+    idx = np.sort(numpy_rng(seed, "poison").choice(n, size=m, replace=False)).astype(np.int64)
+    rng = numpy_rng(seed, "availability-labels")
+    if kind == "avail_uniform":
+        labels = rng.integers(0, c, size=m)
+    else:
+        a, b = (int(v) for v in split_classes)
+        for v in (a, b):
+            if not 0 <= v < c:
+                raise ConfigError(f"attack.split_classes = {list(split_classes)}: labels must be in 0..{c - 1}")
+        if a == b:
+            raise ConfigError(f"attack.split_classes = {list(split_classes)}: the two classes must differ")
+        labels = np.where(rng.permutation(m) < (m + 1) // 2, a, b)
+    triggered = trigger.apply(x[idx])
+    norms = perturbation_norms(x[idx], triggered)
+    x[idx] = triggered
+    y[idx] = labels
+    return PoisonedTrain(x, y, train.y.copy(), idx, norms)
+
+
 def trigger_test_set(test: PreparedSplit, trigger: Trigger, target: int) -> TriggeredTest:
-    _check_target(target, test)
+    """Every test point with the trigger and its true label; ``target`` = NO_TARGET for
+    attacks without one (every point then counts as non-target)."""
+    if target != NO_TARGET:
+        _check_target(target, test)
     clean = test.floats()
     x = trigger.apply(clean)
     return TriggeredTest(x, test.y.copy(), test.y != target, perturbation_norms(clean, x), target)

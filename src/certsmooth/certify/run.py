@@ -201,7 +201,11 @@ def certify_experiment(
                 "whitened_train_norm": float(w_train),
                 "covered": "feature perturbation of the poisons"
                 + (" and of the test trigger" if joint else " (at the triggered input)"),
-                "not_covered": f"{m} label flips to the target label (dirty-label relabelling)",
+                "not_covered": (
+                    f"{m} label flips to the target label (dirty-label relabelling)"
+                    if trig.target >= 0
+                    else f"the label changes of the {m} poisons"
+                ),
             },
             "per_model_clean_accuracy": {
                 "mean": float(model_acc.mean()),
