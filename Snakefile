@@ -21,6 +21,10 @@ wildcard_constraints:
     ttag=r"[A-Za-z0-9_.+-]+",
     otag=r"[A-Za-z0-9_.+-]+",
     thash=r"[0-9a-f]{8}",
+    ctag=r"ga-[A-Za-z0-9_.+-]+",
+    crun=r"n0\d+-n\d+-a[0-9.eE+-]+-skip\d+",
+    chunk=r"\d+",
+    chunks=r"\d+",
     part=r"\d+",
     parts=r"\d+",
     scope=r"train|joint",
@@ -33,6 +37,7 @@ include: "workflow/rules/poison.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/sigma.smk"
 include: "workflow/rules/certify.smk"
+include: "workflow/rules/cohen.smk"
 include: "workflow/rules/figures.smk"
 
 
@@ -41,6 +46,7 @@ localrules:
     all,
     fetch_dataset,
     metrics,
+    merge_cohen,
     plot_samples,
     plot_sigma,
     plot_curves,

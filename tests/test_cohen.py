@@ -92,3 +92,22 @@ def test_settings_are_checked():
         CohenConfig(sigma=0.0)
     with pytest.raises(ValueError):
         CohenConfig(sigma=0.5, alpha=1.5)
+
+
+def test_chunks_partition_the_points_and_merge_back():
+    import pandas as pd
+
+    from certsmooth.certify.cohen import chunk_rows, merge_chunks
+
+    parts = [chunk_rows(103, 5, c, 4) for c in range(4)]
+    assert np.array_equal(np.concatenate(parts), np.arange(0, 103, 5))
+    frames = [
+        pd.DataFrame({"set": s, "idx": p, "label": 0, "top": 0, "predict": np.where(p % 2, 0, -1), "n_a": 1,
+                      "p_a_low": 0.6, "radius": 0.1, "predict_only": 0, "base_predict": 0})
+        for p in parts for s in ("clean", "triggered")
+    ]  # fmt: skip
+    clean, trig = merge_chunks(frames[::-1], np.ones(103, bool), np.full(103, 0.5))
+    assert clean["idx"].tolist() == list(range(0, 103, 5)) and clean["abstain"].sum() == (clean["idx"] % 2 == 0).sum()
+    assert trig["nontarget"].all() and trig["certified_vs_attack"].isna().all()
+    with pytest.raises(ValueError, match="overlap"):
+        merge_chunks(frames + frames[:1], np.ones(103, bool), np.zeros(103))

@@ -39,8 +39,9 @@ def test_dry_run_default_params(tmp_path):
 def test_dry_run_tiny_params_and_suite_target(project):
     proc = snakemake(project, "-n", "--cores", "1", "demo")
     assert job_counts(proc.stdout) == {
-        "prepare_dataset": 1, "poison": 5, "plot_samples": 5, "train_partition": 4, "certify": 4, "metrics": 2,
-        "optimize_train_sigma": 1, "optimize_test_sigma": 1, "plot_sigma": 1, "plot_curves": 1, "demo": 1,
+        "prepare_dataset": 1, "poison": 5, "plot_samples": 5, "train_partition": 4, "certify": 4, "metrics": 3,
+        "optimize_train_sigma": 1, "optimize_test_sigma": 1, "plot_sigma": 1, "train_cohen": 1,
+        "certify_cohen_chunk": 2, "merge_cohen": 1, "plot_curves": 1, "demo": 1,
     }  # fmt: skip
 
 
@@ -54,8 +55,8 @@ def test_dry_run_torchvision_dataset_plans_download(project):
     proc = snakemake(project, "-n", "--cores", "1")
     assert job_counts(proc.stdout) == {
         "fetch_dataset": 1, "prepare_dataset": 1, "poison": 5, "plot_samples": 5, "train_partition": 4,
-        "certify": 4, "metrics": 2, "optimize_train_sigma": 1, "optimize_test_sigma": 1, "plot_sigma": 1,
-        "plot_curves": 1, "all": 1,
+        "certify": 4, "metrics": 3, "optimize_train_sigma": 1, "optimize_test_sigma": 1, "plot_sigma": 1,
+        "train_cohen": 1, "certify_cohen_chunk": 2, "merge_cohen": 1, "plot_curves": 1, "all": 1,
     }  # fmt: skip
     assert "data/prepared/cifar10/2-0/official/train.npz" in proc.stdout
 
@@ -67,6 +68,8 @@ def test_lint_is_clean():
 
 
 def test_tiny_end_to_end(built_project):
+    import numpy as np
+
     project = built_project
     for exp in ("onepixel", "onepixel_ssb", "blending", "badnets", "avail"):
         png = project / f"results/demo/{exp}/figures/samples.png"
@@ -77,6 +80,11 @@ def test_tiny_end_to_end(built_project):
     avail = json.loads(next((project / "data/poisoned/demo/avail").rglob("record.json")).read_text())
     assert avail["attack"]["kind"] == "avail_split" and avail["train"]["num_poisons"] == 10
     assert avail["test"]["num_nontarget"] == 500  # no target: every triggered test point counts
+    cohen = json.loads((project / "results/demo/avail/metrics.json").read_text())["cohen"]
+    assert cohen["method"] == "cohen" and cohen["num_clean"] == 50 and cohen["num_triggered"] == 50  # skip 10
+    assert cohen["max_radius"] == pytest.approx(0.5 * 1.6953, rel=1e-3)  # σ·Φ⁻¹(0.01^(1/100))
+    assert cohen["base_accuracy_clean"] > 0.9 and cohen["certified_accuracy_clean"]["0"] > 0.9
+    assert np.isnan(cohen["attack_success_rate"]) and np.isnan(cohen["certified_vs_deployed_attack"])
     rec = json.loads((project / "data/poisoned/demo/onepixel/onepixel-d0.5-r0.01-t0-s1/record.json").read_text())
     # .test: 1000 mnist5k images of digits 1 and 0, half for training -> 500; 1% -> 5 poisons
     assert rec["train"]["num_examples"] == 500 and rec["train"]["num_poisons"] == 5
@@ -194,8 +202,12 @@ def test_same_outputs_whatever_the_number_of_cores(built_project, tmp_path):
 
 def test_certificates_identical_for_any_number_of_partitions(built_project, tmp_path):
     b = copy_project(tmp_path / "b")
-    text = (b / "params.yaml").read_text().replace("partitions: 2", "partitions: 4")
+    text = (b / "params.yaml").read_text().replace("partitions: 2", "partitions: 4").replace("chunks: 2", "chunks: 3")
     (b / "params.yaml").write_text(text)
+    snakemake(b, "--cores", "2", "results/demo/avail/metrics.json")
+    for f in ("clean.csv", "triggered.csv", "summary.json"):  # Cohen: the same for 2 and 3 chunks
+        pa = next((built_project / "results/demo/avail/cohen").rglob(f))
+        assert pa.read_bytes() == (b / pa.relative_to(built_project)).read_bytes()
     snakemake(b, "--cores", "2", "results/demo/onepixel/metrics.json", "results/demo/onepixel_ssb/metrics.json")
     for exp, files in (("onepixel", 6), ("onepixel_ssb", 8)):  # Cert-SSB: + test_sigma.npz/.json
         ca = tree_hashes(built_project, f"results/demo/{exp}/certify")

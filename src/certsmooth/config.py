@@ -346,6 +346,25 @@ class Experiment:
             + (f"-o{self._sigma_hash('train')}" if self.certssb else "")
         )
 
+    @property
+    def has_cohen(self) -> bool:
+        return "cohen" in self.cfg
+
+    def cohen_model_dir(self) -> str:
+        """Cohen et al.'s base classifier (Gaussian augmentation) for this experiment."""
+        c = self.cfg["cohen"]
+        tag = f"ga-{c['arch']}-sigma{self.sigma:g}-e{c['epochs']}-b{c['batch_size']}-lr{c['lr']:g}-s{self.seed}"
+        return f"{self.results_dir()}/cohen/{tag}"
+
+    def cohen_dir(self) -> str:
+        """Its CERTIFY/PREDICT results (chunks, merged CSVs, summary)."""
+        c = self.cfg["cohen"]
+        return f"{self.cohen_model_dir()}/n0{c['n0']}-n{c['n']}-a{c['alpha']:g}-skip{c['skip']}"
+
+    def cohen_chunks(self) -> list[str]:
+        k = self.cfg["cohen"]["chunks"]
+        return [f"{self.cohen_dir()}/chunk{i}of{k}.csv" for i in range(k)]
+
     def test_sigma_dir(self) -> str:
         """Cert-SSB: the test points' σ (depends on the trained ensemble)."""
         return f"{self.results_dir()}/certify/{self.train_tag()}/sigma-{self._sigma_hash('test')}"

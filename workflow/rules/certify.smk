@@ -39,10 +39,7 @@ rule certify:
 
 rule metrics:
     input:
-        summaries=lambda wc: [
-            f"{experiment(wc).certify_dir(s)}/summary.json"
-            for s in experiment(wc).cfg["certify"]["scopes"]
-        ],
+        summaries=experiment_summaries,
         lib=lib(),
     output:
         "results/{suite}/{exp}/metrics.json",

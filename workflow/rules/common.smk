@@ -125,13 +125,26 @@ def sigma_flags(wildcards, input):
 
 
 def certify_runs(suite):
-    """Certification folders of a suite's trained experiments (one per scope)."""
-    return [
-        exp.certify_dir(scope)
-        for exp in experiments(config, [suite])
-        if exp.trained
-        for scope in exp.cfg["certify"]["scopes"]
-    ]
+    """Certification folders of a suite: one per (trained experiment, scope), one per
+    experiment with a Cohen certifier."""
+    out = []
+    for exp in experiments(config, [suite]):
+        if exp.trained:
+            out += [exp.certify_dir(scope) for scope in exp.cfg["certify"]["scopes"]]
+        if exp.has_cohen:
+            out.append(exp.cohen_dir())
+    return out
+
+
+def experiment_summaries(wildcards):
+    """Every certification summary of one experiment (merged into metrics.json)."""
+    exp = experiment(wildcards)
+    out = []
+    if exp.trained:
+        out += [f"{exp.certify_dir(s)}/summary.json" for s in exp.cfg["certify"]["scopes"]]
+    if exp.has_cohen:
+        out.append(f"{exp.cohen_dir()}/summary.json")
+    return out
 
 
 def suite_targets(suites):
@@ -142,7 +155,7 @@ def suite_targets(suites):
             f"{exp.poisoned_dir()}/record.json",
             f"{exp.results_dir()}/figures/samples.png",
         ]
-        if exp.trained:
+        if exp.trained or exp.has_cohen:
             out.append(f"{exp.results_dir()}/metrics.json")
         if exp.certssb:
             out.append(f"{exp.results_dir()}/figures/sigma.png")

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 import torch
 from scipy.stats import binomtest, norm
 
@@ -71,7 +72,9 @@ class CohenCertificate:
     selected: int  # ĉ_A from the selection sample
 
 
-def certify_point(model, x: torch.Tensor, idx: int, cfg: CohenConfig, seed: int, num_classes: int) -> CohenCertificate:
+def certify_point(
+    model, x: torch.Tensor, idx: int | str, cfg: CohenConfig, seed: int, num_classes: int
+) -> CohenCertificate:
     """CERTIFY for test point ``idx`` (its index keys its noise)."""
     counts0 = sample_counts(model, x, cfg.n0, cfg.sigma, derive_seed(seed, "cohen", idx, "select"), num_classes,
                             cfg.batch)  # fmt: skip
@@ -85,7 +88,7 @@ def certify_point(model, x: torch.Tensor, idx: int, cfg: CohenConfig, seed: int,
     return CohenCertificate(c_a, float(cfg.sigma * norm.ppf(p_a_low)), n_a, p_a_low, c_a)
 
 
-def predict_point(model, x: torch.Tensor, idx: int, cfg: CohenConfig, seed: int, num_classes: int) -> int:
+def predict_point(model, x: torch.Tensor, idx: int | str, cfg: CohenConfig, seed: int, num_classes: int) -> int:
     """PREDICT with ``cfg.n`` samples: the top class, or ABSTAIN if the binomial test of the
     top two counts is not significant at level α."""
     counts = sample_counts(model, x, cfg.n, cfg.sigma, derive_seed(seed, "cohen", idx, "predict"), num_classes,
@@ -100,3 +103,64 @@ def predict_point(model, x: torch.Tensor, idx: int, cfg: CohenConfig, seed: int,
 def max_radius(sigma: float, n: int, alpha: float) -> float:
     """The largest CERTIFY radius: n_A = n gives p_A,low = α^(1/n)."""
     return float(sigma * norm.ppf(alpha ** (1.0 / n)))
+
+
+@torch.no_grad()
+def certify_rows(
+    model: torch.nn.Module, x: np.ndarray, y: np.ndarray, rows: np.ndarray, cfg: CohenConfig, seed: int,
+    num_classes: int, device: torch.device,
+) -> pd.DataFrame:  # fmt: skip
+    """CERTIFY and PREDICT (n = ``cfg.n``) for the points ``rows`` of one test set, and the
+    base classifier's prediction on the clean input. One row per point."""
+    model = model.to(device).eval()
+    out = []
+    for i in rows:
+        xi = torch.from_numpy(np.ascontiguousarray(x[i])).to(device)
+        c = certify_point(model, xi, int(i), cfg, seed, num_classes)
+        logits = model(xi[None])
+        base = int((logits[0, 0] > 0).item()) if logits.shape[-1] == 1 else int(logits[0].argmax().item())
+        out.append(
+            {
+                "idx": int(i),
+                "label": int(y[i]),
+                "top": c.selected,
+                "predict": c.predict,
+                "n_a": c.n_a,
+                "p_a_low": c.p_a_low,
+                "radius": c.radius,
+                "predict_only": predict_point(model, xi, int(i), cfg, seed, num_classes),
+                "base_predict": base,
+            }
+        )
+    return pd.DataFrame(out, columns=["idx", "label", "top", "predict", "n_a", "p_a_low", "radius", "predict_only",
+                                      "base_predict"])  # fmt: skip
+
+
+def chunk_rows(num_points: int, skip: int, chunk: int, chunks: int) -> np.ndarray:
+    """Test points of ``chunk`` (of ``chunks``): every ``skip``-th point, split into
+    contiguous, nearly equal runs."""
+    pts = np.arange(0, num_points, skip)
+    bounds = np.linspace(0, len(pts), chunks + 1).round().astype(int)
+    return pts[bounds[chunk] : bounds[chunk + 1]]
+
+
+def merge_chunks(frames: list[pd.DataFrame], nontarget: np.ndarray, trigger_norm: np.ndarray):
+    """Chunk tables (column ``set`` = clean | triggered) → the clean and triggered frames
+    in the format of the ensemble certifiers (so suite figures and tables take both)."""
+    allp = pd.concat(frames, ignore_index=True).sort_values(["set", "idx"], kind="stable")
+    if allp.duplicated(["set", "idx"]).any():
+        raise ValueError("chunks overlap: a test point appears twice")
+    out = {}
+    for name in ("clean", "triggered"):
+        f = allp[allp["set"] == name].drop(columns="set").reset_index(drop=True)
+        f["abstain"] = f["predict"] == ABSTAIN
+        f["correct"] = f["predict"] == f["label"]
+        f["predict_only_abstain"] = f["predict_only"] == ABSTAIN
+        out[name] = f
+    trig = out["triggered"]
+    trig["nontarget"] = nontarget[trig["idx"].to_numpy()]
+    trig["trigger_norm"] = trigger_norm[trig["idx"].to_numpy()]
+    # Cohen's certificate is about the test input with the training set as given: it says
+    # nothing about the poisons, so no point is "certified against the deployed attack"
+    trig["certified_vs_attack"] = np.nan
+    return out["clean"], trig

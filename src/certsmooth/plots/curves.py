@@ -41,6 +41,8 @@ def summary_row(s: dict) -> dict:
         "ACR_trig": s["acr_triggered"],
         "cert_vs_attack": s["certified_vs_deployed_attack"],
         "stacked_norm": s["deployed_attack"]["stacked_train_norm"],
+        "abstain_predict_clean": s.get("predict", {}).get("abstain_rate_clean", float("nan")),
+        "abstain_predict_trig": s.get("predict", {}).get("abstain_rate_triggered", float("nan")),
         "whitened_norm": s["deployed_attack"].get("whitened_train_norm", float("nan")),
         "sigma_train_mean": s.get("noise_scales", {}).get("train", {}).get("mean", s["sigma"]),
         "sigma_test_mean": s.get("noise_scales", {}).get("test_clean", {}).get("mean", s["sigma"]),
@@ -100,6 +102,8 @@ def plot_suite(
         if TEST_INPUT in g.axes_dict:
             g.axes_dict[TEST_INPUT].set_title(f"scope: {TEST_INPUT} (radius σ_x·R̃)")
         for scope, label, norm in attacks:
+            if scope == "cohen":  # test-input radii: the poisons' norm is not on this axis
+                continue
             # train scope: the deployed poisons' stacked norm; joint adds each point's trigger norm
             g.axes_dict[scope].axvline(norm, color=colors[label], linestyle=":", linewidth=1)
         g.figure.text(0.01, -0.04, "dotted: stacked ℓ2 norm of the deployed poisons, √Σ‖δᵢ‖²", fontsize="small")

@@ -1,0 +1,81 @@
+# Test-time randomized smoothing (Cohen et al.; certsmooth.certify.cohen) as a certifier:
+# one base classifier trained with Gaussian augmentation, CERTIFY/PREDICT in chunks.
+
+
+rule train_cohen:
+    input:
+        train=lambda wc: f"{poisoned_dir(wc)}/train.npz",
+        lib=lib("smoothing", "models"),
+    output:
+        weights="results/{suite}/{exp}/cohen/{ctag}/model.safetensors",
+        manifest="results/{suite}/{exp}/cohen/{ctag}/model.json",
+    params:
+        cohen=lambda wc: json.dumps(experiment(wc).cfg["cohen"], sort_keys=True),
+        sigma=lambda wc: experiment(wc).sigma,
+        seed=lambda wc: experiment(wc).seed,
+    threads: 2
+    resources:
+        gpu=lambda wc: int(experiment(wc).cfg["cohen"]["device"].startswith("cuda")),
+    log:
+        "logs/train_cohen/{suite}/{exp}/{ctag}.log",
+    benchmark:
+        "benchmarks/train_cohen/{suite}/{exp}/{ctag}.tsv"
+    conda:
+        ENV
+    shell:
+        "python -m certsmooth train-cohen --train {input.train} --cohen {params.cohen:q} --sigma {params.sigma}"
+        " --seed {params.seed} --experiment {wildcards.suite}/{wildcards.exp} --threads {threads}"
+        " --out {output.weights} --manifest {output.manifest} --log {log}"
+
+
+rule certify_cohen_chunk:
+    input:
+        weights="results/{suite}/{exp}/cohen/{ctag}/model.safetensors",
+        manifest="results/{suite}/{exp}/cohen/{ctag}/model.json",
+        clean_test=lambda wc: f"{experiment(wc).prepared_dir()}/test.npz",
+        triggered_test=lambda wc: f"{poisoned_dir(wc)}/test.npz",
+        lib=lib("certify", "smoothing", "models"),
+    output:
+        "results/{suite}/{exp}/cohen/{ctag}/{crun}/chunk{chunk}of{chunks}.csv",
+    params:
+        cohen=lambda wc: json.dumps(experiment(wc).cfg["cohen"], sort_keys=True),
+        sigma=lambda wc: experiment(wc).sigma,
+        seed=lambda wc: experiment(wc).seed,
+    threads: 2
+    resources:
+        gpu=lambda wc: int(experiment(wc).cfg["cohen"]["device"].startswith("cuda")),
+    log:
+        "logs/certify_cohen/{suite}/{exp}/{ctag}/{crun}/chunk{chunk}of{chunks}.log",
+    benchmark:
+        "benchmarks/certify_cohen/{suite}/{exp}/{ctag}/{crun}/chunk{chunk}of{chunks}.tsv"
+    conda:
+        ENV
+    shell:
+        "python -m certsmooth certify-cohen --weights {input.weights} --manifest {input.manifest}"
+        " --clean-test {input.clean_test} --triggered-test {input.triggered_test} --cohen {params.cohen:q}"
+        " --sigma {params.sigma} --seed {params.seed} --chunk {wildcards.chunk} --chunks {wildcards.chunks}"
+        " --threads {threads} --out {output} --log {log}"
+
+
+rule merge_cohen:
+    input:
+        chunks=lambda wc: experiment(wc).cohen_chunks(),
+        record=lambda wc: f"{poisoned_dir(wc)}/record.json",
+        triggered_test=lambda wc: f"{poisoned_dir(wc)}/test.npz",
+        lib=lib("certify", "metrics"),
+    output:
+        clean="results/{suite}/{exp}/cohen/{ctag}/{crun}/clean.csv",
+        triggered="results/{suite}/{exp}/cohen/{ctag}/{crun}/triggered.csv",
+        summary="results/{suite}/{exp}/cohen/{ctag}/{crun}/summary.json",
+    params:
+        cohen=lambda wc: json.dumps(experiment(wc).cfg["cohen"], sort_keys=True),
+        sigma=lambda wc: experiment(wc).sigma,
+    log:
+        "logs/merge_cohen/{suite}/{exp}/{ctag}/{crun}.log",
+    conda:
+        ENV
+    shell:
+        "python -m certsmooth merge-cohen --chunks {input.chunks} --record {input.record}"
+        " --triggered-test {input.triggered_test} --cohen {params.cohen:q} --sigma {params.sigma}"
+        " --experiment {wildcards.suite}/{wildcards.exp} --out-clean {output.clean}"
+        " --out-triggered {output.triggered} --out-summary {output.summary} --log {log}"
