@@ -18,7 +18,18 @@ def test_default_and_test_params_are_valid(default):
     cfg = validate_params(default)
     assert [e.id for e in experiments(cfg, ["demo"])] == [
         f"demo/{t}"
-        for t in ("rab_fourpixel", "certssb_fourpixel", "onepixel", "fourpixel", "blending", "badnets", "blend")
+        for t in (
+            "rab_fourpixel",
+            "certssb_fourpixel",
+            "avail_uniform",
+            "avail_split",
+            "control",
+            "onepixel",
+            "fourpixel",
+            "blending",
+            "badnets",
+            "blend",
+        )
     ]
     paper = [e for e in experiments(cfg, ["paper_rab"])]
     assert len(paper) == 24 and all(e.cfg["ensemble"]["models"] == 1000 for e in paper)
@@ -118,7 +129,7 @@ CASES = {
     "unknown experiment key": (
         EXP + ["sigma"],
         0.5,
-        "suites.demo.onepixel has unknown key 'sigma'; allowed keys: attack, certify, dataset, ensemble, seed, "
+        "suites.demo.onepixel has unknown key 'sigma'; allowed keys: attack, certify, cohen, dataset, ensemble, seed, "
         "sigma_opt, smoothing",
     ),
     "key of another trigger": (

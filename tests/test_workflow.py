@@ -31,15 +31,16 @@ def test_dry_run_default_params(tmp_path):
     project = copy_project(tmp_path / "p", params="params.yaml")
     proc = snakemake(project, "-n", "--cores", "1", "--forceall")
     assert job_counts(proc.stdout) == {
-        "prepare_dataset": 1, "poison": 7, "plot_samples": 7, "train_partition": 10, "certify": 4, "metrics": 2,
-        "optimize_train_sigma": 1, "optimize_test_sigma": 1, "plot_sigma": 1, "plot_curves": 1, "all": 1,
+        "prepare_dataset": 1, "poison": 10, "plot_samples": 10, "train_partition": 16, "certify": 7, "metrics": 5,
+        "optimize_train_sigma": 1, "optimize_test_sigma": 1, "plot_sigma": 1, "train_cohen": 3,
+        "certify_cohen_chunk": 6, "merge_cohen": 3, "plot_curves": 1, "all": 1,
     }  # fmt: skip
 
 
 def test_dry_run_tiny_params_and_suite_target(project):
     proc = snakemake(project, "-n", "--cores", "1", "demo")
     assert job_counts(proc.stdout) == {
-        "prepare_dataset": 1, "poison": 5, "plot_samples": 5, "train_partition": 4, "certify": 4, "metrics": 3,
+        "prepare_dataset": 1, "poison": 5, "plot_samples": 5, "train_partition": 5, "certify": 5, "metrics": 4,
         "optimize_train_sigma": 1, "optimize_test_sigma": 1, "plot_sigma": 1, "train_cohen": 1,
         "certify_cohen_chunk": 2, "merge_cohen": 1, "plot_curves": 1, "demo": 1,
     }  # fmt: skip
@@ -54,8 +55,8 @@ def test_dry_run_torchvision_dataset_plans_download(project):
     (project / "params.yaml").write_text(params)
     proc = snakemake(project, "-n", "--cores", "1")
     assert job_counts(proc.stdout) == {
-        "fetch_dataset": 1, "prepare_dataset": 1, "poison": 5, "plot_samples": 5, "train_partition": 4,
-        "certify": 4, "metrics": 3, "optimize_train_sigma": 1, "optimize_test_sigma": 1, "plot_sigma": 1,
+        "fetch_dataset": 1, "prepare_dataset": 1, "poison": 5, "plot_samples": 5, "train_partition": 5,
+        "certify": 5, "metrics": 4, "optimize_train_sigma": 1, "optimize_test_sigma": 1, "plot_sigma": 1,
         "train_cohen": 1, "certify_cohen_chunk": 2, "merge_cohen": 1, "plot_curves": 1, "all": 1,
     }  # fmt: skip
     assert "data/prepared/cifar10/2-0/official/train.npz" in proc.stdout
@@ -80,6 +81,9 @@ def test_tiny_end_to_end(built_project):
     avail = json.loads(next((project / "data/poisoned/demo/avail").rglob("record.json")).read_text())
     assert avail["attack"]["kind"] == "avail_split" and avail["train"]["num_poisons"] == 10
     assert avail["test"]["num_nontarget"] == 500  # no target: every triggered test point counts
+    control = json.loads((project / "results/demo/badnets/metrics.json").read_text())["train"]
+    assert control["deployed_attack"]["num_poisons"] == 0 and control["num_triggered"] == 500
+    assert control["noise_scales"]["train_poisons"] == {"min": None, "mean": None, "max": None}
     cohen = json.loads((project / "results/demo/avail/metrics.json").read_text())["cohen"]
     assert cohen["method"] == "cohen" and cohen["num_clean"] == 50 and cohen["num_triggered"] == 50  # skip 10
     assert cohen["max_radius"] == pytest.approx(0.5 * 1.6953, rel=1e-3)  # σ·Φ⁻¹(0.01^(1/100))

@@ -111,6 +111,8 @@ def apply_memory(frame: pd.DataFrame, x: np.ndarray, scale) -> dict:
 
 def _sigma_summary(v: np.ndarray) -> dict:
     v = np.asarray(v, dtype=np.float64)
+    if v.size == 0:  # e.g. the poisons of a control run without poisons
+        return {"min": None, "mean": None, "max": None}
     return {"min": float(v.min()), "mean": float(v.mean()), "max": float(v.max())}
 
 
