@@ -29,6 +29,7 @@ from scipy.stats import binomtest, norm
 from certsmooth.certify.bounds import ABSTAIN, clopper_pearson
 from certsmooth.seeding import derive_seed
 from certsmooth.smoothing.noise import standard_normal
+from certsmooth.smoothing.train import predictions
 
 
 @dataclass(frozen=True)
@@ -58,8 +59,7 @@ def sample_counts(
         rows = torch.arange(start, min(start + batch, num), device=x.device)
         noise = standard_normal(keys, rows, dim)[0].reshape(len(rows), *x.shape)
         logits = model(x[None] + sigma * noise)
-        pred = (logits[:, 0] > 0).long() if logits.shape[-1] == 1 else logits.argmax(-1)
-        counts += np.bincount(pred.cpu().numpy(), minlength=num_classes)
+        counts += np.bincount(predictions(logits).cpu().numpy(), minlength=num_classes)
     return counts
 
 
@@ -117,8 +117,7 @@ def certify_rows(
     for i in rows:
         xi = torch.from_numpy(np.ascontiguousarray(x[i])).to(device)
         c = certify_point(model, xi, int(i), cfg, seed, num_classes)
-        logits = model(xi[None])
-        base = int((logits[0, 0] > 0).item()) if logits.shape[-1] == 1 else int(logits[0].argmax().item())
+        base = int(predictions(model(xi[None]))[0])
         out.append(
             {
                 "idx": int(i),

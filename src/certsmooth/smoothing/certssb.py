@@ -96,6 +96,10 @@ def sigma_stats(sigma: np.ndarray) -> dict:
     }
 
 
+def _ascent_settings(cfg: SigmaConfig) -> dict:
+    return {k: getattr(cfg, k) for k in ("variant", "steps", "lr", "mc_samples", "sigma_min", "sigma_max")}
+
+
 def _scorer(states, ids, arch, shape, num_classes, lane_width, device) -> MeanProbability:
     groups = [ids[i : i + lane_width] for i in range(0, len(ids), lane_width)]
     return MeanProbability([wide_lane(states, g, arch, shape, num_classes, device) for g in groups]).eval()
@@ -134,7 +138,7 @@ def train_sigmas(
         "stage": "train",
         "base_sigma": base_sigma,
         "sigma_opt": opt,
-        "ascent": {k: getattr(scfg, k) for k in ("variant", "steps", "lr", "mc_samples", "sigma_min", "sigma_max")},
+        "ascent": _ascent_settings(scfg),
         "pilot": {"seed": pilot_seed, "train": cfg.to_dict(), "per_model": stats},
         "device": str(device),
         "num_points": int(x.shape[0]),
@@ -164,7 +168,7 @@ def test_sigmas(
         out[name] = sigma
         info["sets"][name] = {"num_points": int(x.shape[0]), "sigma": sigma_stats(sigma)}
         LOG.info("test σ (%s, %d points): ascent %.1f s on %s", name, x.shape[0], wall, device)
-    info["ascent"] = {k: getattr(scfg, k) for k in ("variant", "steps", "lr", "mc_samples", "sigma_min", "sigma_max")}
+    info["ascent"] = _ascent_settings(scfg)
     return out, info
 
 

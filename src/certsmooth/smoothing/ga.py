@@ -21,7 +21,7 @@ from certsmooth.logs import LOG
 from certsmooth.models import build_model
 from certsmooth.seeding import derive_seed
 from certsmooth.smoothing.noise import standard_normal
-from certsmooth.smoothing.train import loss_per_model, predictions, resolve_device
+from certsmooth.smoothing.train import flush_denormal, loss_per_model, predictions, resolve_device
 
 
 @dataclass(frozen=True)
@@ -49,8 +49,7 @@ def train_gaussian(
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     gen = torch.Generator().manual_seed(derive_seed(seed, "ga", "shuffle"))
     t0 = time.perf_counter()
-    torch.set_flush_denormal(True)
-    try:
+    with flush_denormal():
         for epoch in range(cfg.epochs):
             key = torch.tensor([derive_seed(seed, "ga", "noise", epoch)], device=dev)
             perm = torch.randperm(n, generator=gen).to(dev)
@@ -66,8 +65,6 @@ def train_gaussian(
                 loss_sum += float(loss.detach()) * len(idx)
                 correct += int((predictions(logits.detach()) == yt[idx]).sum())
             LOG.debug("GA epoch %d: loss %.4f, noisy accuracy %.4f", epoch, loss_sum / n, correct / n)
-    finally:
-        torch.set_flush_denormal(False)
     stats = {
         "final_epoch_loss": loss_sum / n,
         "final_epoch_noisy_train_accuracy": correct / n,

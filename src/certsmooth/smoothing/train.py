@@ -162,12 +162,18 @@ def train_partition(
     """Train every lane of one partition. Returns {model id: state}, per-model stats, timing.
     ``sample_sigma``: optional per-example noise scales (see :func:`train_lane`)."""
     dev = resolve_device(device)
-    # Flush subnormal floats to zero on the CPU while training: Adam's second moments and
-    # small gradients otherwise hit slow subnormal arithmetic (≈ 8 % of a step here).
-    # The flag is process-wide, so it is switched off again afterwards.
+    with flush_denormal():
+        return _train_lanes(x, y, lanes_of_partition, root_seed, cfg, num_classes, dev, sample_sigma)
+
+
+@contextlib.contextmanager
+def flush_denormal():
+    """Flush subnormal floats to zero on the CPU while training: Adam's second moments and
+    small gradients otherwise hit slow subnormal arithmetic (≈ 8 % of a step here). The
+    flag is process-wide, so it is switched off again afterwards."""
     torch.set_flush_denormal(True)
     try:
-        return _train_lanes(x, y, lanes_of_partition, root_seed, cfg, num_classes, dev, sample_sigma)
+        yield
     finally:
         torch.set_flush_denormal(False)
 
