@@ -32,6 +32,7 @@ bench: $(STAMP)
 	$(BIN)/python -m certsmooth.bench train
 	$(BIN)/python -m certsmooth.bench certify
 	$(BIN)/python -m certsmooth.bench sigma
+	$(BIN)/python -m certsmooth.bench bilevel
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests

@@ -21,8 +21,9 @@ wildcard_constraints:
     ttag=r"[A-Za-z0-9_.+-]+",
     otag=r"[A-Za-z0-9_.+-]+",
     thash=r"[0-9a-f]{8}",
-    ctag=r"ga-[A-Za-z0-9_.+-]+",
-    crun=r"n0\d+-n\d+-a[0-9.eE+-]+-skip\d+",
+    btag=r"bilevel-[A-Za-z0-9_.+-]+",
+    ctag=r"(ga|macer|smoothadv)-[A-Za-z0-9_.+-]+",
+    crun=r"n0\d+-n\d+-a[0-9.eE+-]+-skip\d+(-c[0-9_]+)?",
     chunk=r"\d+",
     chunks=r"\d+",
     part=r"\d+",
@@ -50,6 +51,7 @@ localrules:
     plot_samples,
     plot_sigma,
     plot_curves,
+    plot_attacks,
 
 
 rule all:

@@ -111,3 +111,15 @@ def test_chunks_partition_the_points_and_merge_back():
     assert trig["nontarget"].all() and trig["certified_vs_attack"].isna().all()
     with pytest.raises(ValueError, match="overlap"):
         merge_chunks(frames + frames[:1], np.ones(103, bool), np.zeros(103))
+
+
+def test_chunk_rows_class_filter():
+    from certsmooth.certify.cohen import chunk_rows
+
+    labels = np.array([0, 1, 2, 1, 1, 0, 1, 2, 1])
+    ones = np.flatnonzero(labels == 1)
+    assert np.array_equal(chunk_rows(9, 1, 0, 1, labels, [1]), ones)
+    assert np.array_equal(chunk_rows(9, 2, 0, 1, labels, [1]), ones[::2])
+    both = np.concatenate([chunk_rows(9, 1, c, 2, labels, [1, 2]) for c in range(2)])
+    assert np.array_equal(both, np.flatnonzero(labels > 0))
+    assert np.array_equal(chunk_rows(9, 3, 0, 1), np.array([0, 3, 6]))

@@ -24,6 +24,8 @@ def test_default_and_test_params_are_valid(default):
             "avail_uniform",
             "avail_split",
             "control",
+            "bilevel_ga",
+            "bilevel_clean",
             "onepixel",
             "fourpixel",
             "blending",
@@ -35,7 +37,11 @@ def test_default_and_test_params_are_valid(default):
     assert len(paper) == 24 and all(e.cfg["ensemble"]["models"] == 1000 for e in paper)
     assert cfg["default_suites"] == ["demo"]
     tiny = validate_params(load_yaml(REPO / ".test/params.yaml"))
-    assert len(list(experiments(tiny))) == 5
+    assert len(list(experiments(tiny))) == 8
+    bl = {e.name: e for e in experiments(cfg, ["demo"]) if e.name.startswith("bilevel")}
+    assert bl["bilevel_ga"].poisoned_dir().startswith("data/poisoned/demo/_bilevel/bilevel-ga-eps0.1-t8-")
+    assert bl["bilevel_ga"].cfg["attack"]["bilevel"]["lr_u"] == 0.1  # defaults filled
+    assert bl["bilevel_clean"].attack_tag() == "clean-s0"
     ssb = [e for e in experiments(cfg, ["paper_certssb"])]
     assert len(ssb) == 24 and all(e.certssb and e.cfg["ensemble"]["models"] == 1000 for e in ssb)
 
@@ -101,6 +107,7 @@ def edit(default, path, value):
 
 EXP = ["suites", "demo", "onepixel"]
 SSB = ["suites", "demo", "certssb_fourpixel"]
+BL = ["suites", "demo", "bilevel_ga"]
 CASES = {
     "negative sigma": (
         EXP + ["smoothing", "sigma"],
@@ -129,8 +136,8 @@ CASES = {
     "unknown experiment key": (
         EXP + ["sigma"],
         0.5,
-        "suites.demo.onepixel has unknown key 'sigma'; allowed keys: attack, certify, cohen, dataset, ensemble, seed, "
-        "sigma_opt, smoothing",
+        "suites.demo.onepixel has unknown key 'sigma'; allowed keys: attack, baseline, certify, cohen, "
+        "dataset, ensemble, seed, sigma_opt, smoothing",
     ),
     "key of another trigger": (
         EXP + ["attack", "trigger", "alpha"],
@@ -247,6 +254,51 @@ CASES = {
         "attack.rate is not used by kind 'none'; remove it",
     ),
     "zero mc samples": (SSB + ["sigma_opt", "mc_samples"], 0, "sigma_opt.mc_samples = 0 is not allowed: must be >= 1"),
+    "ensemble too small for its bound": (
+        ["suites", "demo", "avail_split", "ensemble", "models"],
+        10,
+        "ensemble.models = 10 cannot certify any point with certify.aggregation soft at alpha 0.001 (its Hoeffding "
+        "half-width 0.588 is at least 0.5); use at least 14 models or a larger alpha",
+    ),
+    "trigger on the bilevel attack": (
+        BL + ["attack", "trigger"],
+        {"name": "onepixel"},
+        "suites.demo.bilevel_ga.attack.trigger is not used by kind 'bilevel'; remove it",
+    ),
+    "bilevel without epsilon": (
+        BL + ["attack"],
+        {"kind": "bilevel", "target": 8},
+        "suites.demo.bilevel_ga.attack is missing the key 'epsilon'",
+    ),
+    "bilevel target out of range": (BL + ["attack", "target"], 10, "attack.target = 10: the task has 10 classes"),
+    "unknown bilevel victim": (
+        BL + ["attack", "bilevel", "victim"],
+        "trades",
+        "attack.bilevel.victim = 'trades' is not allowed: must be one of ga, macer, smoothadv",
+    ),
+    "epsilon above 1": (BL + ["attack", "epsilon"], 1.5, "attack.epsilon = 1.5 is not allowed"),
+    "backdoor without trigger": (
+        EXP + ["attack"],
+        {"kind": "backdoor", "rate": 0.01, "target": 0},
+        "suites.demo.onepixel.attack is missing the key 'trigger'",
+    ),
+    "unknown baseline": (BL + ["baseline"], "nothing", "baseline = 'nothing': must name another experiment of suite"),
+    "poisoned baseline": (
+        BL + ["baseline"],
+        "rab_fourpixel",
+        "baseline = 'rab_fourpixel': the baseline must poison nothing (attack.kind: none)",
+    ),
+    "baseline with other certifiers": (
+        ["suites", "demo", "avail_split", "baseline"],
+        "bilevel_clean",
+        "baseline = 'bilevel_clean': it must have the same certifiers (ensemble differs)",
+    ),
+    "cohen class out of range": (BL + ["cohen", "classes"], [8, 12], "cohen.classes = [8, 12]: labels [12] are not"),
+    "unknown training method": (
+        BL + ["cohen", "train_method"],
+        "trades",
+        "cohen.train_method = 'trades' is not allowed: must be one of ga, macer, smoothadv",
+    ),
 }
 
 

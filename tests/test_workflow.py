@@ -31,9 +31,9 @@ def test_dry_run_default_params(tmp_path):
     project = copy_project(tmp_path / "p", params="params.yaml")
     proc = snakemake(project, "-n", "--cores", "1", "--forceall")
     assert job_counts(proc.stdout) == {
-        "prepare_dataset": 1, "poison": 10, "plot_samples": 10, "train_partition": 16, "certify": 7, "metrics": 5,
-        "optimize_train_sigma": 1, "optimize_test_sigma": 1, "plot_sigma": 1, "train_cohen": 3,
-        "certify_cohen_chunk": 6, "merge_cohen": 3, "plot_curves": 1, "all": 1,
+        "prepare_dataset": 2, "poison": 11, "bilevel_poison": 1, "plot_samples": 12, "train_partition": 16,
+        "certify": 7, "metrics": 7, "optimize_train_sigma": 1, "optimize_test_sigma": 1, "plot_sigma": 1,
+        "train_cohen": 5, "certify_cohen_chunk": 8, "merge_cohen": 5, "plot_curves": 1, "plot_attacks": 1, "all": 1,
     }  # fmt: skip
 
 
@@ -42,7 +42,7 @@ def test_dry_run_tiny_params_and_suite_target(project):
     assert job_counts(proc.stdout) == {
         "prepare_dataset": 1, "poison": 5, "plot_samples": 5, "train_partition": 5, "certify": 5, "metrics": 4,
         "optimize_train_sigma": 1, "optimize_test_sigma": 1, "plot_sigma": 1, "train_cohen": 1,
-        "certify_cohen_chunk": 2, "merge_cohen": 1, "plot_curves": 1, "demo": 1,
+        "certify_cohen_chunk": 2, "merge_cohen": 1, "plot_curves": 1, "plot_attacks": 1, "demo": 1,
     }  # fmt: skip
 
 
@@ -57,7 +57,7 @@ def test_dry_run_torchvision_dataset_plans_download(project):
     assert job_counts(proc.stdout) == {
         "fetch_dataset": 1, "prepare_dataset": 1, "poison": 5, "plot_samples": 5, "train_partition": 5,
         "certify": 5, "metrics": 4, "optimize_train_sigma": 1, "optimize_test_sigma": 1, "plot_sigma": 1,
-        "train_cohen": 1, "certify_cohen_chunk": 2, "merge_cohen": 1, "plot_curves": 1, "all": 1,
+        "train_cohen": 1, "certify_cohen_chunk": 2, "merge_cohen": 1, "plot_curves": 1, "plot_attacks": 1, "all": 1,
     }  # fmt: skip
     assert "data/prepared/cifar10/2-0/official/train.npz" in proc.stdout
 
@@ -226,7 +226,8 @@ def test_sigma_change_reruns_only_that_experiment(built_project):
     (project / "params.yaml").write_text(text)
     proc = snakemake(project, "-n", "--cores", "1")
     assert job_counts(proc.stdout) == {
-        "train_partition": 2, "certify": 2, "metrics": 1, "plot_samples": 1, "plot_curves": 1, "all": 1,
+        "train_partition": 2, "certify": 2, "metrics": 1, "plot_samples": 1, "plot_curves": 1, "plot_attacks": 1,
+        "all": 1,
     }  # fmt: skip
 
 
@@ -244,7 +245,9 @@ def test_figure_param_change_reruns_only_figures(built_project):
     text = (project / "params.yaml").read_text().replace("dpi: 60", "dpi: 70")
     (project / "params.yaml").write_text(text)
     proc = snakemake(project, "-n", "--cores", "1")
-    assert job_counts(proc.stdout) == {"plot_samples": 5, "plot_sigma": 1, "plot_curves": 1, "all": 1}
+    assert job_counts(proc.stdout) == {
+        "plot_samples": 5, "plot_sigma": 1, "plot_curves": 1, "plot_attacks": 1, "all": 1,
+    }  # fmt: skip
 
 
 def test_failing_job_leaves_no_output(project):
@@ -282,3 +285,43 @@ def test_report_contains_figures_and_table(built_project):
     html = (built_project / "report.html").read_text(errors="ignore")
     assert "certified_accuracy.png" in html and "summary.md" in html and "samples.png" in html
     assert "sigma.png" in html
+
+
+def test_bilevel_end_to_end(built_project):
+    """Tiny bilevel suite: one shared attack job for two victims, clean-label poisons within
+    ε and [0, 1], target-class metrics, the attack matrix."""
+    import numpy as np
+    import pandas as pd
+
+    project = built_project
+    dry = snakemake(project, "-n", "--cores", "1", "bilevel")
+    counts = job_counts(dry.stdout)
+    assert counts["bilevel_poison"] == 1 and counts["train_cohen"] == 3 and counts["poison"] == 1
+    snakemake(project, "--cores", "2", "bilevel")
+    (d,) = (project / "data/poisoned/bilevel/_bilevel").iterdir()
+    train = np.load(d / "train.npz")
+    from certsmooth.data.prepared import load_prepared
+
+    clean = load_prepared(project / "data/prepared/mnist5k/1-0/test0.5-seed3/train.npz")
+    x0 = clean.floats()
+    assert np.array_equal(train["y"], clean.y) and np.array_equal(train["y"], train["clean_y"])  # clean-label
+    idx = train["poison_index"]
+    assert np.array_equal(idx, np.flatnonzero(clean.y == 1))
+    delta = train["x"] - x0
+    assert np.abs(delta).max() <= 0.1 + 1e-6 and np.abs(delta).max() > 0.01
+    assert train["x"].min() >= 0 and train["x"].max() <= 1
+    rest = np.setdiff1d(np.arange(len(x0)), idx)
+    assert np.array_equal(train["x"][rest], x0[rest])
+    record = json.loads((d / "record.json").read_text())
+    assert record["bilevel"]["linf"]["max"] <= 0.1 + 1e-6 and record["train"]["num_poisons"] == len(idx)
+    for exp, method in (("poisoned", "ga"), ("transfer", "macer"), ("clean", "ga")):
+        m = json.loads((project / f"results/bilevel/{exp}/metrics.json").read_text())["cohen"]
+        assert m["train_method"] == method and set(m["per_class_clean"]) == {"1"}  # cohen.classes: [1]
+        assert m["num_clean"] == m["per_class_clean"]["1"]["num"] > 0
+    eff = pd.read_csv(project / "results/bilevel/attack_effects.csv")
+    (row,) = eff.to_dict("records")
+    base = json.loads((project / "results/bilevel/clean/metrics.json").read_text())["cohen"]["per_class_clean"]["1"]
+    pois = json.loads((project / "results/bilevel/poisoned/metrics.json").read_text())["cohen"]["per_class_clean"]["1"]
+    assert row["experiment"] == "poisoned" and row["acr_ref"] == pytest.approx(base["acr"])
+    assert row["acr_drop_pct"] == pytest.approx(100 * (base["acr"] - pois["acr"]) / base["acr"])
+    assert (project / "results/bilevel/figures/attack_matrix.png").read_bytes()[:4] == b"\x89PNG"

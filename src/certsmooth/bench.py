@@ -337,6 +337,37 @@ def bench_sigma(args) -> None:
     print(f"  vectorised paper ascent: {evals / med:.0f} model evaluations/s (forward + input gradient)")
 
 
+def bench_bilevel(args) -> None:
+    """One ApproxGrad epoch of Mehra et al.'s attack per lower level (GA, MACER, SmoothAdv)
+    on the embedded digits (all ten classes, target 8), interleaved: the cost of each victim
+    method's lower level, relative to GA."""
+    import torch
+
+    from certsmooth.attacks.bilevel import BilevelConfig, bilevel_poison, expected_steps
+    from certsmooth.data.prepared import prepare
+
+    parts = prepare("mnist5k", list(range(10)), {"test_fraction": 0.2, "seed": 0}, "data/raw")
+    train = parts["train"]
+    x, y = train.floats()[: args.points], train.y[: args.points]
+    common = dict(k=args.k, niter1=args.niter1, niter2=args.niter2, epochs=1, batch_clean=args.batch_clean,
+                  batch_poison=args.batch_poison, batch_val=args.batch_val, save_final=True)  # fmt: skip
+    cfgs = {v: BilevelConfig(victim=v, **common) for v in ("ga", "macer", "smoothadv")}
+    variants = {
+        f"one epoch vs {v}": (lambda c=c: bilevel_poison(x, y, 8, c, 0, 10, args.device)) for v, c in cfgs.items()
+    }
+    times = interleaved(variants, args.repeats, warmup=0)
+    steps = expected_steps(int((y != 8).sum()), cfgs["ga"])
+    print(
+        f"bilevel: {len(y)} images ({int((y == 8).sum())} poisons), {steps} ApproxGrad steps per epoch "
+        f"({args.batch_clean} clean + {args.batch_poison} poisons + {args.batch_val} validation, "
+        f"niter1 {args.niter1}, niter2 {args.niter2}, k {args.k}), device {args.device}, "
+        f"{torch.get_num_threads()} threads"
+    )
+    print(report("  wall time per epoch (ratio to GA)", times))
+    med = statistics.median(times["one epoch vs ga"])
+    print(f"  GA: {med / steps:.2f} s per ApproxGrad step")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="certsmooth bench", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="what", required=True)
@@ -366,6 +397,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--device", default="auto")
     p.add_argument("--repeats", type=int, default=5)
     p.set_defaults(func=bench_sigma)
+    p = sub.add_parser("bilevel", help="Mehra et al.'s ApproxGrad: one epoch per victim method")
+    p.add_argument("--points", type=int, default=1000)
+    p.add_argument("--k", type=int, default=4)
+    p.add_argument("--niter1", type=int, default=5)
+    p.add_argument("--niter2", type=int, default=5)
+    p.add_argument("--batch-clean", type=int, default=300)
+    p.add_argument("--batch-poison", type=int, default=100)
+    p.add_argument("--batch-val", type=int, default=50)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--repeats", type=int, default=5)
+    p.set_defaults(func=bench_bilevel)
     p = sub.add_parser("_train-one")  # internal: one timed run, printed as JSON
     p.add_argument("variant")
     p.add_argument("models", type=int)

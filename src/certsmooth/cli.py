@@ -74,8 +74,10 @@ def cmd_poison(args) -> None:
     except json.JSONDecodeError as exc:
         raise ConfigError(f"--attack {args.attack!r}: not valid JSON ({exc})") from None
     train, test = load_prepared(args.train), load_prepared(args.test)
-    trigger = make_trigger(attack["trigger"])
+    trigger = make_trigger(attack.get("trigger"))
     kind = attack.get("kind", "backdoor")
+    if kind == "bilevel":
+        raise ConfigError("attack.kind = 'bilevel': the bilevel attack is run by `certsmooth bilevel-poison`")
     if kind == "backdoor":
         poisoned = poison_training_set(train, trigger, float(attack["rate"]), int(attack["target"]), args.seed)
         triggered = trigger_test_set(test, trigger, int(attack["target"]))
@@ -92,6 +94,47 @@ def cmd_poison(args) -> None:
         args.experiment, tr["num_poisons"], tr["num_examples"], trigger.spec(), tr["perturbation_norm"],
         tr["stacked_norm"], tr["sqrt_m_times_nominal"], tr["num_clipped"],
     )  # fmt: skip
+
+
+def cmd_bilevel_poison(args) -> None:
+    import numpy as np
+    import torch
+
+    from certsmooth.attacks.bilevel import BilevelConfig, bilevel_poison, linf_norms
+    from certsmooth.attacks.poison import NO_TARGET, PoisonedTrain, perturbation_norms, trigger_test_set
+    from certsmooth.attacks.store import build_record, write_poisoned
+    from certsmooth.attacks.triggers import NoTrigger
+    from certsmooth.data.prepared import load_prepared
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    attack = json.loads(args.attack)
+    b = dict(attack["bilevel"])
+    device = b.pop("device", "auto")
+    b["sigma"] = args.sigma
+    cfg = BilevelConfig(epsilon=float(attack["epsilon"]), **b)
+    train, test = load_prepared(args.train), load_prepared(args.test)
+    target = int(attack["target"])
+    x = train.floats()
+    res = bilevel_poison(x, train.y, target, cfg, args.seed, train.num_classes, device)
+    clean = x[res.index]
+    poisoned_x = x.copy()
+    poisoned_x[res.index] = res.poisons
+    poisoned = PoisonedTrain(poisoned_x, train.y.copy(), train.y.copy(), res.index,
+                             perturbation_norms(clean, res.poisons))  # fmt: skip
+    trigger = NoTrigger()
+    triggered = trigger_test_set(test, trigger, NO_TARGET)  # no test-time trigger
+    record = build_record(args.experiment, attack, args.seed, trigger, train, test, poisoned, triggered)
+    linf = linf_norms(res.poisons, clean)
+    record["bilevel"] = {
+        "config": cfg.to_dict(), "device": device, "target": target, "linf": {"min": float(linf.min()),
+        "max": float(linf.max()), "mean": float(linf.mean())}, "stats": res.stats, "history": res.history,
+        "shared_by": "every experiment of the suite with the same attack, dataset and seed",
+    }  # fmt: skip
+    write_poisoned(args.out_dir, record, trigger, train, test, poisoned, triggered)
+    LOG.info("bilevel poisons: %d images of class %d, max |δ|∞ %.4f (ε %.3g), mean ‖δ‖₂ %.3f; %.0f s, %d steps",
+             len(res.index), target, linf.max(), cfg.epsilon, float(np.mean(poisoned.perturbation_norm)),
+             res.stats["wall_s"], res.stats["steps"])  # fmt: skip
 
 
 def cmd_plot_samples(args) -> None:
@@ -114,12 +157,14 @@ def cmd_plot_samples(args) -> None:
     trig = ", ".join(f"{k}={v}" for k, v in record["trigger"].items() if k != "name" and v is not None)
     attack = record["attack"]
     kind = attack.get("kind", "backdoor")
-    if kind == "none":  # the control: show the test-time trigger on clean training images
+    if kind == "none" and "trigger" not in attack:
+        kind = "clean"
+    if kind in ("none", "clean"):  # the control: show the test-time trigger on clean training images
         from certsmooth.attacks.poison import perturbation_norms
         from certsmooth.attacks.triggers import make_trigger
 
         rows = np.arange(min(args.n_examples, poisoned.y.size))
-        shown = make_trigger(record["trigger"]).apply(clean.floats()[rows])
+        shown = make_trigger(attack.get("trigger")).apply(clean.floats()[rows])
         norms = perturbation_norms(clean.floats()[rows], shown)
     else:
         rows = poisoned.poison_index[: args.n_examples]
@@ -132,7 +177,15 @@ def cmd_plot_samples(args) -> None:
             "→ labels split between " + " and ".join(names[int(c)] for c in attack.get("split_classes", (0, 1)))
         ),
         "none": lambda: "(control: no poisons; the trigger is applied at test time only)",
+        "clean": lambda: "(no poisons, no trigger: the clean baseline)",
+        "bilevel": lambda: (
+            f"(clean-label: labels kept; ℓ∞ ≤ {attack['epsilon']:g}, optimised against {attack['bilevel']['victim']})"
+        ),
     }[kind]()
+    title = {
+        "bilevel": f"{record['experiment']}: bilevel poisons of class {names[attack.get('target', 0)]}",
+        "clean": f"{record['experiment']}: clean data",
+    }.get(kind, f"{record['experiment']}: {record['trigger']['name']} ({trig})")
     plot_trigger_samples(
         args.out,
         clean=clean.floats()[rows],
@@ -143,7 +196,7 @@ def cmd_plot_samples(args) -> None:
         class_names=poisoned.class_names,
         sigma=args.sigma,
         seed=args.seed,
-        title=f"{record['experiment']}: {record['trigger']['name']} ({trig})",
+        title=title,
         subtitle=(
             f"{tr['num_poisons']} of {tr['num_examples']} training points poisoned {relabel}; "
             f"stacked ‖δ‖₂ = {tr['stacked_norm']:.3f}"
@@ -310,13 +363,14 @@ def cmd_train_cohen(args) -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     c = json.loads(args.cohen)
-    cfg = GAConfig(arch=c["arch"], sigma=args.sigma, epochs=c["epochs"], batch_size=c["batch_size"], lr=c["lr"])
+    cfg = GAConfig(arch=c["arch"], sigma=args.sigma, epochs=c["epochs"], batch_size=c["batch_size"], lr=c["lr"],
+                   method=c["train_method"], macer=c["macer"], smoothadv=c["smoothadv"])  # fmt: skip
     data = load_poisoned_train(args.train)
     state, stats = train_gaussian(data.x, data.y, cfg, args.seed, len(data.class_names), c["device"])
-    LOG.info("trained the Gaussian-augmentation model in %.1f s on %s; %s", stats.pop("wall_s"), stats["device"],
+    LOG.info("trained the %s model in %.1f s on %s; %s", cfg.method, stats.pop("wall_s"), stats["device"],
              stats)  # fmt: skip
     manifest = {
-        "experiment": args.experiment, "purpose": "Cohen et al. base classifier (Gaussian augmentation)",
+        "experiment": args.experiment, "purpose": f"Cohen et al. base classifier ({cfg.method} training)",
         "seed": args.seed, "train": cfg.to_dict(), "num_classes": len(data.class_names),
         "input_shape": list(data.x.shape[1:]), "data_sha256": sha256_array(data.x, data.y), "stats": stats,
     }  # fmt: skip
@@ -330,6 +384,7 @@ def _cohen_config(c: dict, sigma: float):
 
 
 def cmd_certify_cohen(args) -> None:
+    import numpy as np
     import pandas as pd
     import torch
 
@@ -353,12 +408,17 @@ def cmd_certify_cohen(args) -> None:
     model = build_model(c["arch"], tuple(man["input_shape"]), man["num_classes"], check=False)
     model.load_state_dict(states[0])
     device = resolve_device(c["device"])
-    rows = chunk_rows(clean.y.size, c["skip"], args.chunk, args.chunks)
+    rows = chunk_rows(clean.y.size, c["skip"], args.chunk, args.chunks, clean.y, c["classes"])
     t0 = time.perf_counter()
     frames = []
-    for name, x, y in (("clean", clean.floats(), clean.y), ("triggered", trig.x, trig.y)):
-        f = certify_rows(model, x, y, rows, cfg, derive_seed(args.seed, "cohen-set", name), man["num_classes"],
-                         device)  # fmt: skip
+    cx = clean.floats()
+    for name, x, y in (("clean", cx, clean.y), ("triggered", trig.x, trig.y)):
+        if name == "triggered" and np.array_equal(x, cx):  # no test-time trigger: the same inputs
+            f = frames[0].drop(columns="set")
+            LOG.info("the triggered test set equals the clean one (no trigger): its certificates are the clean ones")
+        else:
+            f = certify_rows(model, x, y, rows, cfg, derive_seed(args.seed, "cohen-set", name), man["num_classes"],
+                             device)  # fmt: skip
         f.insert(0, "set", name)
         frames.append(f)
     wall = time.perf_counter() - t0
@@ -374,7 +434,7 @@ def cmd_merge_cohen(args) -> None:
     from certsmooth.artifacts import atomic_path, read_json, write_json
     from certsmooth.attacks.store import load_triggered_test
     from certsmooth.certify.cohen import max_radius, merge_chunks
-    from certsmooth.metrics import summarize
+    from certsmooth.metrics import per_class, summarize
 
     c = json.loads(args.cohen)
     trig = load_triggered_test(args.triggered_test)
@@ -387,6 +447,7 @@ def cmd_merge_cohen(args) -> None:
         {
             "experiment": args.experiment,
             "method": "cohen",
+            "train_method": c["train_method"],
             "scope": "cohen",
             "aggregation": "cohen",
             "alpha": c["alpha"],
@@ -403,6 +464,7 @@ def cmd_merge_cohen(args) -> None:
                 "accuracy_clean": float((clean["predict_only"] == clean["label"]).mean()),
                 "accuracy_triggered": float((scored["predict_only"] == scored["label"]).mean()),
             },
+            "per_class_clean": per_class(clean, c["radii"], "ge"),
             "base_accuracy_clean": float((clean["base_predict"] == clean["label"]).mean()),
             "base_accuracy_triggered": float((scored["base_predict"] == scored["label"]).mean()),
             "deployed_attack": {
@@ -454,6 +516,16 @@ def cmd_plot_curves(args) -> None:
     )  # fmt: skip
 
 
+def cmd_plot_attacks(args) -> None:
+    from certsmooth.plots.attacks import plot_attacks
+
+    effects = plot_attacks(
+        args.suite, json.loads(args.experiments), args.summaries, args.out_matrix, args.out_bars, args.out_csv,
+        args.out_md, args.dpi, args.context,
+    )  # fmt: skip
+    LOG.info("%d (attack, certifier) pairs: %s", len(effects), args.out_matrix)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="certsmooth", description=__doc__.splitlines()[0])
     p.add_argument("--version", action="version", version=f"certsmooth {__version__}")
@@ -491,6 +563,27 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--attack", required=True, help="the experiment's attack entry as JSON")
     sp.add_argument("--seed", type=int, required=True)
     sp.add_argument("--experiment", required=True, help="experiment id, for the record")
+    sp.add_argument("--out-dir", required=True)
+
+    sp = add("plot-attacks", cmd_plot_attacks, "attack x certifier matrix, effect bars and table of a suite")
+    sp.add_argument("--suite", required=True)
+    sp.add_argument("--experiments", required=True, help="JSON: experiment name -> {attack, baseline}")
+    sp.add_argument("--summaries", nargs="*", default=[], help="certification summary.json files")
+    sp.add_argument("--out-matrix", required=True)
+    sp.add_argument("--out-bars", required=True)
+    sp.add_argument("--out-csv", required=True)
+    sp.add_argument("--out-md", required=True)
+    sp.add_argument("--dpi", type=int, default=150)
+    sp.add_argument("--context", default="paper")
+
+    sp = add("bilevel-poison", cmd_bilevel_poison, "Mehra et al.'s bilevel poisons of the target class (ApproxGrad)")
+    sp.add_argument("--train", required=True)
+    sp.add_argument("--test", required=True)
+    sp.add_argument("--attack", required=True, help="the experiment's attack entry as JSON")
+    sp.add_argument("--sigma", type=float, required=True, help="the attack's smoothing sigma")
+    sp.add_argument("--seed", type=int, required=True)
+    sp.add_argument("--experiment", required=True, help="experiment id, for the record")
+    sp.add_argument("--threads", type=int, default=0)
     sp.add_argument("--out-dir", required=True)
 
     sp = add("plot-samples", cmd_plot_samples, "figure of clean vs triggered training samples")

@@ -133,12 +133,16 @@ def validate_params(config: Any, schema: dict | None = None, source: str = "para
 
 
 def _fill_sigma_opt(config: dict) -> bool:
-    """Give Cert-SSB experiments without a sigma_opt block an empty one (= the defaults)."""
+    """Give Cert-SSB experiments without a sigma_opt block, and bilevel attacks without a
+    bilevel block, an empty one (= the defaults)."""
     added = False
     for exps in config["suites"].values():
         for cfg in exps.values():
             if cfg.get("ensemble", {}).get("method") == "certssb" and "sigma_opt" not in cfg:
                 cfg["sigma_opt"] = {}
+                added = True
+            if cfg["attack"]["kind"] == "bilevel" and "bilevel" not in cfg["attack"]:
+                cfg["attack"]["bilevel"] = {}
                 added = True
     return added
 
@@ -177,13 +181,21 @@ def _check_semantics(config: dict, source: str) -> None:
                     raise ConfigError(
                         f"attack.split_classes = {[a, b]}: need two different labels in 0..{len(classes) - 1}"
                     )
-            if attack["kind"] == "backdoor" and attack["target"] >= len(classes):
+            if attack["kind"] in ("backdoor", "bilevel") and attack["target"] >= len(classes):
                 raise ConfigError(
                     f"attack.target = {attack['target']}: the task has {len(classes)} classes, "
                     f"so the target must be in 0..{len(classes) - 1}"
                 )
-            trigger = make_trigger(attack["trigger"])
-            trigger.pattern(source_info.shape)  # checks positions / patch geometry
+            if "trigger" in attack:
+                trigger = make_trigger(attack["trigger"])
+                trigger.pattern(source_info.shape)  # checks positions / patch geometry
+            _check_baseline(exp, config)
+            if exp.has_cohen and exp.cfg["cohen"]["classes"] is not None:
+                bad = [c for c in exp.cfg["cohen"]["classes"] if c >= len(classes)]
+                if bad:
+                    raise ConfigError(
+                        f"cohen.classes = {exp.cfg['cohen']['classes']}: labels {bad} are not in 0..{len(classes) - 1}"
+                    )
             _check_sigma_opt(exp)
             if "ensemble" in exp.cfg:
                 from certsmooth.models import build_model
@@ -197,6 +209,7 @@ def _check_semantics(config: dict, source: str) -> None:
                         fitted.add((ens["arch"], source_info.shape, len(classes)))
                 except ConfigError as exc:
                     raise ConfigError(f"ensemble.{exc}") from None
+                _check_can_certify(exp)
         except ConfigError as exc:
             raise ConfigError(f"{where}.{exc}") from None
 
@@ -204,14 +217,51 @@ def _check_semantics(config: dict, source: str) -> None:
 def _check_attack_keys(attack: dict) -> None:
     kind = attack["kind"]
     allowed = {
-        "backdoor": {"rate", "target"},
-        "avail_uniform": {"rate"},
-        "avail_split": {"rate", "split_classes"},
-        "none": set(),
+        "backdoor": {"rate", "target", "trigger"},
+        "avail_uniform": {"rate", "trigger"},
+        "avail_split": {"rate", "split_classes", "trigger"},
+        "none": {"trigger"},
+        "bilevel": {"target", "epsilon", "bilevel"},
     }[kind]
-    for key in ("rate", "target", "split_classes"):
+    for key in ("rate", "target", "split_classes", "trigger", "epsilon", "bilevel"):
         if key in attack and key not in allowed:
             raise ConfigError(f"attack.{key} is not used by kind {kind!r}; remove it")
+
+
+def _check_can_certify(exp: Experiment) -> None:
+    """An ensemble too small for its bound abstains on every point: refuse it."""
+    import math
+
+    m, agg, alpha = exp.cfg["ensemble"]["models"], exp.cfg["certify"]["aggregation"], exp.cfg["certify"]["alpha"]
+    if agg == "soft":  # p_A,low > p_B,up needs 1 − 2h > 0, h = √(ln(1/α)/2M)
+        need = math.floor(2 * math.log(1 / alpha)) + 1
+        why = f"its Hoeffding half-width {math.sqrt(math.log(1 / alpha) / (2 * m)):.3f} is at least 0.5"
+    else:  # unanimous votes give p_A,low = α^(1/M), which must exceed 0.5
+        need = math.floor(math.log2(1 / alpha)) + 1
+        why = f"even unanimous votes give p_A,low = {alpha ** (1 / m):.3f} ≤ 0.5"
+    if m < need:
+        raise ConfigError(
+            f"ensemble.models = {m} cannot certify any point with certify.aggregation {agg} at alpha {alpha:g} "
+            f"({why}); use at least {need} models or a larger alpha"
+        )
+
+
+def _check_baseline(exp: Experiment, config: dict) -> None:
+    base = exp.cfg.get("baseline")
+    if base is None:
+        return
+    others = config["suites"][exp.suite]
+    if base == exp.name or base not in others:
+        raise ConfigError(
+            f"baseline = {base!r}: must name another experiment of suite {exp.suite!r} "
+            f"({', '.join(n for n in others if n != exp.name)})"
+        )
+    b = others[base]
+    if b["attack"]["kind"] != "none":
+        raise ConfigError(f"baseline = {base!r}: the baseline must poison nothing (attack.kind: none)")
+    for certifier in ("ensemble", "cohen"):
+        if (certifier in exp.cfg) != (certifier in b):
+            raise ConfigError(f"baseline = {base!r}: it must have the same certifiers ({certifier} differs)")
 
 
 def _check_sigma_opt(exp: Experiment) -> None:
@@ -279,6 +329,15 @@ class Experiment:
     def attack_tag(self) -> str:
         """Short folder name carrying the key attack settings, e.g. ``onepixel-d1-r0.02-t0-s0``."""
         a = self.cfg["attack"]
+        if a["kind"] == "bilevel":
+            from certsmooth.smoothing.certssb import short_hash
+
+            b = a["bilevel"]
+            settings = {**a, "bilevel": {k: v for k, v in b.items() if k not in ("device", "sigma")}}
+            key = {"attack": settings, "sigma": self.bilevel_sigma, "dataset": self.prepared_dir()}
+            return f"bilevel-{b['victim']}-eps{a['epsilon']:g}-t{a['target']}-{short_hash(key)}-s{self.seed}"
+        if "trigger" not in a:
+            return f"clean-s{self.seed}"
         t = a["trigger"]
         key = {
             "onepixel": lambda: f"d{t['delta']:g}",
@@ -300,7 +359,20 @@ class Experiment:
         return f"{t['name']}-{key}{custom}-{how}-s{self.seed}"
 
     def poisoned_dir(self) -> str:
+        """Poisons of this experiment; bilevel poisons are shared by every experiment of the
+        suite with the same attack, data and seed (e.g. victims trained differently)."""
+        if self.bilevel:
+            return f"data/poisoned/{self.suite}/_bilevel/{self.attack_tag()}"
         return f"data/poisoned/{self.suite}/{self.name}/{self.attack_tag()}"
+
+    @property
+    def bilevel(self) -> bool:
+        return self.cfg["attack"]["kind"] == "bilevel"
+
+    @property
+    def bilevel_sigma(self) -> float:
+        s = self.cfg["attack"]["bilevel"]["sigma"]
+        return self.sigma if s is None else float(s)
 
     def results_dir(self) -> str:
         return f"results/{self.suite}/{self.name}"
@@ -353,13 +425,19 @@ class Experiment:
     def cohen_model_dir(self) -> str:
         """Cohen et al.'s base classifier (Gaussian augmentation) for this experiment."""
         c = self.cfg["cohen"]
-        tag = f"ga-{c['arch']}-sigma{self.sigma:g}-e{c['epochs']}-b{c['batch_size']}-lr{c['lr']:g}-s{self.seed}"
+        m = c["train_method"]
+        tag = f"{m}-{c['arch']}-sigma{self.sigma:g}-e{c['epochs']}-b{c['batch_size']}-lr{c['lr']:g}-s{self.seed}"
+        if m != "ga":
+            from certsmooth.smoothing.certssb import short_hash
+
+            tag += f"-{short_hash(c[m])}"
         return f"{self.results_dir()}/cohen/{tag}"
 
     def cohen_dir(self) -> str:
         """Its CERTIFY/PREDICT results (chunks, merged CSVs, summary)."""
         c = self.cfg["cohen"]
-        return f"{self.cohen_model_dir()}/n0{c['n0']}-n{c['n']}-a{c['alpha']:g}-skip{c['skip']}"
+        classes = "" if c["classes"] is None else "-c" + "_".join(str(v) for v in c["classes"])
+        return f"{self.cohen_model_dir()}/n0{c['n0']}-n{c['n']}-a{c['alpha']:g}-skip{c['skip']}{classes}"
 
     def cohen_chunks(self) -> list[str]:
         k = self.cfg["cohen"]["chunks"]

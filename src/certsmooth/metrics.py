@@ -75,3 +75,17 @@ def _summary(clean, triggered, radii, cmp, target) -> dict:
         "num_clean": int(len(clean)),
         "num_triggered": int(len(triggered)),
     }
+
+
+def per_class(frame: pd.DataFrame, radii: list[float], cmp: str) -> dict:
+    """ACR, certified accuracy and abstain rate of the points of each true label (the
+    bilevel attack's target-class metrics)."""
+    out = {}
+    for label, f in frame.groupby("label", sort=True):
+        out[str(int(label))] = {
+            "num": int(len(f)),
+            "acr": acr(f),
+            "abstain_rate": float(f["abstain"].mean()),
+            "certified_accuracy": {f"{r:g}": certified_accuracy(f, r, cmp) for r in radii},
+        }
+    return out

@@ -2,9 +2,6 @@
 
 
 rule certify:
-    # Cert-SSB runs live one level deeper, under the test-sigma folder sigma-<hash>.
-    wildcard_constraints:
-        ttag=r"[A-Za-z0-9_.+-]+(/sigma-[0-9a-f]{8})?",
     input:
         unpack(certify_inputs),
         lib=lib("certify", "smoothing", "models", "metrics"),
@@ -12,21 +9,24 @@ rule certify:
         clean="results/{suite}/{exp}/certify/{ttag}/{scope}-{agg}-a{alpha}/clean.csv",
         triggered="results/{suite}/{exp}/certify/{ttag}/{scope}-{agg}-a{alpha}/triggered.csv",
         summary="results/{suite}/{exp}/certify/{ttag}/{scope}-{agg}-a{alpha}/summary.json",
+    log:
+        "logs/certify/{suite}/{exp}/{ttag}/{scope}-{agg}-a{alpha}.log",
+    benchmark:
+        "benchmarks/certify/{suite}/{exp}/{ttag}/{scope}-{agg}-a{alpha}.tsv"
+    # Cert-SSB runs live one level deeper, under the test-sigma folder sigma-<hash>.
+    wildcard_constraints:
+        ttag=r"[A-Za-z0-9_.+-]+(/sigma-[0-9a-f]{8})?",
+    conda:
+        ENV
+    threads: 2
+    resources:
+        gpu=gpus,
     params:
         ensemble=lambda wc: json.dumps(experiment(wc).cfg["ensemble"], sort_keys=True),
         certify=lambda wc: json.dumps(experiment(wc).cfg["certify"], sort_keys=True),
         sigma=lambda wc: experiment(wc).sigma,
         seed=lambda wc: experiment(wc).seed,
         sigma_files=sigma_flags,
-    threads: 2
-    resources:
-        gpu=gpus,
-    log:
-        "logs/certify/{suite}/{exp}/{ttag}/{scope}-{agg}-a{alpha}.log",
-    benchmark:
-        "benchmarks/certify/{suite}/{exp}/{ttag}/{scope}-{agg}-a{alpha}.tsv"
-    conda:
-        ENV
     shell:
         "python -m certsmooth certify --weights {input.weights} --manifests {input.manifests}"
         " --train {input.train} --record {input.record} --clean-test {input.clean_test}"

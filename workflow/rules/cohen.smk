@@ -9,19 +9,19 @@ rule train_cohen:
     output:
         weights="results/{suite}/{exp}/cohen/{ctag}/model.safetensors",
         manifest="results/{suite}/{exp}/cohen/{ctag}/model.json",
-    params:
-        cohen=lambda wc: json.dumps(experiment(wc).cfg["cohen"], sort_keys=True),
-        sigma=lambda wc: experiment(wc).sigma,
-        seed=lambda wc: experiment(wc).seed,
-    threads: 2
-    resources:
-        gpu=lambda wc: int(experiment(wc).cfg["cohen"]["device"].startswith("cuda")),
     log:
         "logs/train_cohen/{suite}/{exp}/{ctag}.log",
     benchmark:
         "benchmarks/train_cohen/{suite}/{exp}/{ctag}.tsv"
     conda:
         ENV
+    threads: 2
+    resources:
+        gpu=lambda wc: int(experiment(wc).cfg["cohen"]["device"].startswith("cuda")),
+    params:
+        cohen=lambda wc: json.dumps(experiment(wc).cfg["cohen"], sort_keys=True),
+        sigma=lambda wc: experiment(wc).sigma,
+        seed=lambda wc: experiment(wc).seed,
     shell:
         "python -m certsmooth train-cohen --train {input.train} --cohen {params.cohen:q} --sigma {params.sigma}"
         " --seed {params.seed} --experiment {wildcards.suite}/{wildcards.exp} --threads {threads}"
@@ -37,19 +37,19 @@ rule certify_cohen_chunk:
         lib=lib("certify", "smoothing", "models"),
     output:
         "results/{suite}/{exp}/cohen/{ctag}/{crun}/chunk{chunk}of{chunks}.csv",
-    params:
-        cohen=lambda wc: json.dumps(experiment(wc).cfg["cohen"], sort_keys=True),
-        sigma=lambda wc: experiment(wc).sigma,
-        seed=lambda wc: experiment(wc).seed,
-    threads: 2
-    resources:
-        gpu=lambda wc: int(experiment(wc).cfg["cohen"]["device"].startswith("cuda")),
     log:
         "logs/certify_cohen/{suite}/{exp}/{ctag}/{crun}/chunk{chunk}of{chunks}.log",
     benchmark:
         "benchmarks/certify_cohen/{suite}/{exp}/{ctag}/{crun}/chunk{chunk}of{chunks}.tsv"
     conda:
         ENV
+    threads: 2
+    resources:
+        gpu=lambda wc: int(experiment(wc).cfg["cohen"]["device"].startswith("cuda")),
+    params:
+        cohen=lambda wc: json.dumps(experiment(wc).cfg["cohen"], sort_keys=True),
+        sigma=lambda wc: experiment(wc).sigma,
+        seed=lambda wc: experiment(wc).seed,
     shell:
         "python -m certsmooth certify-cohen --weights {input.weights} --manifest {input.manifest}"
         " --clean-test {input.clean_test} --triggered-test {input.triggered_test} --cohen {params.cohen:q}"
@@ -67,13 +67,13 @@ rule merge_cohen:
         clean="results/{suite}/{exp}/cohen/{ctag}/{crun}/clean.csv",
         triggered="results/{suite}/{exp}/cohen/{ctag}/{crun}/triggered.csv",
         summary="results/{suite}/{exp}/cohen/{ctag}/{crun}/summary.json",
-    params:
-        cohen=lambda wc: json.dumps(experiment(wc).cfg["cohen"], sort_keys=True),
-        sigma=lambda wc: experiment(wc).sigma,
     log:
         "logs/merge_cohen/{suite}/{exp}/{ctag}/{crun}.log",
     conda:
         ENV
+    params:
+        cohen=lambda wc: json.dumps(experiment(wc).cfg["cohen"], sort_keys=True),
+        sigma=lambda wc: experiment(wc).sigma,
     shell:
         "python -m certsmooth merge-cohen --chunks {input.chunks} --record {input.record}"
         " --triggered-test {input.triggered_test} --cohen {params.cohen:q} --sigma {params.sigma}"

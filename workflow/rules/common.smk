@@ -141,7 +141,9 @@ def experiment_summaries(wildcards):
     exp = experiment(wildcards)
     out = []
     if exp.trained:
-        out += [f"{exp.certify_dir(s)}/summary.json" for s in exp.cfg["certify"]["scopes"]]
+        out += [
+            f"{exp.certify_dir(s)}/summary.json" for s in exp.cfg["certify"]["scopes"]
+        ]
     if exp.has_cohen:
         out.append(f"{exp.cohen_dir()}/summary.json")
     return out
@@ -164,5 +166,24 @@ def suite_targets(suites):
             out += [
                 f"results/{suite}/figures/certified_accuracy.png",
                 f"results/{suite}/summary.md",
+                f"results/{suite}/figures/attack_matrix.png",
             ]
     return out
+
+
+def bilevel_experiment(wildcards):
+    """An experiment whose bilevel poisons these are (all sharing them are equivalent)."""
+    for exp in experiments(config, [wildcards.suite]):
+        if exp.bilevel and exp.attack_tag() == wildcards.btag:
+            return exp
+    raise WorkflowError(
+        f"no experiment of suite {wildcards.suite} has bilevel poisons {wildcards.btag}"
+    )
+
+
+def attack_settings(suite):
+    """name -> {attack, baseline} of a suite's experiments (what plot_attacks needs)."""
+    return {
+        exp.name: {"attack": exp.cfg["attack"], "baseline": exp.cfg.get("baseline")}
+        for exp in experiments(config, [suite])
+    }

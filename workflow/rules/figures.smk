@@ -62,16 +62,51 @@ rule plot_curves:
         ),
         metrics="metrics/{suite}/metrics.json",
         curves="metrics/{suite}/curves.csv",
-    params:
-        runs=lambda wc: certify_runs(wc.suite),
-        dpi=config["figures"]["dpi"],
-        context=config["figures"]["context"],
     log:
         "logs/plot_curves/{suite}.log",
     conda:
         ENV
+    params:
+        runs=lambda wc: certify_runs(wc.suite),
+        dpi=config["figures"]["dpi"],
+        context=config["figures"]["context"],
     shell:
         "python -m certsmooth plot-curves --suite {wildcards.suite} --runs {params.runs}"
         " --out-png {output.png} --out-csv {output.csv} --out-md {output.md}"
         " --out-metrics {output.metrics} --out-curves {output.curves}"
         " --dpi {params.dpi} --context {params.context} --log {log}"
+
+
+rule plot_attacks:
+    input:
+        summaries=lambda wc: [f"{d}/summary.json" for d in certify_runs(wc.suite)],
+        lib=lib("plots", "metrics"),
+    output:
+        matrix=report(
+            "results/{suite}/figures/attack_matrix.png",
+            caption="../report/attack_matrix.rst",
+            category="Attacks",
+            subcategory="{suite}",
+            labels={"suite": "{suite}", "figure": "attack x certifier matrix"},
+        ),
+        bars=report(
+            "results/{suite}/figures/attack_effects.png",
+            caption="../report/attack_effects.rst",
+            category="Attacks",
+            subcategory="{suite}",
+            labels={"suite": "{suite}", "figure": "attack effects"},
+        ),
+        csv="results/{suite}/attack_effects.csv",
+        md="results/{suite}/attack_effects.md",
+    log:
+        "logs/plot_attacks/{suite}.log",
+    conda:
+        ENV
+    params:
+        experiments=lambda wc: json.dumps(attack_settings(wc.suite), sort_keys=True),
+        dpi=config["figures"]["dpi"],
+        context=config["figures"]["context"],
+    shell:
+        "python -m certsmooth plot-attacks --suite {wildcards.suite} --experiments {params.experiments:q}"
+        " --summaries {input.summaries} --out-matrix {output.matrix} --out-bars {output.bars}"
+        " --out-csv {output.csv} --out-md {output.md} --dpi {params.dpi} --context {params.context} --log {log}"

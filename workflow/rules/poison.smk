@@ -23,3 +23,41 @@ rule poison:
         "python -m certsmooth poison --train {input.train} --test {input.test} --attack {params.attack:q}"
         " --seed {params.seed} --experiment {wildcards.suite}/{wildcards.exp}"
         " --out-dir {params.out_dir} --log {log}"
+
+
+rule bilevel_poison:
+    input:
+        train=lambda wc: f"{bilevel_experiment(wc).prepared_dir()}/train.npz",
+        test=lambda wc: f"{bilevel_experiment(wc).prepared_dir()}/test.npz",
+        lib=lib("attacks", "data", "smoothing", "models", "certify"),
+    output:
+        train="data/poisoned/{suite}/_bilevel/{btag}/train.npz",
+        test="data/poisoned/{suite}/_bilevel/{btag}/test.npz",
+        trigger="data/poisoned/{suite}/_bilevel/{btag}/trigger.npz",
+        poisons="data/poisoned/{suite}/_bilevel/{btag}/poisons.csv",
+        record="data/poisoned/{suite}/_bilevel/{btag}/record.json",
+    log:
+        "logs/bilevel_poison/{suite}/{btag}.log",
+    benchmark:
+        "benchmarks/bilevel_poison/{suite}/{btag}.tsv"
+    conda:
+        ENV
+    threads: 2
+    resources:
+        gpu=lambda wc: int(
+            bilevel_experiment(wc)
+            .cfg["attack"]["bilevel"]["device"]
+            .startswith("cuda")
+        ),
+    params:
+        attack=lambda wc: json.dumps(
+            bilevel_experiment(wc).cfg["attack"], sort_keys=True
+        ),
+        sigma=lambda wc: bilevel_experiment(wc).bilevel_sigma,
+        seed=lambda wc: bilevel_experiment(wc).seed,
+        experiment=lambda wc: bilevel_experiment(wc).id,
+        out_dir=subpath(output.record, parent=True),
+    shell:
+        "python -m certsmooth bilevel-poison --train {input.train} --test {input.test} --attack {params.attack:q}"
+        " --sigma {params.sigma} --seed {params.seed} --experiment {params.experiment} --threads {threads}"
+        " --out-dir {params.out_dir} --log {log}"

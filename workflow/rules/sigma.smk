@@ -11,20 +11,20 @@ rule optimize_train_sigma:
         info="results/{suite}/{exp}/sigma/{otag}/train_sigma.json",
         pilot="results/{suite}/{exp}/sigma/{otag}/pilot.safetensors",
         pilot_manifest="results/{suite}/{exp}/sigma/{otag}/pilot.json",
-    params:
-        ensemble=lambda wc: json.dumps(experiment(wc).cfg["ensemble"], sort_keys=True),
-        sigma_opt=lambda wc: json.dumps(experiment(wc).cfg["sigma_opt"], sort_keys=True),
-        sigma=lambda wc: experiment(wc).sigma,
-        seed=lambda wc: experiment(wc).seed,
-    threads: 2
-    resources:
-        gpu=gpus,
     log:
         "logs/optimize_train_sigma/{suite}/{exp}/{otag}.log",
     benchmark:
         "benchmarks/optimize_train_sigma/{suite}/{exp}/{otag}.tsv"
     conda:
         ENV
+    threads: 2
+    resources:
+        gpu=gpus,
+    params:
+        ensemble=lambda wc: json.dumps(experiment(wc).cfg["ensemble"], sort_keys=True),
+        sigma_opt=lambda wc: json.dumps(experiment(wc).cfg["sigma_opt"], sort_keys=True),
+        sigma=lambda wc: experiment(wc).sigma,
+        seed=lambda wc: experiment(wc).seed,
     shell:
         "python -m certsmooth optimize-sigma --stage train --train {input.train}"
         " --ensemble {params.ensemble:q} --sigma-opt {params.sigma_opt:q} --sigma {params.sigma}"
@@ -40,20 +40,20 @@ rule optimize_test_sigma:
     output:
         sigma="results/{suite}/{exp}/certify/{ttag}/sigma-{thash}/test_sigma.npz",
         info="results/{suite}/{exp}/certify/{ttag}/sigma-{thash}/test_sigma.json",
-    params:
-        ensemble=lambda wc: json.dumps(experiment(wc).cfg["ensemble"], sort_keys=True),
-        sigma_opt=lambda wc: json.dumps(experiment(wc).cfg["sigma_opt"], sort_keys=True),
-        sigma=lambda wc: experiment(wc).sigma,
-        seed=lambda wc: experiment(wc).seed,
-    threads: 2
-    resources:
-        gpu=gpus,
     log:
         "logs/optimize_test_sigma/{suite}/{exp}/{ttag}/sigma-{thash}.log",
     benchmark:
         "benchmarks/optimize_test_sigma/{suite}/{exp}/{ttag}/sigma-{thash}.tsv"
     conda:
         ENV
+    threads: 2
+    resources:
+        gpu=gpus,
+    params:
+        ensemble=lambda wc: json.dumps(experiment(wc).cfg["ensemble"], sort_keys=True),
+        sigma_opt=lambda wc: json.dumps(experiment(wc).cfg["sigma_opt"], sort_keys=True),
+        sigma=lambda wc: experiment(wc).sigma,
+        seed=lambda wc: experiment(wc).seed,
     shell:
         "python -m certsmooth optimize-sigma --stage test --train {input.train}"
         " --weights {input.weights} --manifests {input.manifests} --train-sigma {input.sample_sigma}"
@@ -75,17 +75,21 @@ rule plot_sigma:
             caption="../report/sigma.rst",
             category="Cert-SSB noise scales",
             subcategory="{suite}",
-            labels={"suite": "{suite}", "experiment": "{exp}", "figure": "sigma histograms"},
+            labels={
+                "suite": "{suite}",
+                "experiment": "{exp}",
+                "figure": "sigma histograms",
+            },
         ),
+    log:
+        "logs/plot_sigma/{suite}/{exp}.log",
+    conda:
+        ENV
     params:
         sigma=lambda wc: experiment(wc).sigma,
         variant=lambda wc: experiment(wc).cfg["sigma_opt"]["variant"],
         dpi=config["figures"]["dpi"],
         context=config["figures"]["context"],
-    log:
-        "logs/plot_sigma/{suite}/{exp}.log",
-    conda:
-        ENV
     shell:
         "python -m certsmooth plot-sigma --train-sigma {input.train_sigma} --test-sigma {input.test_sigma}"
         " --train {input.train} --sigma {params.sigma} --variant {params.variant}"

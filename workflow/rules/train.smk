@@ -8,22 +8,24 @@ rule train_partition:
     output:
         weights="results/{suite}/{exp}/models/{ttag}/part{part}of{parts}.safetensors",
         manifest="results/{suite}/{exp}/models/{ttag}/part{part}of{parts}.json",
-    params:
-        ensemble=lambda wc: json.dumps(experiment(wc).cfg["ensemble"], sort_keys=True),
-        sigma=lambda wc: experiment(wc).sigma,
-        seed=lambda wc: experiment(wc).seed,
-        sample_sigma=lambda wc, input: (
-            f"--sample-sigma {input.sample_sigma}" if "sample_sigma" in input.keys() else ""
-        ),
-    threads: 2
-    resources:
-        gpu=gpus,
     log:
         "logs/train_partition/{suite}/{exp}/{ttag}/part{part}of{parts}.log",
     benchmark:
         "benchmarks/train_partition/{suite}/{exp}/{ttag}/part{part}of{parts}.tsv"
     conda:
         ENV
+    threads: 2
+    resources:
+        gpu=gpus,
+    params:
+        ensemble=lambda wc: json.dumps(experiment(wc).cfg["ensemble"], sort_keys=True),
+        sigma=lambda wc: experiment(wc).sigma,
+        seed=lambda wc: experiment(wc).seed,
+        sample_sigma=lambda wc, input: (
+            f"--sample-sigma {input.sample_sigma}"
+            if "sample_sigma" in input.keys()
+            else ""
+        ),
     shell:
         "python -m certsmooth train --train {input.train} --ensemble {params.ensemble:q}"
         " --sigma {params.sigma} --seed {params.seed} --part {wildcards.part} --parts {wildcards.parts}"

@@ -238,8 +238,25 @@ TRIGGERS: dict[str, type[Trigger]] = {
 }
 
 
-def make_trigger(spec: dict) -> Trigger:
-    """Build a trigger from its params.yaml entry, e.g. ``{name: onepixel, delta: 1.0}``."""
+@dataclass
+class NoTrigger(Trigger):
+    """The identity: attacks without a test-time trigger (bilevel) and clean controls."""
+
+    def __post_init__(self):
+        self.name = "none"
+
+    def apply(self, x: np.ndarray) -> np.ndarray:
+        return np.array(x, dtype=np.float32, copy=True)
+
+    def pattern(self, shape: Sequence[int]) -> dict[str, np.ndarray]:
+        return {"identity": np.zeros(0, dtype=np.float32)}
+
+
+def make_trigger(spec: dict | None) -> Trigger:
+    """Build a trigger from its params.yaml entry, e.g. ``{name: onepixel, delta: 1.0}``
+    (``None``: no trigger)."""
+    if spec is None:
+        return NoTrigger()
     spec = dict(spec)
     name = spec.pop("name", None)
     if name not in TRIGGERS:

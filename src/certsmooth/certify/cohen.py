@@ -135,10 +135,15 @@ def certify_rows(
                                       "base_predict"])  # fmt: skip
 
 
-def chunk_rows(num_points: int, skip: int, chunk: int, chunks: int) -> np.ndarray:
-    """Test points of ``chunk`` (of ``chunks``): every ``skip``-th point, split into
-    contiguous, nearly equal runs."""
-    pts = np.arange(0, num_points, skip)
+def chunk_rows(
+    num_points: int, skip: int, chunk: int, chunks: int, labels: np.ndarray | None = None, classes=None
+) -> np.ndarray:
+    """Test points of ``chunk`` (of ``chunks``): every ``skip``-th point (of those whose
+    label is in ``classes``, when given), split into contiguous, nearly equal runs."""
+    pts = np.arange(num_points)
+    if classes is not None:
+        pts = pts[np.isin(labels, classes)]
+    pts = pts[::skip]
     bounds = np.linspace(0, len(pts), chunks + 1).round().astype(int)
     return pts[bounds[chunk] : bounds[chunk + 1]]
 

@@ -28,7 +28,7 @@ def load_run(run_dir: str | Path) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
 def summary_row(s: dict) -> dict:
     row = {
         "experiment": s["experiment"],
-        "method": s.get("method", "rab"),
+        "method": method_label(s),
         "scope": s["scope"],
         "aggregation": s["aggregation"],
         "sigma": s["sigma"],
@@ -74,7 +74,7 @@ def plot_suite(
     for run in runs:
         s, clean, trig = load_run(run)
         rows.append(summary_row(s))
-        label = f"{s['experiment'].split('/')[-1]} ({s.get('method', 'rab')}, σ={s['sigma']:g}, {s['aggregation']})"
+        label = f"{s['experiment'].split('/')[-1]} ({method_label(s)}, σ={s['sigma']:g}, {s['aggregation']})"
         attacks.append((s["scope"], label, s["deployed_attack"]["stacked_train_norm"]))
         for name, frame in (("clean", clean), ("triggered", trig)):
             c = curve(frame, s["radius_cmp"])
@@ -131,3 +131,9 @@ def plot_suite(
     plot_data["series"] = plot_data["model"] + " / " + plot_data["scope"] + " / " + plot_data["test_set"]
     with atomic_path(out_curves) as tmp:
         plot_data[["radius", "certified_accuracy", "series"]].to_csv(tmp, index=False, float_format="%.6g")
+
+
+def method_label(summary: dict) -> str:
+    """rab | certssb | cohen/<training method of the base classifier>."""
+    m = summary.get("method", "rab")
+    return f"{m}/{summary['train_method']}" if "train_method" in summary else m

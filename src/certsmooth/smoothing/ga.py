@@ -1,27 +1,41 @@
-"""Training with Gaussian data augmentation (Cohen et al., spec ``cohen.md`` §8): one
-base classifier, trained on inputs plus **fresh** N(0, σ²I) noise every time an example
-is drawn, cross-entropy with the true labels.
+"""Base classifiers for test-time smoothing (Cohen et al.'s certifier), trained with one
+of the three methods that are the victims of Mehra et al. (``attacks.md`` §A4):
 
-The noise of example j in epoch e is the counter-based normal keyed by (seed, e) at row
-j, and initialisation and shuffling derive from the seed, so the model is a pure
-function of the data, the settings and the seed (on one machine type and library set).
-Optimiser: Adam without weight decay, as the victims of Mehra et al. (``attacks.md``
-§A4); Cohen's SGD schedule is for ImageNet/CIFAR ResNets at paper scale.
+* ``ga`` — Gaussian data augmentation (Cohen et al., spec ``cohen.md`` §8): inputs plus
+  **fresh** N(0, σ²I) noise every time an example is drawn, cross-entropy.
+* ``macer`` — MACER (§9): k noisy copies per example, cross-entropy of the averaged
+  softmax plus λ·hinge on the soft radius (β, γ); fresh noise.
+* ``smoothadv`` — SmoothAdv as in the Mehra code (§10): one noise draw per training
+  example **fixed for the whole training** (``noise: fixed``; ``resample`` draws it anew
+  every epoch, as Salman et al.), an L2 attack (ε, steps, Adam) at x + δ + noise, ε warmed
+  up linearly over the first ``warmup_epochs``, cross-entropy at x + δ + noise.
+
+The noise of example j in epoch e (copy c) is the counter-based normal keyed by
+(seed, method, e, c) at row j, and initialisation and shuffling derive from the seed, so
+the model is a pure function of the data, the settings and the seed (on one machine type
+and library set). Optimiser: Adam without weight decay, as the Mehra victims; Cohen's SGD
+schedule is for ImageNet/CIFAR ResNets at paper scale.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import torch
 
+from certsmooth.errors import ConfigError
 from certsmooth.logs import LOG
 from certsmooth.models import build_model
 from certsmooth.seeding import derive_seed
 from certsmooth.smoothing.noise import standard_normal
+from certsmooth.smoothing.robust import macer_loss, smoothadv_perturbation
 from certsmooth.smoothing.train import flush_denormal, loss_per_model, predictions, resolve_device
+
+METHODS = ("ga", "macer", "smoothadv")
+MACER_DEFAULTS = {"k": 16, "beta": 16.0, "gamma": 8.0, "lam": 16.0}
+SMOOTHADV_DEFAULTS = {"eps": 1.0, "steps": 2, "warmup_epochs": 10, "noise": "fixed"}
 
 
 @dataclass(frozen=True)
@@ -31,15 +45,31 @@ class GAConfig:
     epochs: int
     batch_size: int
     lr: float
+    method: str = "ga"
+    macer: dict = field(default_factory=lambda: dict(MACER_DEFAULTS))
+    smoothadv: dict = field(default_factory=lambda: dict(SMOOTHADV_DEFAULTS))
+
+    def __post_init__(self):
+        if self.method not in METHODS:
+            raise ConfigError(f"cohen.train_method = {self.method!r}: allowed {', '.join(METHODS)}")
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        d = asdict(self)
+        for other in {"macer", "smoothadv"} - {self.method}:
+            d.pop(other)  # settings of the other methods do not matter
+        return d
+
+
+def smoothadv_eps(cfg: dict, epoch: int) -> float:
+    """SmoothAdv's ε in ``epoch``: linear warm-up from ε/warmup in epoch 0 to ε."""
+    w = cfg["warmup_epochs"]
+    return float(cfg["eps"]) * (1.0 if w <= 0 else min(1.0, (epoch + 1) / w))
 
 
 def train_gaussian(
     x: np.ndarray, y: np.ndarray, cfg: GAConfig, seed: int, num_classes: int, device: str = "auto"
 ) -> tuple[dict[str, torch.Tensor], dict]:
-    """Train one base classifier with Gaussian augmentation; returns (state, stats)."""
+    """Train one base classifier with ``cfg.method``; returns (state, stats)."""
     dev = resolve_device(device)
     xt = torch.from_numpy(np.ascontiguousarray(x)).to(dev)
     yt = torch.from_numpy(np.asarray(y, dtype=np.int64)).to(dev)
@@ -51,20 +81,30 @@ def train_gaussian(
     t0 = time.perf_counter()
     with flush_denormal():
         for epoch in range(cfg.epochs):
-            key = torch.tensor([derive_seed(seed, "ga", "noise", epoch)], device=dev)
+            keys = _noise_keys(cfg, seed, epoch, dev)
+            eps = smoothadv_eps(cfg.smoothadv, epoch) if cfg.method == "smoothadv" else 0.0
             perm = torch.randperm(n, generator=gen).to(dev)
             loss_sum, correct = 0.0, 0
             for start in range(0, n, cfg.batch_size):
                 idx = perm[start : start + cfg.batch_size]
-                noise = standard_normal(key, idx, dim)[0].reshape(len(idx), *xt.shape[1:])
-                logits = model(xt[idx] + cfg.sigma * noise)
-                loss = loss_per_model(logits[None], yt[idx][None])[0]
+                noise = cfg.sigma * standard_normal(keys, idx, dim).reshape(len(keys), len(idx), *xt.shape[1:])
+                xb, yb = xt[idx], yt[idx]
+                if cfg.method == "macer":
+                    m = cfg.macer
+                    logits = model((xb[None] + noise).flatten(0, 1)).reshape(len(keys), len(idx), -1)
+                    loss = macer_loss(logits, yb, cfg.sigma, m["beta"], m["gamma"], m["lam"])
+                    logits = logits.mean(0)
+                else:
+                    if cfg.method == "smoothadv":
+                        xb = xb + smoothadv_perturbation(model, xb, noise[0], yb, eps, cfg.smoothadv["steps"])
+                    logits = model(xb + noise[0])
+                    loss = loss_per_model(logits[None], yb[None])[0]
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
                 loss_sum += float(loss.detach()) * len(idx)
-                correct += int((predictions(logits.detach()) == yt[idx]).sum())
-            LOG.debug("GA epoch %d: loss %.4f, noisy accuracy %.4f", epoch, loss_sum / n, correct / n)
+                correct += int((predictions(logits.detach()) == yb).sum())
+            LOG.debug(f"{cfg.method} epoch %d: loss %.4f, noisy accuracy %.4f", epoch, loss_sum / n, correct / n)
     stats = {
         "final_epoch_loss": loss_sum / n,
         "final_epoch_noisy_train_accuracy": correct / n,
@@ -73,3 +113,16 @@ def train_gaussian(
     }
     state = {k: v.detach().cpu().clone().contiguous() for k, v in model.state_dict().items()}
     return state, stats
+
+
+def _noise_keys(cfg: GAConfig, seed: int, epoch: int, dev) -> torch.Tensor:
+    """Noise keys of one epoch: one per noise copy (MACER: k; otherwise 1). GA keeps its
+    original keys (``(seed, "ga", "noise", epoch)``) so existing models are unchanged."""
+    if cfg.method == "ga":
+        keys = [derive_seed(seed, "ga", "noise", epoch)]
+    elif cfg.method == "macer":
+        keys = [derive_seed(seed, "macer", "noise", epoch, c) for c in range(cfg.macer["k"])]
+    else:
+        fixed = cfg.smoothadv["noise"] == "fixed"
+        keys = [derive_seed(seed, "smoothadv", "noise", *(() if fixed else (epoch,)))]
+    return torch.tensor(keys, device=dev)
