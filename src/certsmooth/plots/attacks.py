@@ -118,8 +118,17 @@ def effect_rows(experiments: dict[str, dict], summaries: dict[str, list[dict]]) 
 
 def plot_matrix(effects: pd.DataFrame, out: str | Path, title: str, dpi: int, context: str) -> None:
     sns.set_theme(context=context, style="white")
-    attacks = list(dict.fromkeys(effects["attack"])) if len(effects) else ["(no attacks)"]
-    certs = list(dict.fromkeys(effects["certifier"])) if len(effects) else ["(no certifiers)"]
+    family = ("backdoor", "availability", "control", "bilevel")
+    attacks = (
+        sorted(dict.fromkeys(effects["attack"]), key=lambda a: (_rank(a, family), a))
+        if len(effects)
+        else ["(no attacks)"]
+    )
+    certs = (
+        sorted(dict.fromkeys(effects["certifier"]), key=lambda c: (_rank(c, ("RAB", "Cert-SSB", "Cohen")), c))
+        if len(effects)
+        else ["(no certifiers)"]
+    )
     grid = np.full((len(attacks), len(certs)), np.nan)
     text = np.full(grid.shape, "n/a", dtype=object)
     for _, r in effects.iterrows():
@@ -138,12 +147,20 @@ def plot_matrix(effects: pd.DataFrame, out: str | Path, title: str, dpi: int, co
     ax.set_xlabel("certifier")
     ax.set_ylabel("attack")
     ax.set_title(title, fontsize=10)
+    for i, j in zip(*np.nonzero(~np.isfinite(grid)), strict=True):  # not evaluated (or no ACR to compare)
+        ax.add_patch(plt.Rectangle((j, i), 1, 1, facecolor="0.93", edgecolor="white", lw=1))
+        ax.text(j + 0.5, i + 0.5, text[i, j] if text[i, j] != "n/a" else "not run", ha="center", va="center",
+                fontsize=7, color="0.45")  # fmt: skip
     plt.setp(ax.get_xticklabels(), rotation=20, ha="right")
     plt.setp(ax.get_yticklabels(), rotation=0)
     fig.tight_layout()
     with atomic_path(out) as tmp:
         fig.savefig(tmp, dpi=dpi, format="png")
     plt.close(fig)
+
+
+def _rank(label: str, order: tuple[str, ...]) -> int:
+    return next((i for i, k in enumerate(order) if label.startswith(k)), len(order))
 
 
 def plot_bars(bars: pd.DataFrame, out: str | Path, title: str, dpi: int, context: str) -> None:
