@@ -348,7 +348,10 @@ def bench_bilevel(args) -> None:
 
     parts = prepare("mnist5k", list(range(10)), {"test_fraction": 0.2, "seed": 0}, "data/raw")
     train = parts["train"]
-    x, y = train.floats()[: args.points], train.y[: args.points]
+    import numpy as np
+
+    rows = np.sort(np.random.default_rng(0).permutation(train.y.size)[: args.points])  # a class-balanced sample
+    x, y = train.floats()[rows], train.y[rows]
     common = dict(k=args.k, niter1=args.niter1, niter2=args.niter2, epochs=1, batch_clean=args.batch_clean,
                   batch_poison=args.batch_poison, batch_val=args.batch_val, save_final=True)  # fmt: skip
     cfgs = {v: BilevelConfig(victim=v, **common) for v in ("ga", "macer", "smoothadv")}
