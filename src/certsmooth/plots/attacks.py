@@ -118,17 +118,8 @@ def effect_rows(experiments: dict[str, dict], summaries: dict[str, list[dict]]) 
 
 def plot_matrix(effects: pd.DataFrame, out: str | Path, title: str, dpi: int, context: str) -> None:
     sns.set_theme(context=context, style="white")
-    family = ("backdoor", "availability", "control", "bilevel")
-    attacks = (
-        sorted(dict.fromkeys(effects["attack"]), key=lambda a: (_rank(a, family), a))
-        if len(effects)
-        else ["(no attacks)"]
-    )
-    certs = (
-        sorted(dict.fromkeys(effects["certifier"]), key=lambda c: (_rank(c, ("RAB", "Cert-SSB", "Cohen")), c))
-        if len(effects)
-        else ["(no certifiers)"]
-    )
+    attacks = _ordered(effects, "attack") or ["(no attacks)"]
+    certs = _ordered(effects, "certifier") or ["(no certifiers)"]
     grid = np.full((len(attacks), len(certs)), np.nan)
     text = np.full(grid.shape, "n/a", dtype=object)
     for _, r in effects.iterrows():
@@ -163,6 +154,15 @@ def _rank(label: str, order: tuple[str, ...]) -> int:
     return next((i for i, k in enumerate(order) if label.startswith(k)), len(order))
 
 
+def _ordered(frame: pd.DataFrame, column: str) -> list[str]:
+    """Attacks by family (backdoor, availability, control, bilevel), certifiers by kind
+    (RAB, Cert-SSB, Cohen), each then alphabetically."""
+    order = {"attack": ("backdoor", "availability", "control", "bilevel"), "certifier": ("RAB", "Cert-SSB", "Cohen")}
+    if len(frame) == 0:
+        return []
+    return sorted(dict.fromkeys(frame[column]), key=lambda v: (_rank(v, order[column]), v))
+
+
 def plot_bars(bars: pd.DataFrame, out: str | Path, title: str, dpi: int, context: str) -> None:
     sns.set_theme(context=context, style="whitegrid")
     if len(bars) == 0:
@@ -172,13 +172,15 @@ def plot_bars(bars: pd.DataFrame, out: str | Path, title: str, dpi: int, context
     else:
         g = sns.catplot(data=bars, kind="bar", x="attack", y="value", hue="condition", row="metric",
                         col="certifier", sharey="row", height=2.6, aspect=1.3, margin_titles=True,
-                        palette="Paired")  # fmt: skip
+                        palette="Paired", order=_ordered(bars, "attack"),
+                        col_order=_ordered(bars, "certifier"))  # fmt: skip
+        sns.move_legend(g, "lower center", ncol=3, bbox_to_anchor=(0.5, 0.0), title=None, frameon=False)
         g.set_axis_labels("", "")
         g.set_titles(row_template="{row_name}", col_template="{col_name}")
         for ax in g.axes.flat:
             plt.setp(ax.get_xticklabels(), rotation=25, ha="right", fontsize=7)
         g.figure.suptitle(title, fontsize=10)
-        g.figure.tight_layout()
+        g.figure.tight_layout(rect=(0, 0.06, 1, 1))
         fig = g.figure
     with atomic_path(out) as tmp:
         fig.savefig(tmp, dpi=dpi, format="png")
