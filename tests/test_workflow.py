@@ -325,3 +325,28 @@ def test_bilevel_end_to_end(built_project):
     assert row["experiment"] == "poisoned" and row["acr_ref"] == pytest.approx(base["acr"])
     assert row["acr_drop_pct"] == pytest.approx(100 * (base["acr"] - pois["acr"]) / base["acr"])
     assert (project / "results/bilevel/figures/attack_matrix.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_nothing_changed_nothing_reruns(built_project):
+    proc = snakemake(built_project, "-n", "--cores", "1")
+    assert "Nothing to be done" in proc.stdout + proc.stderr
+
+
+def test_alpha_change_reruns_only_certification_and_downstream(built_project):
+    project = built_project
+    text = (project / "params.yaml").read_text()
+    one = "certify: {scopes: [train], aggregation: votes, alpha: 0.1, radii: [0, 0.1]}"  # the badnets control
+    assert text.count(one) == 1
+    (project / "params.yaml").write_text(text.replace(one, one.replace("alpha: 0.1", "alpha: 0.2")))
+    proc = snakemake(project, "-n", "--cores", "1")
+    assert job_counts(proc.stdout) == {"certify": 1, "metrics": 1, "plot_curves": 1, "plot_attacks": 1, "all": 1}
+
+
+def test_library_edit_reruns_the_rules_that_use_it(built_project):
+    project = built_project
+    module = project / "src/certsmooth/plots/sigma.py"  # declared by every figure rule (lib("plots", ...))
+    module.write_text(module.read_text() + "\n# an edit\n")
+    proc = snakemake(project, "-n", "--cores", "1")
+    assert job_counts(proc.stdout) == {
+        "plot_samples": 5, "plot_sigma": 1, "plot_curves": 1, "plot_attacks": 1, "all": 1,
+    }  # fmt: skip
