@@ -10,6 +10,7 @@ follow, so a bad value fails before any job starts.
 from __future__ import annotations
 
 import copy
+import math
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -230,8 +231,6 @@ def _check_attack_keys(attack: dict) -> None:
 
 def _check_can_certify(exp: Experiment) -> None:
     """An ensemble too small for its bound abstains on every point: refuse it."""
-    import math
-
     m, agg, alpha = exp.cfg["ensemble"]["models"], exp.cfg["certify"]["aggregation"], exp.cfg["certify"]["alpha"]
     if agg == "soft":  # p_A,low > p_B,up needs 1 − 2h > 0, h = √(ln(1/α)/2M)
         need = math.floor(2 * math.log(1 / alpha)) + 1

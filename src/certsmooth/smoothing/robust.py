@@ -17,23 +17,15 @@ Binary models (one logit) are handled through :func:`certsmooth.certify.ensemble
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
 from certsmooth.certify.ensemble import probabilities
+from certsmooth.smoothing.train import loss_per_model
 
 
-def _log_probs(logits: torch.Tensor) -> torch.Tensor:
-    if logits.shape[-1] == 1:
-        z = logits[..., 0]
-        return torch.stack([F.logsigmoid(-z), F.logsigmoid(z)], dim=-1)
-    return torch.log_softmax(logits, dim=-1)
-
-
-def cross_entropy(logits: torch.Tensor, y: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
-    """Cross-entropy for C-logit and one-logit (binary) heads; logits (..., B, out)."""
-    lp = _log_probs(logits)
-    out = -lp.gather(-1, y.expand(lp.shape[:-1])[..., None])[..., 0]
-    return out.mean() if reduction == "mean" else out
+def cross_entropy(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Mean cross-entropy of one model's logits (B, out) (C logits or one binary logit):
+    the trainers' :func:`~certsmooth.smoothing.train.loss_per_model`."""
+    return loss_per_model(logits[None], y[None])[0]
 
 
 def soft_top2(logits: torch.Tensor, beta: float, a: float = 0.0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
