@@ -283,8 +283,13 @@ def test_cli_poison_with_corrupt_input_writes_nothing(tmp_path):
 def test_report_contains_figures_and_table(built_project):
     snakemake(built_project, "--report", "report.html")
     html = (built_project / "report.html").read_text(errors="ignore")
-    assert "certified_accuracy.png" in html and "summary.md" in html and "samples.png" in html
-    assert "sigma.png" in html
+    figures = ("certified_accuracy.png", "summary.md", "samples.png", "sigma.png", "attack_matrix.png",
+               "attack_effects.png")  # fmt: skip
+    assert all(f in html for f in figures), [f for f in figures if f not in html]
+    # the suite-level captions quote every certification run's settings (σ, M, α in the names)
+    assert html.count("Runs shown") == 4
+    assert "onepixel: rab-mnist_cnn-sigma0.25-M16-W4-e2-b100-lr0.001-s1/joint-votes-a0.1" in html
+    assert "onepixel_ssb: certssb-" in html and "avail: ga-" in html
 
 
 def test_bilevel_end_to_end(built_project):

@@ -136,6 +136,16 @@ def certify_runs(suite):
     return out
 
 
+def run_settings(wildcards):
+    """The certification runs of a suite as `experiment: model folder / run folder`; the
+    folder names record the settings (report captions quote them)."""
+    out = []
+    for d in certify_runs(wildcards.suite):
+        exp, _, rest = d.removeprefix(f"results/{wildcards.suite}/").partition("/")
+        out.append(f"{exp}: {rest.partition('/')[2]}")
+    return "; ".join(out)
+
+
 def experiment_summaries(wildcards):
     """Every certification summary of one experiment (merged into metrics.json)."""
     exp = experiment(wildcards)

@@ -68,6 +68,7 @@ rule plot_curves:
         ENV
     params:
         runs=lambda wc: certify_runs(wc.suite),
+        settings=run_settings,
         dpi=config["figures"]["dpi"],
         context=config["figures"]["context"],
     shell:
@@ -104,6 +105,7 @@ rule plot_attacks:
         ENV
     params:
         experiments=lambda wc: json.dumps(attack_settings(wc.suite), sort_keys=True),
+        settings=run_settings,
         dpi=config["figures"]["dpi"],
         context=config["figures"]["context"],
     shell:
