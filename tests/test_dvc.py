@@ -1,16 +1,91 @@
-"""DVC wraps the Snakemake target: `dvc repro` builds it, then `dvc status` is clean."""
+"""DVC wraps the Snakemake targets: one stage per suite; `dvc repro <stage>` builds it, then
+`dvc status` is clean; push, a fresh clone, pull and `snakemake --touch` restore a build
+that Snakemake considers up to date; `dvc exp run -S` runs and `dvc exp show` lists it."""
 
 import hashlib
+import json
+import re
+from pathlib import Path
 
 import pytest
+import yaml
 
-from conftest import copy_project, run, tool
+from conftest import REPO, copy_project, run, snakemake, tool
 
 pytestmark = pytest.mark.workflow
+
+# What the `tiny` stage of `tiny_dvc_yaml` versions: its outs, then its metrics and plots.
+TINY_OUTS = ("data/prepared/mnist5k", "data/poisoned/tiny", "results/tiny")
+TINY_METRICS = ("metrics/tiny",)
+BASE_SIGMA, NEW_SIGMA = 0.25, 0.3
 
 
 def git(project, *args):
     return run(["git", "-c", "user.name=certsmooth-test", "-c", "user.email=test@example.invalid", *args], cwd=project)
+
+
+def git_identity(project):
+    """`dvc exp run` commits experiments itself: give the repository an identity."""
+    git(project, "config", "user.name", "certsmooth-test")
+    git(project, "config", "user.email", "test@example.invalid")
+
+
+def tree_hashes(root: Path, *dirs: str) -> dict[str, str]:
+    out = {}
+    for d in dirs:
+        for f in sorted((root / d).rglob("*")):
+            if f.is_file():
+                out[str(f.relative_to(root))] = hashlib.sha256(f.read_bytes()).hexdigest()
+    return out
+
+
+def tiny_dvc_yaml(project: Path) -> None:
+    """Replace dvc.yaml with a single stage `tiny`: the real `demo` stage for the suite
+    `tiny` (the two cannot both be declared: both own data/prepared/mnist5k)."""
+    real = yaml.safe_load((project / "dvc.yaml").read_text())
+    stage = yaml.safe_load(re.sub(r"\bdemo\b", "tiny", yaml.safe_dump(real["stages"]["demo"])))
+    (project / "dvc.yaml").write_text(yaml.safe_dump({"stages": {"tiny": stage}}, sort_keys=False))
+
+
+def tiny_metrics(row: dict) -> dict:
+    return row["data"]["metrics"]["metrics/tiny/metrics.json"]["data"]["onepixel"]["train"]
+
+
+def test_dvc_yaml_one_stage_per_suite_without_overlaps(tmp_path):
+    """Every suite of params.yaml has a stage wrapping its Snakemake target; `dvc dag`
+    (which, unlike `dvc stage list`, rejects overlapping outputs) accepts the file; each
+    prepared dataset a suite reads is an output of exactly one stage and a dependency of
+    the suite's stage where another stage owns it."""
+    project = copy_project(tmp_path / "p", params="params.yaml")
+    git(project, "init", "-q")
+    dvc = tool("dvc")
+    run([dvc, "dag"], cwd=project)
+    listed = run([dvc, "stage", "list"], cwd=project).stdout
+    stages = yaml.safe_load((project / "dvc.yaml").read_text())["stages"]
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+
+    def paths(entries):
+        return {next(iter(e)) if isinstance(e, dict) else e for e in entries}
+
+    owner = {}
+    for name, stage in stages.items():
+        assert re.search(rf"^{name}\s", listed, re.M), name
+        for out in paths(stage.get("outs", [])):
+            assert out not in owner, f"{out} is an output of {owner.get(out)} and {name}"
+            owner[out] = name
+    for suite, exps in params["suites"].items():
+        stage = stages[suite]
+        assert stage["cmd"].split()[-1] == suite and "--workflow-profile" in stage["cmd"]
+        assert f"suites.{suite}" in stage["params"]
+        outs = paths(stage["outs"])
+        assert {f"data/poisoned/{suite}", f"results/{suite}"} <= outs
+        assert all(next(iter(o.values()))["persist"] for o in stage["outs"])
+        assert paths(stage["metrics"]) == {f"metrics/{suite}/metrics.json"}
+        assert paths(stage["plots"]) == {f"metrics/{suite}/curves.csv"}
+        for dataset in {exp["dataset"]["name"] for exp in exps.values()}:
+            folder = f"data/prepared/{dataset}"
+            assert folder in owner, f"{suite} reads {folder}, which no stage outputs"
+            assert owner[folder] == suite or folder in stage["deps"], f"{suite} does not depend on {folder}"
 
 
 def test_dvc_repro_then_status_clean(tmp_path):
@@ -19,21 +94,83 @@ def test_dvc_repro_then_status_clean(tmp_path):
     git(project, "add", "-A")
     git(project, "commit", "-q", "-m", "tiny project")
     dvc = tool("dvc")
-    run([dvc, "repro"], cwd=project)
+    # Always name the stage: a bare `dvc repro` would also run the paper stages (whose
+    # suites .test/params.yaml does not even define).
+    run([dvc, "repro", "demo"], cwd=project)
     figure = project / "results/demo/badnets/figures/samples.png"
     digest = hashlib.sha256(figure.read_bytes()).hexdigest()
     lock = (project / "dvc.lock").read_text()
     assert "data/poisoned/demo" in lock and "suites.demo" in lock
-    status = run([dvc, "status"], cwd=project)
+    status = run([dvc, "status", "demo"], cwd=project)
     assert "Data and pipelines are up to date" in status.stdout
     shown = run([dvc, "metrics", "show", "--json"], cwd=project).stdout
     assert "onepixel" in shown and "clean_acc" in shown and "CA_clean@0" in shown
     # a second repro is a no-op and the artifacts are unchanged
-    again = run([dvc, "repro"], cwd=project)
+    again = run([dvc, "repro", "demo"], cwd=project)
     assert "didn't change, skipping" in again.stdout
     assert hashlib.sha256(figure.read_bytes()).hexdigest() == digest
     # editing a tracked param makes the stage stale
     params = (project / "params.yaml").read_text().replace("sigma: 0.25", "sigma: 0.3")
     (project / "params.yaml").write_text(params)
-    stale = run([dvc, "status"], cwd=project)
+    stale = run([dvc, "status", "demo"], cwd=project)
     assert "modified:" in stale.stdout and "suites.demo" in stale.stdout
+
+
+def test_dvc_push_clone_pull_touch_then_experiment(tmp_path):
+    dvc = tool("dvc")
+    project = copy_project(tmp_path / "p")
+    tiny_dvc_yaml(project)
+    git(project, "init", "-q")
+    git_identity(project)
+    git(project, "add", "-A")
+    git(project, "commit", "-q", "-m", "tiny project")
+    assert "Running stage 'tiny'" in run([dvc, "repro", "tiny"], cwd=project).stdout
+    # dvc.lock and the metrics/plots files (cache: false) go to git, the outs to the remote
+    run([dvc, "remote", "add", "-d", "local", str(tmp_path / "remote")], cwd=project)
+    git(project, "add", "-A")
+    git(project, "commit", "-q", "-m", "tiny built")
+    assert git(project, "status", "--porcelain").stdout == ""
+    run([dvc, "push"], cwd=project)
+    built = tree_hashes(project, *TINY_OUTS, *TINY_METRICS)
+    models = [p for p in built if p.endswith(".safetensors")]
+    assert len(models) == 2 and "metrics/tiny/metrics.json" in built
+
+    # A fresh clone: git-tracked files only (metrics included); no outs, no DVC cache,
+    # no .snakemake metadata, no logs.
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", str(project), str(clone))
+    git_identity(clone)
+    assert not any((clone / d).exists() for d in ("data", "results", ".snakemake", "logs", ".dvc/cache"))
+    run([dvc, "pull"], cwd=clone)
+    assert tree_hashes(clone, *TINY_OUTS, *TINY_METRICS) == built
+    assert "Data and pipelines are up to date" in run([dvc, "status"], cwd=clone).stdout
+
+    # Without the touch, pulled files carry download-order mtimes: Snakemake may rerun
+    # jobs, but only for mtimes (never for a missing output; nothing was left out).
+    untouched = snakemake(clone, "-n", "--cores", "1", "tiny")
+    if "Nothing to be done" not in untouched.stdout:
+        reasons = re.findall(r"^\s+reason: ([^:]+):", untouched.stdout, re.M)
+        assert reasons and set(reasons) <= {"Updated input files", "Input files updated by another job"}, reasons
+    # With it, nothing is to be done, and the files are untouched apart from their mtimes.
+    snakemake(clone, "--touch", "--cores", "1", "tiny")
+    assert "Nothing to be done" in snakemake(clone, "-n", "--cores", "1", "tiny").stdout
+    assert tree_hashes(clone, *TINY_OUTS, *TINY_METRICS) == built
+
+    # An experiment with a changed sigma: new models next to the old ones (persist: true).
+    exp = run([dvc, "exp", "run", "tiny", "-S", f"suites.tiny.onepixel.smoothing.sigma={NEW_SIGMA}"], cwd=clone)
+    assert "Ran experiment(s)" in exp.stdout
+    after = tree_hashes(clone, *TINY_OUTS)
+    assert all(after[m] == built[m] for m in models)
+    assert len([p for p in after if p.endswith(".safetensors") and f"sigma{NEW_SIGMA}-" in p]) == 2
+    rows = json.loads(run([dvc, "exp", "show", "--json"], cwd=clone).stdout)
+    (baseline,) = [r for r in rows if r["rev"] != "workspace"]
+    assert tiny_metrics(baseline)["sigma"] == BASE_SIGMA and "clean_acc" in tiny_metrics(baseline)
+    ((experiment,),) = [e["revs"] for e in baseline["experiments"]]
+    assert tiny_metrics(experiment)["sigma"] == NEW_SIGMA and "clean_acc" in tiny_metrics(experiment)
+    params = experiment["data"]["params"]["params.yaml"]["data"]
+    assert params["suites"]["tiny"]["onepixel"]["smoothing"]["sigma"] == NEW_SIGMA
+
+    # The cache (hard-linked into the workspace by `dvc pull`) survived the Snakemake runs.
+    for f in (clone / ".dvc/cache/files/md5").rglob("*"):
+        if f.is_file() and not f.name.endswith(".dir"):
+            assert hashlib.md5(f.read_bytes()).hexdigest() == f.parent.name + f.name, f

@@ -177,6 +177,8 @@ def suite_targets(suites):
                 f"results/{suite}/figures/certified_accuracy.png",
                 f"results/{suite}/summary.md",
                 f"results/{suite}/figures/attack_matrix.png",
+                f"metrics/{suite}/metrics.json",  # DVC metrics/plots (git-tracked)
+                f"metrics/{suite}/curves.csv",
             ]
     return out
 
