@@ -1,6 +1,7 @@
 """Architectures, the wide ensemble, partitioned training and checkpoints."""
 
 import json
+import logging
 
 import numpy as np
 import pytest
@@ -176,3 +177,193 @@ def test_sample_specific_sigma(toy):
     assert not torch.equal(scalar[0]["classifier.2.weight"], varied[0]["classifier.2.weight"])
     with pytest.raises(ValueError, match="positive scales"):
         train_partition(x, y, lanes_, 5, CFG, 2, "cpu", sample_sigma=np.zeros(len(y)))
+
+
+# -- resumable training (certsmooth.smoothing.resume) ---------------------------------------------------------------
+
+
+class Killed(BaseException):
+    """Stands for a kill: raised right after the n-th checkpoint is on disk."""
+
+
+@pytest.fixture
+def ckpt_log(caplog, monkeypatch):
+    from certsmooth.logs import LOG
+
+    monkeypatch.setenv("CERTSMOOTH_CHECKPOINT_EVERY_S", "0")
+    monkeypatch.setattr(LOG, "level", logging.INFO)
+    LOG.addHandler(caplog.handler)
+    yield caplog
+    LOG.removeHandler(caplog.handler)
+
+
+def _kill_after(monkeypatch, saves: int) -> None:
+    """Make the ``saves``-th checkpoint write the last thing the process does."""
+    from certsmooth.smoothing.resume import Checkpoint
+
+    original, count = Checkpoint.save, [0]
+
+    def save(self, *args, **kwargs):
+        path = original(self, *args, **kwargs)
+        count[0] += 1
+        if count[0] == saves:
+            raise Killed
+        return path
+
+    monkeypatch.setattr(Checkpoint, "save", save)
+
+
+def _assert_same(a: dict, b: dict) -> None:
+    assert sorted(a) == sorted(b)
+    for i in a:
+        assert a[i].keys() == b[i].keys()
+        for k in a[i]:
+            assert torch.equal(a[i][k], b[i][k]), f"model {i}: {k} differs"
+
+
+RESUME_CFG = TrainConfig(arch="mnist_cnn", sigma=0.5, epochs=3, batch_size=40, lr=1e-3, lane_width=2)
+
+
+@pytest.mark.parametrize(
+    "saves,sample_sigma,expect",
+    [
+        (2, False, ["resuming lane [0, 1] from epoch 2 of 3"]),  # mid-lane
+        (3, False, ["resuming lane [0, 1] from epoch 3 of 3", "already trained"]),  # lane boundary
+        (4, True, ["resuming lane [0, 1] from epoch 3 of 3", "resuming lane [2, 3] from epoch 1 of 3"]),  # Cert-SSB
+    ],
+)  # fmt: skip
+def test_interrupted_training_resumes_bit_for_bit(toy, tmp_path, monkeypatch, ckpt_log, saves, sample_sigma, expect):
+    x, y = toy
+    part = [[0, 1], [2, 3]]
+    sig = np.linspace(0.1, 1.0, len(y)).astype(np.float32) if sample_sigma else None
+    ref, ref_stats, _ = train_partition(x, y, part, 7, RESUME_CFG, 2, "cpu", sig)
+    ckdir = tmp_path / "ckpt"
+    with monkeypatch.context() as m:
+        _kill_after(m, saves)
+        with pytest.raises(Killed):
+            train_partition(x, y, part, 7, RESUME_CFG, 2, "cpu", sig, ckdir)
+    ckpt_log.clear()
+    resumed, stats, timing = train_partition(x, y, part, 7, RESUME_CFG, 2, "cpu", sig, ckdir)
+    for line in expect:
+        assert line in ckpt_log.text
+    assert "from scratch" not in ckpt_log.text
+    _assert_same(resumed, ref)
+    assert stats == ref_stats  # the manifest's per-model statistics too
+    assert timing["resumed_lane_epochs"] == saves
+    # every lane keeps its final checkpoint (one record, one tensor file) until the caller removes the folder
+    assert sorted(p.name for p in ckdir.glob("*.json")) == ["lane00000-00001.json", "lane00002-00003.json"]
+    assert len(list(ckdir.glob("*.safetensors"))) == 2 and not list(ckdir.glob(".*tmp"))
+    from certsmooth.smoothing.resume import remove_checkpoints
+
+    remove_checkpoints(ckdir)
+    assert not ckdir.exists()
+
+
+@pytest.mark.parametrize("damage", ["record", "tensors", "token", "settings"])
+def test_unusable_checkpoints_are_ignored(toy, tmp_path, monkeypatch, ckpt_log, damage):
+    x, y = toy
+    part = [[0, 1]]
+    ckdir = tmp_path / "ckpt"
+    with monkeypatch.context() as m:
+        _kill_after(m, 2)
+        with pytest.raises(Killed):
+            train_partition(x, y, part, 7, RESUME_CFG, 2, "cpu", checkpoint_dir=ckdir)
+    record = ckdir / "lane00000-00001.json"
+    (tensors,) = ckdir.glob("*.safetensors")
+    seed = 7
+    if damage == "record":  # a kill while writing could not do this (atomic), a full disk or an editor could
+        record.write_text(record.read_text()[:50])
+    elif damage == "tensors":
+        tensors.write_bytes(tensors.read_bytes()[:1000])
+    elif damage == "token":  # a tensor file that is not the one the record names
+        rec = json.loads(record.read_text())
+        record.write_text(json.dumps({**rec, "token": "0" * 16}))
+    else:
+        seed = 8  # other settings: the checkpoint is not theirs
+    ref, _, _ = train_partition(x, y, part, seed, RESUME_CFG, 2, "cpu")
+    ckpt_log.clear()
+    got, _, _ = train_partition(x, y, part, seed, RESUME_CFG, 2, "cpu", checkpoint_dir=ckdir)
+    assert "ignoring checkpoint" in ckpt_log.text and "training lane [0, 1] from scratch" in ckpt_log.text
+    if damage == "settings":
+        assert "differs in: root_seed" in ckpt_log.text
+    assert "resuming" not in ckpt_log.text
+    _assert_same(got, ref)
+    assert len(list(ckdir.glob("*.safetensors"))) == 1  # the stale tensor file is replaced, not accumulated
+
+
+def test_checkpoint_interval(toy, tmp_path, monkeypatch):
+    from certsmooth.smoothing.resume import Checkpoint, checkpoint_interval
+
+    x, y = toy
+    calls = []
+    original = Checkpoint.save
+    monkeypatch.setattr(Checkpoint, "save", lambda self, n, *a: calls.append(n) or original(self, n, *a))
+    monkeypatch.setenv("CERTSMOOTH_CHECKPOINT_EVERY_S", "3600")
+    train_partition(x, y, [[0, 1], [2, 3]], 7, RESUME_CFG, 2, "cpu", checkpoint_dir=tmp_path / "a")
+    assert calls == [3, 3]  # only at the end of each lane
+    calls.clear()
+    monkeypatch.setenv("CERTSMOOTH_CHECKPOINT_EVERY_S", "0")
+    train_partition(x, y, [[0, 1]], 7, RESUME_CFG, 2, "cpu", checkpoint_dir=tmp_path / "b")
+    assert calls == [1, 2, 3]
+    monkeypatch.delenv("CERTSMOOTH_CHECKPOINT_EVERY_S")
+    assert checkpoint_interval() == 300
+    monkeypatch.setenv("CERTSMOOTH_CHECKPOINT_EVERY_S", "soon")
+    with pytest.raises(ConfigError, match="CERTSMOOTH_CHECKPOINT_EVERY_S = 'soon'"):
+        checkpoint_interval()
+
+
+@pytest.mark.parametrize("method", ["ga", "macer", "smoothadv"])
+def test_cohen_training_resumes_bit_for_bit(toy, tmp_path, monkeypatch, ckpt_log, method):
+    from certsmooth.smoothing.ga import GAConfig, train_gaussian
+
+    x, y = toy
+    extra = {
+        "macer": {"macer": {"k": 2, "beta": 16.0, "gamma": 8.0, "lam": 1.0}},
+        "smoothadv": {"smoothadv": {"eps": 0.5, "steps": 1, "warmup_epochs": 2, "noise": "fixed"}},
+    }.get(method, {})
+    cfg = GAConfig(arch="mnist_cnn", sigma=0.25, epochs=3, batch_size=40, lr=1e-3, method=method, **extra)
+    ref, ref_stats = train_gaussian(x, y, cfg, 0, 2, "cpu")
+    ckdir = tmp_path / "ckpt"
+    with monkeypatch.context() as m:
+        _kill_after(m, 1)
+        with pytest.raises(Killed):
+            train_gaussian(x, y, cfg, 0, 2, "cpu", ckdir)
+    got, stats = train_gaussian(x, y, cfg, 0, 2, "cpu", ckdir)
+    assert f"resuming the {method} model from epoch 1 of 3" in ckpt_log.text
+    _assert_same({0: got}, {0: ref})
+    for key in ("final_epoch_loss", "final_epoch_noisy_train_accuracy"):
+        assert stats[key] == ref_stats[key]
+
+
+def test_resume_restores_batchnorm_statistics(tmp_path, monkeypatch, ckpt_log):
+    rng = np.random.default_rng(1)
+    x, y = rng.random((24, 3, 32, 32), dtype=np.float32), np.arange(24) % 3
+    cfg = TrainConfig(arch="preact_resnet32", sigma=0.25, epochs=2, batch_size=12, lr=1e-3, lane_width=2)
+    ref, ref_stats, _ = train_partition(x, y, [[0, 1]], 3, cfg, 3, "cpu")
+    with monkeypatch.context() as m:
+        _kill_after(m, 1)
+        with pytest.raises(Killed):
+            train_partition(x, y, [[0, 1]], 3, cfg, 3, "cpu", checkpoint_dir=tmp_path)
+    got, stats, _ = train_partition(x, y, [[0, 1]], 3, cfg, 3, "cpu", checkpoint_dir=tmp_path)
+    assert "resuming lane [0, 1] from epoch 1 of 2" in ckpt_log.text
+    assert any("running_mean" in k for k in got[0]) and any("num_batches_tracked" in k for k in got[0])
+    _assert_same(got, ref)
+    assert stats == ref_stats
+
+
+def test_remove_checkpoints_touches_only_its_files(toy, tmp_path, monkeypatch):
+    from certsmooth.smoothing.resume import remove_checkpoints
+
+    x, y = toy
+    monkeypatch.setenv("CERTSMOOTH_CHECKPOINT_EVERY_S", "0")
+    ckdir = tmp_path / "ckpt"
+    train_partition(x, y, [[0, 1]], 7, RESUME_CFG, 2, "cpu", checkpoint_dir=ckdir)
+    (ckdir / ".lane00000-00001.0123456789abcdef.safetensors.x1y2.tmp").write_bytes(b"half")  # a kill mid-write
+    remove_checkpoints(ckdir)
+    assert not ckdir.exists()
+    ckdir.mkdir()
+    train_partition(x, y, [[0, 1]], 7, RESUME_CFG, 2, "cpu", checkpoint_dir=ckdir)
+    (ckdir / "notes.json").write_text("{}")  # a folder given by mistake: foreign files stay
+    remove_checkpoints(ckdir)
+    assert [p.name for p in ckdir.iterdir()] == ["notes.json"]
+    remove_checkpoints(tmp_path / "missing")  # nothing to do

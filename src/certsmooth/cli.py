@@ -214,6 +214,7 @@ def cmd_train(args) -> None:
     from certsmooth.attacks.store import load_poisoned_train
     from certsmooth.smoothing.certssb import load_sigma
     from certsmooth.smoothing.checkpoint import save_partition
+    from certsmooth.smoothing.resume import remove_checkpoints
     from certsmooth.smoothing.train import TrainConfig, partition_lanes, train_partition
 
     if args.threads:
@@ -233,8 +234,9 @@ def cmd_train(args) -> None:
         LOG.info("per-example noise scales from %s: min %.4f, max %.4f", args.sample_sigma, sample_sigma.min(),
                  sample_sigma.max())  # fmt: skip
     states, stats, timing = train_partition(
-        data.x, data.y, part_lanes, args.seed, cfg, len(data.class_names), ens["device"], sample_sigma
-    )
+        data.x, data.y, part_lanes, args.seed, cfg, len(data.class_names), ens["device"], sample_sigma,
+        args.checkpoint_dir,
+    )  # fmt: skip
     LOG.info("trained %d models in %.1f s (%.0f sample-steps/s on %s)", len(states), timing["wall_s"],
              timing["sample_steps_per_s"], timing["device"])  # fmt: skip
     manifest = {
@@ -253,6 +255,7 @@ def cmd_train(args) -> None:
         "device": timing["device"],
     }
     save_partition(args.out, args.manifest, states, manifest)
+    remove_checkpoints(args.checkpoint_dir)
 
 
 def cmd_optimize_sigma(args) -> None:
@@ -359,6 +362,7 @@ def cmd_train_cohen(args) -> None:
     from certsmooth.attacks.store import load_poisoned_train
     from certsmooth.smoothing.checkpoint import save_partition
     from certsmooth.smoothing.ga import GAConfig, train_gaussian
+    from certsmooth.smoothing.resume import remove_checkpoints
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -366,7 +370,8 @@ def cmd_train_cohen(args) -> None:
     cfg = GAConfig(arch=c["arch"], sigma=args.sigma, epochs=c["epochs"], batch_size=c["batch_size"], lr=c["lr"],
                    method=c["train_method"], macer=c["macer"], smoothadv=c["smoothadv"])  # fmt: skip
     data = load_poisoned_train(args.train)
-    state, stats = train_gaussian(data.x, data.y, cfg, args.seed, len(data.class_names), c["device"])
+    state, stats = train_gaussian(data.x, data.y, cfg, args.seed, len(data.class_names), c["device"],
+                                  args.checkpoint_dir)  # fmt: skip
     LOG.info("trained the %s model in %.1f s on %s; %s", cfg.method, stats.pop("wall_s"), stats["device"],
              stats)  # fmt: skip
     manifest = {
@@ -375,6 +380,7 @@ def cmd_train_cohen(args) -> None:
         "input_shape": list(data.x.shape[1:]), "data_sha256": sha256_array(data.x, data.y), "stats": stats,
     }  # fmt: skip
     save_partition(args.out, args.manifest, {0: state}, manifest)
+    remove_checkpoints(args.checkpoint_dir)
 
 
 def _cohen_config(c: dict, sigma: float):
@@ -526,6 +532,13 @@ def cmd_plot_attacks(args) -> None:
     LOG.info("%d (attack, certifier) pairs: %s", len(effects), args.out_matrix)
 
 
+CHECKPOINT_HELP = (
+    "folder for epoch checkpoints (outside the outputs): an interrupted run resumes from it with the same result; "
+    "removed once the outputs are saved. Interval: $CERTSMOOTH_CHECKPOINT_EVERY_S seconds (default 300, 0 = every "
+    "epoch)"
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="certsmooth", description=__doc__.splitlines()[0])
     p.add_argument("--version", action="version", version=f"certsmooth {__version__}")
@@ -608,6 +621,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--out", required=True, help="safetensors file")
     sp.add_argument("--manifest", required=True, help="JSON manifest")
     sp.add_argument("--sample-sigma", help="Cert-SSB: train_sigma.npz with one noise scale per training example")
+    sp.add_argument("--checkpoint-dir", help=CHECKPOINT_HELP)
 
     sp = add("optimize-sigma", cmd_optimize_sigma, "Cert-SSB: per-sample sigma of the training or the test points")
     sp.add_argument("--stage", choices=["train", "test"], required=True)
@@ -657,6 +671,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--threads", type=int, default=0)
     sp.add_argument("--out", required=True, help="safetensors file")
     sp.add_argument("--manifest", required=True, help="JSON manifest")
+    sp.add_argument("--checkpoint-dir", help=CHECKPOINT_HELP)
 
     sp = add("certify-cohen", cmd_certify_cohen, "CERTIFY and PREDICT one chunk of the clean and triggered test points")
     sp.add_argument("--weights", required=True)

@@ -25,6 +25,7 @@ rule train_cohen:
     shell:
         "python -m certsmooth train-cohen --train {input.train} --cohen {params.cohen:q} --sigma {params.sigma}"
         " --seed {params.seed} --experiment {wildcards.suite}/{wildcards.exp} --threads {threads}"
+        " --checkpoint-dir checkpoints/{wildcards.suite}/{wildcards.exp}/cohen/{wildcards.ctag}"
         " --out {output.weights} --manifest {output.manifest} --log {log}"
 
 

@@ -1,4 +1,6 @@
 # Training of smoothed ensembles, one partition of lanes per job (certsmooth.smoothing).
+# Epoch checkpoints go to checkpoints/ (not an output: Snakemake deletes outputs before a
+# job runs), so a killed or preempted job resumes where it stopped; removed on success.
 
 
 rule train_partition:
@@ -30,4 +32,6 @@ rule train_partition:
         "python -m certsmooth train --train {input.train} --ensemble {params.ensemble:q}"
         " --sigma {params.sigma} --seed {params.seed} --part {wildcards.part} --parts {wildcards.parts}"
         " --experiment {wildcards.suite}/{wildcards.exp} --threads {threads} {params.sample_sigma}"
+        " --checkpoint-dir checkpoints/{wildcards.suite}/{wildcards.exp}/{wildcards.ttag}/"
+        "part{wildcards.part}of{wildcards.parts}"
         " --out {output.weights} --manifest {output.manifest} --log {log}"

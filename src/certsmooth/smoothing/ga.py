@@ -21,15 +21,18 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
 
+from certsmooth.artifacts import sha256_array
 from certsmooth.errors import ConfigError
 from certsmooth.logs import LOG
 from certsmooth.models import build_model
 from certsmooth.seeding import derive_seed
 from certsmooth.smoothing.noise import standard_normal
+from certsmooth.smoothing.resume import Checkpoint, fingerprint
 from certsmooth.smoothing.robust import macer_loss, smoothadv_perturbation
 from certsmooth.smoothing.train import flush_denormal, loss_per_model, predictions, resolve_device
 
@@ -67,9 +70,14 @@ def smoothadv_eps(cfg: dict, epoch: int) -> float:
 
 
 def train_gaussian(
-    x: np.ndarray, y: np.ndarray, cfg: GAConfig, seed: int, num_classes: int, device: str = "auto"
-) -> tuple[dict[str, torch.Tensor], dict]:
-    """Train one base classifier with ``cfg.method``; returns (state, stats)."""
+    x: np.ndarray, y: np.ndarray, cfg: GAConfig, seed: int, num_classes: int, device: str = "auto",
+    checkpoint_dir: str | Path | None = None,
+) -> tuple[dict[str, torch.Tensor], dict]:  # fmt: skip
+    """Train one base classifier with ``cfg.method``; returns (state, stats).
+
+    ``checkpoint_dir``: folder for epoch checkpoints (:mod:`certsmooth.smoothing.resume`);
+    a run that finds one there resumes from it, with the same result as an uninterrupted
+    run. The caller removes the folder once the model is saved."""
     dev = resolve_device(device)
     xt = torch.from_numpy(np.ascontiguousarray(x)).to(dev)
     yt = torch.from_numpy(np.asarray(y, dtype=np.int64)).to(dev)
@@ -79,8 +87,20 @@ def train_gaussian(
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     gen = torch.Generator().manual_seed(derive_seed(seed, "ga", "shuffle"))
     t0 = time.perf_counter()
+    loss_sum, correct, done = 0.0, 0, 0
+    ckpt = None
+    if checkpoint_dir is not None:
+        fp = fingerprint(
+            kind="cohen-model", train=cfg.to_dict(), seed=int(seed), num_classes=int(num_classes),
+            data_sha256=sha256_array(np.asarray(x), np.asarray(y, dtype=np.int64)), data_shape=list(np.shape(x)),
+            device_type=dev.type,
+        )  # fmt: skip
+        ckpt = Checkpoint(checkpoint_dir, "cohen", fp, cfg.epochs, label=f"the {cfg.method} model")
+        done, extra = ckpt.restore(model, opt, [gen])
+        if done:
+            loss_sum, correct = float(extra["loss_sum"]), int(extra["correct"])
     with flush_denormal():
-        for epoch in range(cfg.epochs):
+        for epoch in range(done, cfg.epochs):
             keys = _noise_keys(cfg, seed, epoch, dev)
             eps = smoothadv_eps(cfg.smoothadv, epoch) if cfg.method == "smoothadv" else 0.0
             perm = torch.randperm(n, generator=gen).to(dev)
@@ -105,6 +125,9 @@ def train_gaussian(
                 loss_sum += float(loss.detach()) * len(idx)
                 correct += int((predictions(logits.detach()) == yb).sum())
             LOG.debug(f"{cfg.method} epoch %d: loss %.4f, noisy accuracy %.4f", epoch, loss_sum / n, correct / n)
+            if ckpt is not None and ckpt.due(epoch + 1):
+                extra = {"loss_sum": torch.tensor(loss_sum, dtype=torch.float64), "correct": torch.tensor(correct)}
+                ckpt.save(epoch + 1, model, opt, [gen], extra)
     stats = {
         "final_epoch_loss": loss_sum / n,
         "final_epoch_noisy_train_accuracy": correct / n,

@@ -19,16 +19,19 @@ from __future__ import annotations
 import contextlib
 import time
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from certsmooth.artifacts import sha256_array
 from certsmooth.errors import ConfigError
 from certsmooth.logs import LOG
 from certsmooth.models import WideEnsemble, build_model
 from certsmooth.seeding import derive_seed
 from certsmooth.smoothing.noise import standard_normal
+from certsmooth.smoothing.resume import Checkpoint, fingerprint
 
 
 @dataclass(frozen=True)
@@ -103,12 +106,15 @@ def train_lane(
     device: torch.device,
     progress=None,
     sample_sigma: torch.Tensor | None = None,
+    checkpoint: Checkpoint | None = None,
 ) -> tuple[list[dict[str, torch.Tensor]], list[dict]]:
     """Train one lane; returns per-model state dicts and per-model training stats.
 
     ``x`` is the (poisoned) training set, float32 N×C×H×W on ``device``; ``y`` labels.
     ``sample_sigma`` (N,), if given, replaces ``cfg.sigma``: example j's noise is
     N(0, σ_j² I) in every model (Cert-SSB's sample-specific training noise).
+    ``checkpoint``, if given, resumes from the lane's latest epoch checkpoint and writes
+    new ones (:mod:`certsmooth.smoothing.resume`); the result is the same either way.
     """
     n = x.shape[0]
     dim = int(np.prod(x.shape[1:]))
@@ -121,7 +127,16 @@ def train_lane(
     sigma = torch.tensor(cfg.sigma, dtype=torch.float32, device=device)
     autocast = torch.autocast(device_type=device.type, dtype=torch.bfloat16) if cfg.bf16 else contextlib.nullcontext()
     stats = [{"model": i, **s} for i, s in zip(model_ids, seeds, strict=True)]
-    for epoch in range(cfg.epochs):
+    loss_sum = torch.zeros(len(model_ids), device=device)
+    correct = torch.zeros(len(model_ids), device=device)
+    done = 0
+    if checkpoint is not None:
+        done, extra = checkpoint.restore(net, opt, gens)
+        if done:
+            loss_sum, correct = extra["loss_sum"].to(device), extra["correct"].to(device)
+            if progress is not None:
+                progress.update(done)
+    for epoch in range(done, cfg.epochs):
         perms = torch.stack([torch.randperm(n, generator=g) for g in gens]).to(device)  # (K, N)
         loss_sum = torch.zeros(len(model_ids), device=device)
         correct = torch.zeros(len(model_ids), device=device)
@@ -139,6 +154,8 @@ def train_lane(
             opt.step()
             loss_sum += losses.detach() * idx.shape[1]
             correct += (predictions(logits.detach()) == yb).sum(1)
+        if checkpoint is not None and checkpoint.due(epoch + 1):
+            checkpoint.save(epoch + 1, net, opt, gens, {"loss_sum": loss_sum, "correct": correct})
         if progress is not None:
             progress.update(1)
         if epoch == cfg.epochs - 1 or epoch == 0:
@@ -158,12 +175,16 @@ def train_partition(
     num_classes: int,
     device: str = "auto",
     sample_sigma: np.ndarray | None = None,
+    checkpoint_dir: str | Path | None = None,
 ) -> tuple[dict[int, dict[str, torch.Tensor]], list[dict], dict]:
     """Train every lane of one partition. Returns {model id: state}, per-model stats, timing.
-    ``sample_sigma``: optional per-example noise scales (see :func:`train_lane`)."""
+    ``sample_sigma``: optional per-example noise scales (see :func:`train_lane`).
+    ``checkpoint_dir``: folder for epoch checkpoints (one set per lane, kept when the lane
+    is done, so an interrupted partition resumes in the lane it was training; the caller
+    removes the folder once the outputs are saved)."""
     dev = resolve_device(device)
     with flush_denormal():
-        return _train_lanes(x, y, lanes_of_partition, root_seed, cfg, num_classes, dev, sample_sigma)
+        return _train_lanes(x, y, lanes_of_partition, root_seed, cfg, num_classes, dev, sample_sigma, checkpoint_dir)
 
 
 @contextlib.contextmanager
@@ -178,7 +199,28 @@ def flush_denormal():
         torch.set_flush_denormal(False)
 
 
-def _train_lanes(x, y, lanes_of_partition, root_seed, cfg, num_classes, dev, sample_sigma):
+def lane_checkpoints(directory, x, y, lanes_of_partition, root_seed, cfg, num_classes, dev, sample_sigma):
+    """One :class:`Checkpoint` per lane under ``directory`` (None when ``directory`` is None)."""
+    if directory is None:
+        return [None] * len(lanes_of_partition)
+    base = {
+        "kind": "ensemble-lane",
+        "train": cfg.to_dict(),
+        "root_seed": int(root_seed),
+        "data_sha256": sha256_array(np.asarray(x), np.asarray(y, dtype=np.int64)),
+        "data_shape": list(np.shape(x)),
+        "sample_sigma_sha256": None if sample_sigma is None else sha256_array(sample_sigma),
+        "num_classes": int(num_classes),
+        "device_type": dev.type,
+    }
+    out = []
+    for lane in lanes_of_partition:
+        name = f"lane{lane[0]:05d}-{lane[-1]:05d}"
+        out.append(Checkpoint(directory, name, fingerprint(**base, models=lane), cfg.epochs, label=f"lane {lane}"))
+    return out
+
+
+def _train_lanes(x, y, lanes_of_partition, root_seed, cfg, num_classes, dev, sample_sigma, checkpoint_dir=None):
     from tqdm import tqdm
 
     xt = torch.from_numpy(np.ascontiguousarray(x)).to(dev)
@@ -189,21 +231,24 @@ def _train_lanes(x, y, lanes_of_partition, root_seed, cfg, num_classes, dev, sam
             raise ValueError(f"sample_sigma must hold {x.shape[0]} positive scales, got shape {sample_sigma.shape}")
         st = torch.from_numpy(sample_sigma).to(dev)
     yt = torch.from_numpy(np.asarray(y, dtype=np.int64)).to(dev)
+    ckpts = lane_checkpoints(checkpoint_dir, x, y, lanes_of_partition, root_seed, cfg, num_classes, dev, sample_sigma)
     states: dict[int, dict[str, torch.Tensor]] = {}
     stats: list[dict] = []
     t0 = time.perf_counter()
     total = cfg.epochs * len(lanes_of_partition)
     with tqdm(total=total, desc="lane-epochs", mininterval=5, file=_log_stream()) as bar:
-        for lane in lanes_of_partition:
-            lane_states, lane_stats = train_lane(xt, yt, lane, root_seed, cfg, num_classes, dev, bar, st)
+        for lane, ckpt in zip(lanes_of_partition, ckpts, strict=True):
+            lane_states, lane_stats = train_lane(xt, yt, lane, root_seed, cfg, num_classes, dev, bar, st, ckpt)
             states.update(dict(zip(lane, lane_states, strict=True)))
             stats += lane_stats
     wall = time.perf_counter() - t0
-    steps = cfg.epochs * x.shape[0] * sum(len(lane) for lane in lanes_of_partition)
+    restored = [0 if c is None else c.restored for c in ckpts]  # epochs not trained by this run
+    steps = x.shape[0] * sum(len(lane) * (cfg.epochs - r) for lane, r in zip(lanes_of_partition, restored, strict=True))
     timing = {
         "device": str(dev),
         "wall_s": wall,
         "sample_steps_per_s": steps / wall,
+        "resumed_lane_epochs": sum(restored),
         "threads": torch.get_num_threads(),
     }
     return states, stats, timing
