@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import subprocess
@@ -60,6 +61,16 @@ def copy_project(dest: Path, params: str | None = ".test/params.yaml") -> Path:
     if params is not None:
         shutil.copy2(REPO / params, dest / "params.yaml")
     return dest
+
+
+def tree_hashes(root: Path, *dirs: str) -> dict[str, str]:
+    """SHA-256 of every file under ``dirs`` (relative to ``root``), keyed by relative path."""
+    out = {}
+    for d in dirs:
+        for f in sorted((root / d).rglob("*")):
+            if f.is_file():
+                out[str(f.relative_to(root))] = hashlib.sha256(f.read_bytes()).hexdigest()
+    return out
 
 
 def snakemake(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:

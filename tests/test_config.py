@@ -37,7 +37,7 @@ def test_default_and_test_params_are_valid(default):
     assert len(paper) == 24 and all(e.cfg["ensemble"]["models"] == 1000 for e in paper)
     assert cfg["default_suites"] == ["demo"]
     tiny = validate_params(load_yaml(REPO / ".test/params.yaml"))
-    assert len(list(experiments(tiny))) == 8
+    assert len(list(experiments(tiny))) == 9  # demo 5, bilevel 3, tiny 1
     bl = {e.name: e for e in experiments(cfg, ["demo"]) if e.name.startswith("bilevel")}
     assert bl["bilevel_ga"].poisoned_dir().startswith("data/poisoned/demo/_bilevel/bilevel-ga-eps0.1-t8-")
     assert bl["bilevel_ga"].cfg["attack"]["bilevel"]["lr_u"] == 0.1  # defaults filled

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import REPO, copy_project, run, snakemake, tool
+from conftest import REPO, copy_project, run, snakemake, tool, tree_hashes
 
 pytestmark = pytest.mark.workflow
 
@@ -28,15 +28,6 @@ def git_identity(project):
     """`dvc exp run` commits experiments itself: give the repository an identity."""
     git(project, "config", "user.name", "certsmooth-test")
     git(project, "config", "user.email", "test@example.invalid")
-
-
-def tree_hashes(root: Path, *dirs: str) -> dict[str, str]:
-    out = {}
-    for d in dirs:
-        for f in sorted((root / d).rglob("*")):
-            if f.is_file():
-                out[str(f.relative_to(root))] = hashlib.sha256(f.read_bytes()).hexdigest()
-    return out
 
 
 def tiny_dvc_yaml(project: Path) -> None:

@@ -9,7 +9,6 @@ stops it afterwards). Skipped with the reason otherwise."""
 
 from __future__ import annotations
 
-import hashlib
 import re
 import shutil
 import subprocess
@@ -17,7 +16,7 @@ import subprocess
 import pytest
 import yaml
 
-from conftest import REPO, copy_project, run, snakemake, tool
+from conftest import REPO, copy_project, run, snakemake, tool, tree_hashes
 
 pytestmark = pytest.mark.workflow
 
@@ -72,22 +71,11 @@ def _test_profile(project, cluster: dict) -> str:
     return str(folder)
 
 
-def _hashes(root, *subdirs) -> dict[str, str]:
-    return {
-        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for sub in subdirs
-        for p in sorted((root / sub).rglob("*"))
-        if p.is_file()
-    }
-
-
 def test_tiny_suite_through_slurm_equals_local_run(tmp_path, capsys):
     cluster = _cluster()
     slurm_project = copy_project(tmp_path / "slurm")
     profile = _test_profile(slurm_project, cluster)
-    proc = run(
-        [tool("snakemake"), "--workflow-profile", profile, "--verbose", SUITE], cwd=slurm_project, timeout=900
-    )
+    proc = run([tool("snakemake"), "--workflow-profile", profile, "--verbose", SUITE], cwd=slurm_project, timeout=900)
     log = proc.stdout + proc.stderr
     submitted = re.findall(r"^(Job \S+ has been submitted with SLURM jobid (\d+) \(log: (\S+)\)\.)$", log, re.M)
     sbatch = re.findall(r"^sbatch call: (sbatch .*?) --wrap=", log, re.M)
@@ -118,6 +106,6 @@ def test_tiny_suite_through_slurm_equals_local_run(tmp_path, capsys):
     local_project = copy_project(tmp_path / "local")
     snakemake(local_project, "--cores", "2", SUITE)
     dirs = (f"results/{SUITE}", f"data/poisoned/{SUITE}", "data/prepared")
-    local, remote = _hashes(local_project, *dirs), _hashes(slurm_project, *dirs)
+    local, remote = tree_hashes(local_project, *dirs), tree_hashes(slurm_project, *dirs)
     assert any(k.endswith(".safetensors") for k in local) and any(k.endswith("metrics.json") for k in local)
     assert remote == local

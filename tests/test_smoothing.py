@@ -191,10 +191,12 @@ def ckpt_log(caplog, monkeypatch):
     from certsmooth.logs import LOG
 
     monkeypatch.setenv("CERTSMOOTH_CHECKPOINT_EVERY_S", "0")
-    monkeypatch.setattr(LOG, "level", logging.INFO)
+    level = LOG.level
+    LOG.setLevel(logging.INFO)  # setLevel, not assignment: it clears the logger's isEnabledFor cache
     LOG.addHandler(caplog.handler)
     yield caplog
     LOG.removeHandler(caplog.handler)
+    LOG.setLevel(level)
 
 
 def _kill_after(monkeypatch, saves: int) -> None:
