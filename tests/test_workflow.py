@@ -62,6 +62,10 @@ def test_tiny_end_to_end(built_project):
     import numpy as np
 
     project = built_project
+    # every training job (partitions, Cert-SSB pilot, Cohen model) removed its epoch checkpoints
+    assert not [p for p in (project / "checkpoints").rglob("*") if p.is_file()]
+    (pilot_log,) = (project / "logs/optimize_train_sigma/demo/onepixel_ssb").glob("*.log")
+    assert "removed the training checkpoints in checkpoints/demo/onepixel_ssb/sigma/" in pilot_log.read_text()
     for exp in ("onepixel", "onepixel_ssb", "blending", "badnets", "avail"):
         png = project / f"results/demo/{exp}/figures/samples.png"
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

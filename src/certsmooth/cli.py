@@ -265,6 +265,7 @@ def cmd_optimize_sigma(args) -> None:
     from certsmooth.attacks.store import load_poisoned_train
     from certsmooth.smoothing import certssb
     from certsmooth.smoothing.checkpoint import save_partition
+    from certsmooth.smoothing.resume import remove_checkpoints
     from certsmooth.smoothing.train import resolve_device
 
     needs = {
@@ -282,7 +283,7 @@ def cmd_optimize_sigma(args) -> None:
     num_classes = len(train.class_names)
     if args.stage == "train":
         sigma, states, info = certssb.train_sigmas(
-            train.x, train.y, num_classes, ens, opt, args.sigma, args.seed, device
+            train.x, train.y, num_classes, ens, opt, args.sigma, args.seed, device, args.checkpoint_dir
         )
         info.update(experiment=args.experiment, data_sha256=sha256_array(train.x, train.y),
                     sigma_sha256=sha256_array(sigma))  # fmt: skip
@@ -320,6 +321,7 @@ def cmd_optimize_sigma(args) -> None:
         LOG.info("test σ: %s", {k: v["sigma"] for k, v in info["sets"].items()})
     with _removed_on_failure(outputs):
         write_json(args.out_info, info)
+    remove_checkpoints(args.checkpoint_dir)  # every output is saved: the pilot's checkpoints are done
 
 
 @contextlib.contextmanager
@@ -636,6 +638,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--out-info", required=True, help="JSON: settings, seeds, statistics")
     sp.add_argument("--out-pilot", help="stage train: pilot ensemble safetensors")
     sp.add_argument("--out-pilot-manifest", help="stage train: pilot ensemble manifest")
+    sp.add_argument("--checkpoint-dir", help="stage train: " + CHECKPOINT_HELP)
     sp.add_argument("--weights", nargs="+", help="stage test: the trained ensemble's partitions")
     sp.add_argument("--manifests", nargs="+")
     sp.add_argument("--train-sigma", help="stage test: the training-sample sigma the ensemble was trained with")

@@ -31,6 +31,7 @@ rule optimize_train_sigma:
         " --seed {params.seed} --experiment {wildcards.suite}/{wildcards.exp} --threads {threads}"
         " --out {output.sigma} --out-info {output.info} --out-pilot {output.pilot}"
         " --out-pilot-manifest {output.pilot_manifest} --log {log}"
+        " --checkpoint-dir checkpoints/{wildcards.suite}/{wildcards.exp}/sigma/{wildcards.otag}/pilot"
 
 
 rule optimize_test_sigma:

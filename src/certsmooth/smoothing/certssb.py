@@ -118,17 +118,20 @@ def _ascend(scorer, x, base_sigma, cfg, seed, device, batch_size, desc):
 
 def train_sigmas(
     x: np.ndarray, y: np.ndarray, num_classes: int, ensemble: dict, opt: dict, base_sigma: float, seed: int,
-    device: torch.device,
+    device: torch.device, checkpoint_dir=None,
 ) -> tuple[np.ndarray, dict[int, dict[str, torch.Tensor]], dict]:  # fmt: skip
     """σ_i of every training example: pilot ensemble at ``base_sigma``, then the ascent.
     Returns (σ vector, pilot states, info); ``info`` holds no timings (outputs stay
-    byte-reproducible; the log and Snakemake's benchmark files have them)."""
+    byte-reproducible; the log and Snakemake's benchmark files have them).
+    ``checkpoint_dir``: epoch checkpoints of the pilot ensemble's training (resumable,
+    see :func:`certsmooth.smoothing.train.train_partition`)."""
     opt = settings(opt)
     cfg = pilot_config(ensemble, opt, base_sigma)
     pilot_seed = derive_seed(seed, "pilot")
     states, stats, timing = train_partition(
-        x, y, lanes(opt["pilot_models"], cfg.lane_width), pilot_seed, cfg, num_classes, str(device)
-    )
+        x, y, lanes(opt["pilot_models"], cfg.lane_width), pilot_seed, cfg, num_classes, str(device),
+        checkpoint_dir=checkpoint_dir,
+    )  # fmt: skip
     scorer = _scorer(states, sorted(states), cfg.arch, x.shape[1:], num_classes, cfg.lane_width, device)
     scfg = sigma_config(opt, "train")
     sigma, ascent_s = _ascend(
