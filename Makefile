@@ -33,6 +33,7 @@ bench: $(STAMP)
 	$(BIN)/python -m certsmooth.bench certify
 	$(BIN)/python -m certsmooth.bench sigma
 	$(BIN)/python -m certsmooth.bench bilevel
+	$(BIN)/python -m certsmooth.bench checkpoint
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests

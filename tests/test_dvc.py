@@ -79,34 +79,6 @@ def test_dvc_yaml_one_stage_per_suite_without_overlaps(tmp_path):
             assert owner[folder] == suite or folder in stage["deps"], f"{suite} does not depend on {folder}"
 
 
-def test_dvc_repro_then_status_clean(tmp_path):
-    project = copy_project(tmp_path / "p")
-    git(project, "init", "-q")
-    git(project, "add", "-A")
-    git(project, "commit", "-q", "-m", "tiny project")
-    dvc = tool("dvc")
-    # Always name the stage: a bare `dvc repro` would also run the paper stages (whose
-    # suites .test/params.yaml does not even define).
-    run([dvc, "repro", "demo"], cwd=project)
-    figure = project / "results/demo/badnets/figures/samples.png"
-    digest = hashlib.sha256(figure.read_bytes()).hexdigest()
-    lock = (project / "dvc.lock").read_text()
-    assert "data/poisoned/demo" in lock and "suites.demo" in lock
-    status = run([dvc, "status", "demo"], cwd=project)
-    assert "Data and pipelines are up to date" in status.stdout
-    shown = run([dvc, "metrics", "show", "--json"], cwd=project).stdout
-    assert "onepixel" in shown and "clean_acc" in shown and "CA_clean@0" in shown
-    # a second repro is a no-op and the artifacts are unchanged
-    again = run([dvc, "repro", "demo"], cwd=project)
-    assert "didn't change, skipping" in again.stdout
-    assert hashlib.sha256(figure.read_bytes()).hexdigest() == digest
-    # editing a tracked param makes the stage stale
-    params = (project / "params.yaml").read_text().replace("sigma: 0.25", "sigma: 0.3")
-    (project / "params.yaml").write_text(params)
-    stale = run([dvc, "status", "demo"], cwd=project)
-    assert "modified:" in stale.stdout and "suites.demo" in stale.stdout
-
-
 def test_dvc_push_clone_pull_touch_then_experiment(tmp_path):
     dvc = tool("dvc")
     project = copy_project(tmp_path / "p")
@@ -115,7 +87,16 @@ def test_dvc_push_clone_pull_touch_then_experiment(tmp_path):
     git_identity(project)
     git(project, "add", "-A")
     git(project, "commit", "-q", "-m", "tiny project")
+    # Always name the stage: a bare `dvc repro` would also run every other stage.
     assert "Running stage 'tiny'" in run([dvc, "repro", "tiny"], cwd=project).stdout
+    lock = (project / "dvc.lock").read_text()
+    assert "data/poisoned/tiny" in lock and "suites.tiny" in lock
+    assert "Data and pipelines are up to date" in run([dvc, "status", "tiny"], cwd=project).stdout
+    shown = run([dvc, "metrics", "show", "--json"], cwd=project).stdout
+    assert "onepixel" in shown and "clean_acc" in shown and "CA_clean@0" in shown
+    first = tree_hashes(project, *TINY_OUTS)
+    assert "didn't change, skipping" in run([dvc, "repro", "tiny"], cwd=project).stdout  # a no-op
+    assert tree_hashes(project, *TINY_OUTS) == first
     # dvc.lock and the metrics/plots files (cache: false) go to git, the outs to the remote
     run([dvc, "remote", "add", "-d", "local", str(tmp_path / "remote")], cwd=project)
     git(project, "add", "-A")
@@ -125,6 +106,12 @@ def test_dvc_push_clone_pull_touch_then_experiment(tmp_path):
     built = tree_hashes(project, *TINY_OUTS, *TINY_METRICS)
     models = [p for p in built if p.endswith(".safetensors")]
     assert len(models) == 2 and "metrics/tiny/metrics.json" in built
+
+    # Editing a tracked param makes the stage stale (here, in the pushed project only).
+    params = project / "params.yaml"
+    params.write_text(params.read_text().replace(f"sigma: {BASE_SIGMA}", f"sigma: {NEW_SIGMA}"))
+    stale = run([dvc, "status", "tiny"], cwd=project).stdout
+    assert "modified:" in stale and "suites.tiny" in stale
 
     # A fresh clone: git-tracked files only (metrics included); no outs, no DVC cache,
     # no .snakemake metadata, no logs.

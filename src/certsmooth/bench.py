@@ -8,6 +8,7 @@ per variant and its ratio to the first one.
     python -m certsmooth.bench train     # partition trainer vs RAB-style reference loop
     python -m certsmooth.bench certify   # model evaluations per second
     python -m certsmooth.bench sigma     # Cert-SSB σ ascent: vectorised vs per-model loop
+    python -m certsmooth.bench checkpoint  # resumable training: a checkpoint every epoch vs none
 
 (`certsmooth bench ...` is the same.) `train` runs every (variant, repeat) in a fresh
 subprocess so that each run's peak RSS is its own.
@@ -256,6 +257,51 @@ def bench_train(args) -> None:
     print(f"  speed-up of the partition trainer over the reference loop: {ref / ours:.2f}x")
 
 
+def bench_checkpoint(args) -> None:
+    """Cost of resumable training: the partition trainer with a checkpoint after every
+    epoch (``CERTSMOOTH_CHECKPOINT_EVERY_S=0``, the most frequent setting) vs none."""
+    import os
+
+    from certsmooth.smoothing.resume import ENV_EVERY
+    from certsmooth.smoothing.train import TrainConfig, lanes, resolve_device, train_partition
+
+    x, y, _, _ = _demo_data()
+    cfg = TrainConfig(args.arch, 1.0, args.epochs, args.batch, 1e-3, lane_width=args.lane_width)
+    part = lanes(args.models, args.lane_width)
+    sizes: list[int] = []
+
+    def run(with_checkpoints: bool):
+        def fn():
+            if not with_checkpoints:
+                return train_partition(x, y, part, 0, cfg, 2, args.device)
+            with tempfile.TemporaryDirectory() as d:
+                out = train_partition(x, y, part, 0, cfg, 2, args.device, checkpoint_dir=d)
+                sizes.append(sum(p.stat().st_size for p in Path(d).iterdir()))
+                return out
+
+        return fn
+
+    old = os.environ.get(ENV_EVERY)
+    os.environ[ENV_EVERY] = "0"
+    try:
+        times = interleaved({"no checkpoints": run(False), "checkpoint after every epoch": run(True)}, args.repeats)
+    finally:
+        if old is None:
+            os.environ.pop(ENV_EVERY)
+        else:
+            os.environ[ENV_EVERY] = old
+    saves = args.epochs * len(part)
+    print(report(
+        f"checkpoint: {args.models} {args.arch} models in lanes of {args.lane_width}, {len(y)} images, "
+        f"{args.epochs} epochs, device {resolve_device(args.device)}; {args.repeats} interleaved runs each",
+        times,
+    ))  # fmt: skip
+    extra = statistics.median(times["checkpoint after every epoch"]) - statistics.median(times["no checkpoints"])
+    print(f"  {saves} checkpoints per run ({len(part)} lanes x {args.epochs} epochs), "
+          f"{statistics.median(sizes) / len(part) / 2**20:.2f} MiB per lane checkpoint; "
+          f"median extra time per checkpoint: {1e3 * extra / saves:.1f} ms")  # fmt: skip
+
+
 def bench_certify(args) -> None:
     import torch
 
@@ -385,6 +431,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--device", default="auto")
     p.add_argument("--repeats", type=int, default=5)
     p.set_defaults(func=bench_train)
+    p = sub.add_parser("checkpoint", help="training with an epoch checkpoint after every epoch vs none")
+    p.add_argument("--arch", default="mnist_cnn")
+    p.add_argument("--models", type=int, default=10)
+    p.add_argument("--epochs", type=int, default=4)
+    p.add_argument("--batch", type=int, default=128)
+    p.add_argument("--lane-width", type=int, default=5)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--repeats", type=int, default=5)
+    p.set_defaults(func=bench_checkpoint)
     p = sub.add_parser("certify", help="model evaluations per second")
     p.add_argument("--models", type=int, default=50)
     p.add_argument("--lane-width", type=int, default=10)
