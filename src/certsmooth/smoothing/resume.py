@@ -25,6 +25,7 @@ seconds (default 300; 0 = after every epoch), and always after the last epoch.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -61,6 +62,7 @@ def checkpoint_interval() -> float:
     return value
 
 
+@functools.cache  # one read of the library per process, not one per lane
 def code_sha256() -> str:
     """Checksum of the library code that training runs (smoothing, models, seeding): a
     checkpoint from other code is not resumed."""
