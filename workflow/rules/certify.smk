@@ -18,10 +18,11 @@ rule certify:
         ttag=r"[A-Za-z0-9_.+-]+(/sigma-[0-9a-f]{8})?",
     conda:
         ENV
-    threads: 2
+    threads: config["torch_threads"]
     resources:
         gpu=gpus,
     params:
+        threads=config["torch_threads"],
         ensemble=lambda wc: json.dumps(experiment(wc).cfg["ensemble"], sort_keys=True),
         certify=lambda wc: json.dumps(experiment(wc).cfg["certify"], sort_keys=True),
         sigma=lambda wc: experiment(wc).sigma,
@@ -32,7 +33,7 @@ rule certify:
         " --train {input.train} --record {input.record} --clean-test {input.clean_test}"
         " --triggered-test {input.triggered_test} --ensemble {params.ensemble:q}"
         " --certify {params.certify:q} --scope {wildcards.scope} --sigma {params.sigma}"
-        " --seed {params.seed} --experiment {wildcards.suite}/{wildcards.exp} --threads {threads}"
+        " --seed {params.seed} --experiment {wildcards.suite}/{wildcards.exp} --threads {params.threads}"
         " {params.sigma_files} --out-clean {output.clean} --out-triggered {output.triggered}"
         " --out-summary {output.summary} --log {log}"
 

@@ -15,16 +15,17 @@ rule train_cohen:
         "benchmarks/train_cohen/{suite}/{exp}/{ctag}.tsv"
     conda:
         ENV
-    threads: 2
+    threads: config["torch_threads"]
     resources:
         gpu=lambda wc: int(experiment(wc).cfg["cohen"]["device"].startswith("cuda")),
     params:
+        threads=config["torch_threads"],
         cohen=lambda wc: json.dumps(experiment(wc).cfg["cohen"], sort_keys=True),
         sigma=lambda wc: experiment(wc).sigma,
         seed=lambda wc: experiment(wc).seed,
     shell:
         "python -m certsmooth train-cohen --train {input.train} --cohen {params.cohen:q} --sigma {params.sigma}"
-        " --seed {params.seed} --experiment {wildcards.suite}/{wildcards.exp} --threads {threads}"
+        " --seed {params.seed} --experiment {wildcards.suite}/{wildcards.exp} --threads {params.threads}"
         " --checkpoint-dir checkpoints/{wildcards.suite}/{wildcards.exp}/cohen/{wildcards.ctag}"
         " --out {output.weights} --manifest {output.manifest} --log {log}"
 
@@ -44,10 +45,11 @@ rule certify_cohen_chunk:
         "benchmarks/certify_cohen/{suite}/{exp}/{ctag}/{crun}/chunk{chunk}of{chunks}.tsv"
     conda:
         ENV
-    threads: 2
+    threads: config["torch_threads"]
     resources:
         gpu=lambda wc: int(experiment(wc).cfg["cohen"]["device"].startswith("cuda")),
     params:
+        threads=config["torch_threads"],
         cohen=lambda wc: json.dumps(experiment(wc).cfg["cohen"], sort_keys=True),
         sigma=lambda wc: experiment(wc).sigma,
         seed=lambda wc: experiment(wc).seed,
@@ -55,7 +57,7 @@ rule certify_cohen_chunk:
         "python -m certsmooth certify-cohen --weights {input.weights} --manifest {input.manifest}"
         " --clean-test {input.clean_test} --triggered-test {input.triggered_test} --cohen {params.cohen:q}"
         " --sigma {params.sigma} --seed {params.seed} --chunk {wildcards.chunk} --chunks {wildcards.chunks}"
-        " --threads {threads} --out {output} --log {log}"
+        " --threads {params.threads} --out {output} --log {log}"
 
 
 rule merge_cohen:

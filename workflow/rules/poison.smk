@@ -42,7 +42,7 @@ rule bilevel_poison:
         "benchmarks/bilevel_poison/{suite}/{btag}.tsv"
     conda:
         ENV
-    threads: 2
+    threads: config["torch_threads"]
     resources:
         gpu=lambda wc: int(
             bilevel_experiment(wc)
@@ -50,6 +50,7 @@ rule bilevel_poison:
             .startswith("cuda")
         ),
     params:
+        threads=config["torch_threads"],
         attack=lambda wc: json.dumps(
             bilevel_experiment(wc).cfg["attack"], sort_keys=True
         ),
@@ -59,5 +60,5 @@ rule bilevel_poison:
         out_dir=subpath(output.record, parent=True),
     shell:
         "python -m certsmooth bilevel-poison --train {input.train} --test {input.test} --attack {params.attack:q}"
-        " --sigma {params.sigma} --seed {params.seed} --experiment {params.experiment} --threads {threads}"
+        " --sigma {params.sigma} --seed {params.seed} --experiment {params.experiment} --threads {params.threads}"
         " --out-dir {params.out_dir} --log {log}"

@@ -17,10 +17,11 @@ rule optimize_train_sigma:
         "benchmarks/optimize_train_sigma/{suite}/{exp}/{otag}.tsv"
     conda:
         ENV
-    threads: 2
+    threads: config["torch_threads"]
     resources:
         gpu=gpus,
     params:
+        threads=config["torch_threads"],
         ensemble=lambda wc: json.dumps(experiment(wc).cfg["ensemble"], sort_keys=True),
         sigma_opt=lambda wc: json.dumps(experiment(wc).cfg["sigma_opt"], sort_keys=True),
         sigma=lambda wc: experiment(wc).sigma,
@@ -28,7 +29,7 @@ rule optimize_train_sigma:
     shell:
         "python -m certsmooth optimize-sigma --stage train --train {input.train}"
         " --ensemble {params.ensemble:q} --sigma-opt {params.sigma_opt:q} --sigma {params.sigma}"
-        " --seed {params.seed} --experiment {wildcards.suite}/{wildcards.exp} --threads {threads}"
+        " --seed {params.seed} --experiment {wildcards.suite}/{wildcards.exp} --threads {params.threads}"
         " --out {output.sigma} --out-info {output.info} --out-pilot {output.pilot}"
         " --out-pilot-manifest {output.pilot_manifest} --log {log}"
         " --checkpoint-dir checkpoints/{wildcards.suite}/{wildcards.exp}/sigma/{wildcards.otag}/pilot"
@@ -47,10 +48,11 @@ rule optimize_test_sigma:
         "benchmarks/optimize_test_sigma/{suite}/{exp}/{ttag}/sigma-{thash}.tsv"
     conda:
         ENV
-    threads: 2
+    threads: config["torch_threads"]
     resources:
         gpu=gpus,
     params:
+        threads=config["torch_threads"],
         ensemble=lambda wc: json.dumps(experiment(wc).cfg["ensemble"], sort_keys=True),
         sigma_opt=lambda wc: json.dumps(experiment(wc).cfg["sigma_opt"], sort_keys=True),
         sigma=lambda wc: experiment(wc).sigma,
@@ -60,7 +62,7 @@ rule optimize_test_sigma:
         " --weights {input.weights} --manifests {input.manifests} --train-sigma {input.sample_sigma}"
         " --clean-test {input.clean_test} --triggered-test {input.triggered_test}"
         " --ensemble {params.ensemble:q} --sigma-opt {params.sigma_opt:q} --sigma {params.sigma}"
-        " --seed {params.seed} --experiment {wildcards.suite}/{wildcards.exp} --threads {threads}"
+        " --seed {params.seed} --experiment {wildcards.suite}/{wildcards.exp} --threads {params.threads}"
         " --out {output.sigma} --out-info {output.info} --log {log}"
 
 

@@ -16,10 +16,11 @@ rule train_partition:
         "benchmarks/train_partition/{suite}/{exp}/{ttag}/part{part}of{parts}.tsv"
     conda:
         ENV
-    threads: 2
+    threads: config["torch_threads"]
     resources:
         gpu=gpus,
     params:
+        threads=config["torch_threads"],
         ensemble=lambda wc: json.dumps(experiment(wc).cfg["ensemble"], sort_keys=True),
         sigma=lambda wc: experiment(wc).sigma,
         seed=lambda wc: experiment(wc).seed,
@@ -31,7 +32,7 @@ rule train_partition:
     shell:
         "python -m certsmooth train --train {input.train} --ensemble {params.ensemble:q}"
         " --sigma {params.sigma} --seed {params.seed} --part {wildcards.part} --parts {wildcards.parts}"
-        " --experiment {wildcards.suite}/{wildcards.exp} --threads {threads} {params.sample_sigma}"
+        " --experiment {wildcards.suite}/{wildcards.exp} --threads {params.threads} {params.sample_sigma}"
         " --checkpoint-dir checkpoints/{wildcards.suite}/{wildcards.exp}/{wildcards.ttag}/"
         "part{wildcards.part}of{wildcards.parts}"
         " --out {output.weights} --manifest {output.manifest} --log {log}"
