@@ -9,9 +9,10 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 CORES  ?= all
+DEVICE ?= cuda
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: install demo test lint bench report clean-results
+.PHONY: install demo test lint bench gpu-wheels gpucheck report clean-results
 
 install: $(STAMP)
 
@@ -30,10 +31,20 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m certsmooth.bench data
 	$(BIN)/python -m certsmooth.bench train
+	$(BIN)/python -m certsmooth.bench profile
 	$(BIN)/python -m certsmooth.bench certify
+	$(BIN)/python -m certsmooth.bench cohen
 	$(BIN)/python -m certsmooth.bench sigma
 	$(BIN)/python -m certsmooth.bench bilevel
 	$(BIN)/python -m certsmooth.bench checkpoint
+
+# The GPU check (docs/gpu.md): wheels for a bare GPU machine into .whl/, then the check
+# itself (`make gpucheck DEVICE=cpu` runs it on the CPU at small sizes).
+gpu-wheels: $(STAMP)
+	PYTHON=$(BIN)/python bench/gpu-wheels.sh
+
+gpucheck: $(STAMP)
+	PYTHON=$(BIN)/python bench/gpu.sh --device $(DEVICE) --out gpucheck-out
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests

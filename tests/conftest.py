@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import subprocess
@@ -8,6 +7,8 @@ import sys
 from pathlib import Path
 
 import pytest
+
+from certsmooth.artifacts import tree_hashes  # noqa: F401 (tests import it from here)
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -61,16 +62,6 @@ def copy_project(dest: Path, params: str | None = ".test/params.yaml") -> Path:
     if params is not None:
         shutil.copy2(REPO / params, dest / "params.yaml")
     return dest
-
-
-def tree_hashes(root: Path, *dirs: str) -> dict[str, str]:
-    """SHA-256 of every file under ``dirs`` (relative to ``root``), keyed by relative path."""
-    out = {}
-    for d in dirs:
-        for f in sorted((root / d).rglob("*")):
-            if f.is_file():
-                out[str(f.relative_to(root))] = hashlib.sha256(f.read_bytes()).hexdigest()
-    return out
 
 
 def snakemake(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:

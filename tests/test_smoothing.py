@@ -160,7 +160,7 @@ def test_bf16_autocast_trains_on_cpu(toy):
 def test_cuda_device_without_gpu_is_a_config_error():
     if torch.cuda.is_available():
         pytest.skip("a CUDA device is visible")
-    from certsmooth.smoothing.train import resolve_device
+    from certsmooth.device import resolve_device
 
     with pytest.raises(ConfigError, match="ensemble.device = 'cuda', but no CUDA device is visible"):
         resolve_device("cuda")

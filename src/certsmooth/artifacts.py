@@ -121,3 +121,14 @@ def sha256_array(*arrays: np.ndarray) -> str:
         h.update(str(a.dtype).encode() + str(a.shape).encode())
         h.update(a.tobytes())
     return h.hexdigest()
+
+
+def tree_hashes(root: PathLike, *dirs: str) -> dict[str, str]:
+    """SHA-256 of every file under ``dirs`` (relative to ``root``), keyed by relative path."""
+    root = Path(root)
+    out = {}
+    for d in dirs:
+        for f in sorted((root / d).rglob("*")):
+            if f.is_file():
+                out[str(f.relative_to(root))] = hashlib.sha256(f.read_bytes()).hexdigest()
+    return out

@@ -4,19 +4,26 @@ Machines here have sporadic slowdowns of up to 25×, so variants are never timed
 blocks: every round runs each variant once, in turn, and the report gives the median
 per variant and its ratio to the first one.
 
-    python -m certsmooth.bench data      # data steps (CSV reader, triggers, poisoning)
-    python -m certsmooth.bench train     # partition trainer vs RAB-style reference loop
-    python -m certsmooth.bench certify   # model evaluations per second
-    python -m certsmooth.bench sigma     # Cert-SSB σ ascent: vectorised vs per-model loop
+    python -m certsmooth.bench data        # data steps (CSV reader, triggers, poisoning)
+    python -m certsmooth.bench train       # partition trainer vs one-model-at-a-time loops
+    python -m certsmooth.bench profile     # one training step of a lane, phase by phase
+    python -m certsmooth.bench certify     # ensemble certification: model evaluations per second
+    python -m certsmooth.bench cohen       # Cohen et al.'s CERTIFY: noisy forward passes per second
+    python -m certsmooth.bench sigma       # Cert-SSB σ ascent: vectorised vs per-model loop
+    python -m certsmooth.bench bilevel     # Mehra et al.'s ApproxGrad: one epoch per victim method
     python -m certsmooth.bench checkpoint  # resumable training: a checkpoint every epoch vs none
 
-(`certsmooth bench ...` is the same.) `train` runs every (variant, repeat) in a fresh
-subprocess so that each run's peak RSS is its own.
+(`certsmooth bench ...` is the same.) Every benchmark takes ``--device`` and ``--json
+PATH`` (the figures as JSON, as ``bench/gpu.sh`` collects them). ``train`` runs every
+(variant, repeat) in a fresh process so that each run's peak RSS is its own, or all in
+one process with ``--in-process``; either way each variant is warmed up (lazy imports,
+CUDA and cuDNN start-up) before its timer starts.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import statistics
 import tempfile
 import time
@@ -122,22 +129,44 @@ def _demo_data():
     return parts["train"].floats(), parts["train"].y, parts["test"].floats(), parts["test"].y
 
 
-def matmul_gflops(device, n: int = 2048, repeats: int = 5) -> float:
-    """Median GFLOP/s of an n×n float32 matmul: the machine's practical peak."""
+ARCH_SHAPES = {"mnist_cnn": (1, 28, 28), "preact_resnet32": (3, 32, 32), "resnet18": (3, 64, 64)}
+
+
+def _train_data(arch: str, images: int):
+    """Training images and labels for ``arch``: the embedded mnist5k 0-vs-1 task (800
+    images) for the MNIST CNN; seeded uniform random images of the architecture's input
+    shape and random binary labels otherwise (throughput does not depend on the values)."""
+    import numpy as np
+
+    if arch == "mnist_cnn":
+        x, y, _, _ = _demo_data()
+        return x, y
+    rng = np.random.default_rng(0)
+    return rng.random((images, *ARCH_SHAPES[arch]), dtype=np.float32), rng.integers(0, 2, images)
+
+
+def matmul_tflops(device, dtype: str = "fp32", n: int | None = None, repeats: int = 7) -> float:
+    """Median TFLOP/s of an n×n matrix product (fp32 without TF32, or bf16), timed one
+    product at a time after warm-up: the device's practical dense-matmul rate in this run.
+    n defaults to 8192 on CUDA and 2048 on the CPU."""
     import torch
 
-    a = torch.randn(n, n, device=device)
-    b = torch.randn(n, n, device=device)
+    from certsmooth.device import synchronize
+
+    n = n or (8192 if device.type == "cuda" else 2048)
+    dt = {"fp32": torch.float32, "bf16": torch.bfloat16}[dtype]
+    g = torch.Generator(device=device).manual_seed(0)
+    a = torch.randn(n, n, device=device, generator=g).to(dt)
+    b = torch.randn(n, n, device=device, generator=g).to(dt)
     ts = []
-    for _ in range(repeats + 1):
-        if device.type == "cuda":
-            torch.cuda.synchronize()
+    for i in range(repeats + 2):
+        synchronize(device)
         t0 = time.perf_counter()
         a @ b
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        ts.append(time.perf_counter() - t0)
-    return 2 * n**3 / statistics.median(ts[1:]) / 1e9
+        synchronize(device)
+        if i >= 2:
+            ts.append(time.perf_counter() - t0)
+    return 2 * n**3 / statistics.median(ts) / 1e12
 
 
 def flops_per_sample_step(arch: str, shape, batch: int) -> float:
@@ -154,24 +183,48 @@ def flops_per_sample_step(arch: str, shape, batch: int) -> float:
     return counter.get_total_flops() / batch
 
 
-def _train_one(variant: str, models: int, epochs: int, device: str, batch: int, lane_width: int) -> dict:
-    """One timed training run (in its own process)."""
-    import resource
+TRAIN_VARIANTS = {
+    "partition": "partition trainer (wide lanes)",
+    "reference": "reference loop (RAB-style)",
+    "plain": "plain loop (data on device)",
+}
 
+
+@contextlib.contextmanager
+def _memory_format(channels_last: str):
+    """The wide networks' memory format for one run: ``auto`` (channels-last on the CPU
+    only, the library's choice), ``on`` or ``off``."""
+    from certsmooth.models.wide import WideEnsemble
+
+    old = WideEnsemble.channels_last
+    WideEnsemble.channels_last = {"auto": None, "on": True, "off": False}[channels_last]
+    try:
+        yield
+    finally:
+        WideEnsemble.channels_last = old
+
+
+def _train_run(variant: str, x, y, models: int, epochs: int, dev, batch: int, lane_width: int, arch: str,
+               bf16: bool = False, channels_last: str = "auto") -> dict:  # fmt: skip
+    """One timed training run of ``models`` models for ``epochs`` epochs on (x, y)."""
     import numpy as np
     import torch
     import torch.nn.functional as F
 
+    from certsmooth.device import synchronize
     from certsmooth.models import build_model
-    from certsmooth.smoothing.train import TrainConfig, lanes, model_seeds, resolve_device, train_partition
+    from certsmooth.smoothing.train import TrainConfig, lanes, loss_per_model, model_seeds, train_partition
 
-    x, y, _, _ = _demo_data()
-    dev = resolve_device(device)
-    cfg = TrainConfig("mnist_cnn", 1.0, epochs, batch, 1e-3, lane_width=lane_width)
+    cfg = TrainConfig(arch, 1.0, epochs, batch, 1e-3, lane_width=lane_width, bf16=bf16)
+    classes = int(np.max(y)) + 1
+    if dev.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(dev)
+    synchronize(dev)
     t0 = time.perf_counter()
     if variant == "partition":
-        train_partition(x, y, lanes(models, lane_width), 0, cfg, 2, device)
-    else:  # RAB's public code: one model after another, noisy copies in a Dataset, a DataLoader
+        with _memory_format(channels_last):
+            train_partition(x, y, lanes(models, lane_width), 0, cfg, classes, str(dev))
+    elif variant == "reference":  # RAB's public code: noisy copies in a Dataset, a DataLoader, per-batch copies
 
         class Smoothed(torch.utils.data.Dataset):
             def __init__(self, gen):
@@ -187,7 +240,7 @@ def _train_one(variant: str, models: int, epochs: int, device: str, batch: int, 
         for i in range(models):
             seeds = model_seeds(0, i)
             gen = torch.Generator().manual_seed(seeds["train_noise"])
-            model = build_model("mnist_cnn", x.shape[1:], 2, seed=seeds["init"]).to(dev)
+            model = build_model(arch, x.shape[1:], classes, seed=seeds["init"]).to(dev)
             opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
             loader = torch.utils.data.DataLoader(Smoothed(gen), batch_size=batch, shuffle=True, generator=gen)
             for _ in range(epochs):
@@ -197,73 +250,239 @@ def _train_one(variant: str, models: int, epochs: int, device: str, batch: int, 
                     opt.zero_grad()
                     loss.backward()
                     opt.step()
-    if dev.type == "cuda":
-        torch.cuda.synchronize()
+    elif variant == "plain":  # one model after another, data and fixed noise on the device, fused Adam
+        xt = torch.from_numpy(np.ascontiguousarray(x)).to(dev)
+        yt = torch.from_numpy(np.asarray(y, dtype=np.int64)).to(dev)
+        for i in range(models):
+            seeds = model_seeds(0, i)
+            gen = torch.Generator().manual_seed(seeds["train_noise"])
+            noise = (torch.randn(xt.shape, generator=gen) * cfg.sigma).to(dev)
+            model = build_model(arch, x.shape[1:], classes, seed=seeds["init"]).to(dev)
+            opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, fused=True)
+            for _ in range(epochs):
+                perm = torch.randperm(len(y), generator=gen).to(dev)
+                for s in range(0, len(y), batch):
+                    idx = perm[s : s + batch]
+                    loss = loss_per_model(model(xt[idx] + noise[idx])[None], yt[idx][None])[0]
+                    opt.zero_grad(set_to_none=True)
+                    loss.backward()
+                    opt.step()
+    else:
+        raise ValueError(f"unknown training variant {variant!r}")
+    synchronize(dev)
     wall = time.perf_counter() - t0
     return {
         "wall_s": wall,
         "sample_steps_per_s": models * epochs * len(y) / wall,
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        "peak_gpu_mb": torch.cuda.max_memory_allocated() / 2**20 if dev.type == "cuda" else 0.0,
-        "device": str(dev),
-        "threads": torch.get_num_threads(),
-        "n": int(np.asarray(y).size),
+        "models_per_hour": 3600 * models / wall,
+        "peak_gpu_mib": torch.cuda.max_memory_allocated(dev) / 2**20 if dev.type == "cuda" else 0.0,
     }
 
 
-def bench_train(args) -> None:
+def _train_warmup(variant: str, x, y, dev, batch: int, lane_width: int, arch: str, bf16: bool, channels_last: str):
+    """One small run of the variant (one lane, one epoch on one batch) before any timer:
+    pays lazy imports (the first Adam imports torch._dynamo), CUDA and cuDNN start-up."""
+    k = lane_width if variant == "partition" else 1
+    _train_run(variant, x[:batch], y[:batch], k, 1, dev, batch, lane_width, arch, bf16, channels_last)
+
+
+def _cudnn_autotune() -> None:
+    """cuDNN's autotuned, possibly non-deterministic kernels instead of the deterministic ones
+    the library uses (``certsmooth.device``): what determinism costs, for the benchmark only."""
+    import torch
+
+    torch.backends.cudnn.deterministic = False
+    torch.backends.cudnn.benchmark = True
+    torch.use_deterministic_algorithms(False)
+
+
+def _train_one(spec: dict) -> dict:
+    """One timed run in its own process (``bench train`` without ``--in-process``): warm-up,
+    then the run; adds the process's peak RSS."""
+    import resource
+
+    import torch
+
+    from certsmooth.device import resolve_device
+
+    dev = resolve_device(spec["device"])
+    if spec.get("cudnn_benchmark"):
+        _cudnn_autotune()
+    x, y = _train_data(spec["arch"], spec["images"])
+    v, k = spec["variant"], spec["models"]
+    opts = dict(bf16=spec["bf16"], channels_last=spec["channels_last"])
+    _train_warmup(v, x, y, dev, spec["batch"], spec["lane_width"], spec["arch"], **opts)
+    out = _train_run(v, x, y, k, spec["epochs"], dev, spec["batch"], spec["lane_width"], spec["arch"], **opts)
+    out["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    out["threads"] = torch.get_num_threads()
+    return out
+
+
+def bench_train(args) -> dict:
+    """The partition trainer against one-model-at-a-time loops at equal work per model.
+    Interleaved rounds; each (variant, round) in a fresh process (own peak RSS) or, with
+    ``--in-process``, all in this one after one warm-up run per variant. The loops may train
+    fewer models (``--reference-models``): their rate per model does not depend on M."""
     import json
     import subprocess
     import sys
 
     import torch
 
-    from certsmooth.smoothing.train import resolve_device
+    from certsmooth.device import resolve_device
 
     dev = resolve_device(args.device)
-    variants = {"partition trainer (wide lanes)": "partition", "reference loop (RAB-style)": "reference"}
-    runs: dict[str, list[dict]] = {k: [] for k in variants}
+    if args.cudnn_benchmark:
+        _cudnn_autotune()
+    x, y = _train_data(args.arch, args.images)
+    chosen = [v.strip() for v in args.variants.split(",")]
+    unknown = sorted(set(chosen) - set(TRAIN_VARIANTS))
+    if unknown:
+        raise SystemExit(f"bench train: unknown variants {unknown}; choose from {', '.join(TRAIN_VARIANTS)}")
+    models = {v: args.models if v == "partition" else (args.reference_models or args.models) for v in chosen}
+    opts = dict(bf16=args.bf16, channels_last=args.channels_last)
+    if args.in_process:
+        for v in chosen:
+            _train_warmup(v, x, y, dev, args.batch, args.lane_width, args.arch, **opts)
+    runs: dict[str, list[dict]] = {v: [] for v in chosen}
     for r in range(args.repeats):
-        for name, v in variants.items():
-            cmd = [sys.executable, "-m", "certsmooth.bench", "_train-one", v, str(args.models), str(args.epochs),
-                   args.device, str(args.batch), str(args.lane_width)]  # fmt: skip
-            out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
-            runs[name].append(json.loads(out.strip().splitlines()[-1]))
-            print(f"  round {r + 1}/{args.repeats} {name}: {runs[name][-1]['wall_s']:.2f} s", flush=True)
-    peak = matmul_gflops(dev)
-    fps = flops_per_sample_step("mnist_cnn", (1, 28, 28), args.batch)
-    n = runs[next(iter(runs))][0]["n"]
+        for v in chosen:
+            if args.in_process:
+                res = _train_run(v, x, y, models[v], args.epochs, dev, args.batch, args.lane_width, args.arch, **opts)
+            else:
+                spec = dict(variant=v, models=models[v], epochs=args.epochs, device=args.device, batch=args.batch,
+                            lane_width=args.lane_width, arch=args.arch, images=args.images,
+                            cudnn_benchmark=args.cudnn_benchmark, **opts)  # fmt: skip
+                cmd = [sys.executable, "-m", "certsmooth.bench", "_train-one", json.dumps(spec)]
+                out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+                res = json.loads(out.strip().splitlines()[-1])
+            runs[v].append(res)
+            print(f"  round {r + 1}/{args.repeats} {TRAIN_VARIANTS[v]}: {res['wall_s']:.2f} s", flush=True)
+    peaks = {"fp32": matmul_tflops(dev, "fp32")}
+    if dev.type == "cuda" or args.bf16:
+        peaks["bf16"] = matmul_tflops(dev, "bf16")
+    shape = tuple(x.shape[1:])
+    fps = flops_per_sample_step(args.arch, shape, args.batch)
+    result = {
+        "arch": args.arch, "images": int(len(y)), "input_shape": list(shape), "epochs": args.epochs,
+        "batch": args.batch, "lane_width": args.lane_width, "models": models, "device": str(dev),
+        "bf16": args.bf16, "channels_last": args.channels_last, "cudnn_benchmark": args.cudnn_benchmark,
+        "threads": torch.get_num_threads(),
+        "repeats": args.repeats, "in_process": args.in_process, "flops_per_sample_step": fps,
+        "matmul_tflops": peaks, "variants": {},
+    }  # fmt: skip
     print(
-        f"train: {args.models} MNIST CNNs (RAB), {n} images, {args.epochs} epochs, batch {args.batch}, "
-        f"lane width {args.lane_width}, device {dev}, {torch.get_num_threads()} threads; "
-        f"{args.repeats} interleaved runs each"
+        f"train: {args.arch}, {len(y)} images, {args.epochs} epochs, batch {args.batch}, lane width "
+        f"{args.lane_width}, device {dev}, bf16 {args.bf16}, channels-last {args.channels_last}, "
+        f"{torch.get_num_threads()} threads; models {models}; {args.repeats} interleaved runs each"
+        f"{' in one process' if args.in_process else ', each in its own process'}"
     )
-    print(f"  large-matmul peak: {peak:.1f} GFLOP/s; one sample-step (fwd+bwd) = {fps / 1e6:.2f} MFLOP")
-    base = None
-    print(f"  {'variant':<32} {'wall med':>9} {'ratio':>6} {'samples/s':>10} {'models/h':>9} "
-          f"{'GFLOP/s':>8} {'% peak':>7} {'RSS MB':>7} {'GPU MB':>7}")  # fmt: skip
-    for name, rs in runs.items():
-        wall = statistics.median(r["wall_s"] for r in rs)
-        base = base or wall
+    print("  dense matmul (median of 7): " + ", ".join(f"{k} {v:.2f} TFLOP/s" for k, v in peaks.items())
+          + f"; one sample-step (fwd+bwd) = {fps / 1e6:.2f} MFLOP")  # fmt: skip
+    print(f"  {'variant':<32} {'wall med':>9} {'samples/s':>11} {'models/h':>10} {'TFLOP/s':>8} "
+          + " ".join(f"{'% ' + k:>7}" for k in peaks) + f" {'RSS MiB':>8} {'GPU MiB':>8}")  # fmt: skip
+    for v, rs in runs.items():
         sps = statistics.median(r["sample_steps_per_s"] for r in rs)
-        gflops = sps * fps / 1e9
-        print(
-            f"  {name:<32} {wall:>8.2f}s {base / wall:>6.2f} {sps:>10.0f} {3600 * args.models / wall:>9.0f} "
-            f"{gflops:>8.1f} {100 * gflops / peak:>6.1f}% {max(r['peak_rss_mb'] for r in rs):>7.0f} "
-            f"{max(r['peak_gpu_mb'] for r in rs):>7.0f}"
-        )
-    ref = statistics.median(r["wall_s"] for r in runs["reference loop (RAB-style)"])
-    ours = statistics.median(r["wall_s"] for r in runs["partition trainer (wide lanes)"])
-    print(f"  speed-up of the partition trainer over the reference loop: {ref / ours:.2f}x")
+        tflops = sps * fps / 1e12
+        fig = {
+            "wall_s_median": statistics.median(r["wall_s"] for r in rs),
+            "wall_s": [r["wall_s"] for r in rs],
+            "sample_steps_per_s": sps,
+            "models_per_hour": statistics.median(r["models_per_hour"] for r in rs),
+            "tflops": tflops,
+            "fraction_of_matmul": {k: tflops / p for k, p in peaks.items()},
+            "peak_gpu_mib": max(r["peak_gpu_mib"] for r in rs),
+            "peak_rss_mib": max((r.get("peak_rss_mib", 0.0) for r in rs), default=0.0),
+        }
+        result["variants"][v] = fig
+        print(f"  {TRAIN_VARIANTS[v]:<32} {fig['wall_s_median']:>8.2f}s {sps:>11.0f} {fig['models_per_hour']:>10.0f} "
+              f"{tflops:>8.3f} " + " ".join(f"{100 * f:>6.1f}%" for f in fig["fraction_of_matmul"].values())
+              + f" {fig['peak_rss_mib']:>8.0f} {fig['peak_gpu_mib']:>8.0f}")  # fmt: skip
+    if "partition" in runs:
+        mph = result["variants"]["partition"]["models_per_hour"]
+        result["speedup_models_per_hour"] = {v: mph / f["models_per_hour"] for v, f in result["variants"].items()
+                                             if v != "partition"}  # fmt: skip
+        for v, s in result["speedup_models_per_hour"].items():
+            print(f"  partition trainer vs {TRAIN_VARIANTS[v]}: {s:.2f}x models/hour")
+    return result
 
 
-def bench_checkpoint(args) -> None:
+def bench_profile(args) -> dict:
+    """Where a training step of one lane goes: noise and batch gather, forward, backward
+    and the optimizer step, each timed with the device synchronised around it (median of
+    ``--steps`` steps after warm-up). Also the counter-based noise's throughput."""
+    import numpy as np
+    import torch
+
+    from certsmooth.device import resolve_device, synchronize
+    from certsmooth.models import WideEnsemble, build_model
+    from certsmooth.smoothing.noise import standard_normal
+    from certsmooth.smoothing.train import loss_per_model
+
+    dev = resolve_device(args.device)
+    x, y = _train_data(args.arch, args.images)
+    xt = torch.from_numpy(np.ascontiguousarray(x)).to(dev)
+    yt = torch.from_numpy(np.asarray(y, dtype=np.int64)).to(dev)
+    k, b, dim = args.lane_width, args.batch, int(np.prod(x.shape[1:]))
+    classes = int(y.max()) + 1
+    with _memory_format(args.channels_last):
+        net = WideEnsemble([build_model(args.arch, x.shape[1:], classes, seed=i) for i in range(k)]).to(dev).train()
+        opt = torch.optim.Adam(net.parameters(), lr=1e-3, fused=True)
+        keys = torch.arange(1, k + 1, dtype=torch.int64, device=dev)
+        g = torch.Generator().manual_seed(0)
+        phases: dict[str, list[float]] = {"noise + gather": [], "forward + loss": [], "backward": [], "adam step": []}
+        autocast = torch.autocast(dev.type, dtype=torch.bfloat16) if args.bf16 else contextlib.nullcontext()
+
+        def timed(name, fn, record):
+            synchronize(dev)
+            t0 = time.perf_counter()
+            out = fn()
+            synchronize(dev)
+            if record:
+                phases[name].append(time.perf_counter() - t0)
+            return out
+
+        for step in range(args.steps + 3):
+            rec = step >= 3
+            idx = torch.stack([torch.randperm(len(y), generator=g)[:b] for _ in range(k)]).to(dev)
+            xb = timed("noise + gather", lambda: xt[idx] + standard_normal(keys, idx, dim).reshape(*idx.shape, *x.shape[1:]), rec)  # noqa: E501,B023
+            with autocast:
+                losses = timed("forward + loss", lambda: loss_per_model(net(xb).float(), yt[idx]), rec)  # noqa: B023
+            opt.zero_grad(set_to_none=True)
+            timed("backward", lambda: losses.sum().backward(), rec)  # noqa: B023
+            timed("adam step", opt.step, rec)
+    med = {p: statistics.median(ts) * 1e3 for p, ts in phases.items()}
+    total = sum(med.values())
+    n_noise = 20
+    big = torch.arange(4096 if dev.type == "cuda" else 256, device=dev)
+    times = []
+    for i in range(n_noise + 2):
+        synchronize(dev)
+        t0 = time.perf_counter()
+        standard_normal(keys, big[None].expand(k, -1), dim)
+        synchronize(dev)
+        if i >= 2:
+            times.append(time.perf_counter() - t0)
+    noise_rate = k * len(big) * dim / statistics.median(times)
+    print(f"profile: one training step of a lane of {k} {args.arch} models, batch {b}, device {dev}, bf16 {args.bf16}, "
+          f"channels-last {args.channels_last}; median of {args.steps} steps (ms, synchronised per phase)")  # fmt: skip
+    for p, v in med.items():
+        print(f"  {p:<16} {v:>9.3f} ms  {100 * v / total:>5.1f}%")
+    print(f"  {'step':<16} {total:>9.3f} ms  = {k * b / total * 1e3:.0f} sample-steps/s")
+    print(f"  counter-based noise: {noise_rate / 1e9:.2f} G normals/s")
+    return {"arch": args.arch, "lane_width": k, "batch": b, "device": str(dev), "bf16": args.bf16,
+            "channels_last": args.channels_last, "phase_ms": med, "step_ms": total,
+            "sample_steps_per_s": k * b / total * 1e3, "noise_normals_per_s": noise_rate}  # fmt: skip
+
+
+def bench_checkpoint(args) -> dict:
     """Cost of resumable training: the partition trainer with a checkpoint after every
     epoch (``CERTSMOOTH_CHECKPOINT_EVERY_S=0``, the most frequent setting) vs none."""
     import os
 
+    from certsmooth.device import resolve_device
     from certsmooth.smoothing.resume import ENV_EVERY
-    from certsmooth.smoothing.train import TrainConfig, lanes, resolve_device, train_partition
+    from certsmooth.smoothing.train import TrainConfig, lanes, train_partition
 
     x, y, _, _ = _demo_data()
     cfg = TrainConfig(args.arch, 1.0, args.epochs, args.batch, 1e-3, lane_width=args.lane_width)
@@ -300,44 +519,112 @@ def bench_checkpoint(args) -> None:
     print(f"  {saves} checkpoints per run ({len(part)} lanes x {args.epochs} epochs), "
           f"{statistics.median(sizes) / len(part) / 2**20:.2f} MiB per lane checkpoint; "
           f"median extra time per checkpoint: {1e3 * extra / saves:.1f} ms")  # fmt: skip
+    return {"times_s": times, "checkpoints_per_run": saves, "extra_ms_per_checkpoint": 1e3 * extra / saves}
 
 
-def bench_certify(args) -> None:
+def bench_certify(args) -> dict:
+    """Model evaluations per second of the ensemble certifier (wide lanes, one call per
+    lane and batch) against one model at a time, in both scopes."""
+    import numpy as np
     import torch
 
     from certsmooth.certify.ensemble import model_probabilities
+    from certsmooth.device import resolve_device
     from certsmooth.models import build_model
-    from certsmooth.smoothing.train import model_seeds, resolve_device
+    from certsmooth.smoothing.noise import standard_normal
+    from certsmooth.smoothing.train import model_seeds
 
     dev = resolve_device(args.device)
     _, _, xt, _ = _demo_data()
     states = {i: build_model("mnist_cnn", (1, 28, 28), 2, seed=i).state_dict() for i in range(args.models)}
     keys = {i: model_seeds(0, i)["test_noise"] for i in range(args.models)}
+    x = torch.from_numpy(np.ascontiguousarray(xt)).to(dev)
 
-    def reference():  # one model at a time, one noise draw per point, plain module
+    @torch.no_grad()
+    def reference():  # one model at a time, its own noise per point, plain module; results to host
         for i in range(args.models):
             m = build_model("mnist_cnn", (1, 28, 28), 2).to(dev).eval()
             m.load_state_dict(states[i])
-            g = torch.Generator().manual_seed(keys[i])
-            with torch.no_grad():
-                x = torch.from_numpy(xt)
-                torch.sigmoid(m((x + torch.randn(x.shape, generator=g)).to(dev)))
+            rows = torch.arange(len(xt), device=dev)
+            noise = standard_normal(torch.tensor([keys[i]], device=dev), rows, x[0].numel())[0].reshape(x.shape)
+            torch.sigmoid(m(x + noise)).cpu()
+
+    def ours(scope):
+        return lambda: model_probabilities(states, keys, "mnist_cnn", 2, xt, 1.0, scope, args.lane_width, dev)
 
     variants = {
-        "certsmooth (wide lanes, joint)": lambda: model_probabilities(
-            states, keys, "mnist_cnn", 2, xt, 1.0, "joint", args.lane_width, dev
-        ),
-        "reference (one model at a time)": reference,
+        "certsmooth (wide lanes, joint)": ours("joint"),
+        "certsmooth (wide lanes, train)": ours("train"),
+        "one model at a time (joint)": reference,
     }
     times = interleaved(variants, args.repeats)
     evals = args.models * len(xt)
-    print(f"certify: {args.models} models × {len(xt)} test points = {evals} model evaluations, device {dev}")
-    print(report("  wall time (ratio to certsmooth)", times))
+    print(f"certify: {args.models} models × {len(xt)} test points = {evals} model evaluations, lane width "
+          f"{args.lane_width}, device {dev}")  # fmt: skip
+    print(report("  wall time (ratio to certsmooth, joint)", times))
+    rates = {}
     for name, ts in times.items():
-        print(f"  {name:<34} {evals / statistics.median(ts):>12.0f} model-evaluations/s")
+        rates[name] = evals / statistics.median(ts)
+        print(f"  {name:<34} {rates[name]:>12.0f} model-evaluations/s")
+    return {"models": args.models, "points": len(xt), "lane_width": args.lane_width, "device": str(dev),
+            "model_evaluations_per_s": rates, "times_s": times}  # fmt: skip
 
 
-def bench_sigma(args) -> None:
+def bench_cohen(args) -> dict:
+    """Cohen et al.'s CERTIFY (n0 selection + n estimation samples per point): certsmooth's
+    counter-based noise and vectorised counting against the algorithm as locuslab's
+    ``Smooth.certify`` runs it (``torch.randn_like`` noise per batch, predictions counted in
+    a Python loop); noisy forward passes per second."""
+    import numpy as np
+    import torch
+
+    from certsmooth.certify.cohen import CohenConfig, certify_point
+    from certsmooth.device import resolve_device
+    from certsmooth.models import build_model
+    from certsmooth.smoothing.train import predictions
+
+    dev = resolve_device(args.device)
+    _, _, xt, _ = _demo_data()
+    model = build_model("mnist_cnn", (1, 28, 28), 2, seed=0).to(dev).eval()
+    pts = [torch.from_numpy(np.ascontiguousarray(xt[i])).to(dev) for i in range(args.points)]
+    cfg = CohenConfig(sigma=0.5, n0=args.n0, n=args.n, alpha=0.001, batch=args.batch)
+
+    def ours():
+        for i, xi in enumerate(pts):
+            certify_point(model, xi, i, cfg, 0, 2)
+
+    @torch.no_grad()
+    def reference():  # locuslab's algorithm: _sample_noise with randn_like and _count_arr
+        def sample(xi, num):
+            counts = np.zeros(2, dtype=int)
+            remaining = num
+            while remaining > 0:
+                size = min(args.batch, remaining)
+                remaining -= size
+                batch = xi.repeat((size, 1, 1, 1))
+                noise = torch.randn_like(batch) * cfg.sigma
+                for p in predictions(model(batch + noise)).cpu().numpy():
+                    counts[p] += 1
+            return counts
+
+        for xi in pts:
+            c_a = sample(xi, cfg.n0).argmax()
+            _ = sample(xi, cfg.n)[c_a]
+
+    times = interleaved({"certsmooth certify_point": ours, "locuslab-style Smooth.certify": reference}, args.repeats)
+    passes = args.points * (args.n0 + args.n)
+    print(f"cohen: CERTIFY of {args.points} points, n0 = {args.n0}, n = {args.n}, batch {args.batch}, MNIST CNN, "
+          f"device {dev}: {passes} noisy forward passes per run")  # fmt: skip
+    print(report("  wall time (ratio to certsmooth)", times))
+    rates = {}
+    for name, ts in times.items():
+        rates[name] = passes / statistics.median(ts)
+        print(f"  {name:<34} {rates[name]:>12.0f} noisy passes/s")
+    return {"points": args.points, "n0": args.n0, "n": args.n, "batch": args.batch, "device": str(dev),
+            "noisy_passes_per_s": rates, "times_s": times}  # fmt: skip
+
+
+def bench_sigma(args) -> dict:
     """The σ ascent over ``points`` training images with ``models`` scoring models:
     certsmooth's (all points of a batch and all models of a lane in one call) against a
     loop over the models (each model scores the batch alone, gradients summed), and the
@@ -345,9 +632,9 @@ def bench_sigma(args) -> None:
     import numpy as np
     import torch
 
+    from certsmooth.device import resolve_device
     from certsmooth.models import WideEnsemble, build_model
     from certsmooth.smoothing.sigma import MeanProbability, SigmaConfig, optimize_sigma_batched
-    from certsmooth.smoothing.train import resolve_device
 
     dev = resolve_device(args.device)
     x, _, _, _ = _demo_data()
@@ -381,6 +668,8 @@ def bench_sigma(args) -> None:
     print(report("  wall time (ratio to the vectorised paper ascent)", times))
     med = statistics.median(times["vectorised (wide lane, paper)"])
     print(f"  vectorised paper ascent: {evals / med:.0f} model evaluations/s (forward + input gradient)")
+    return {"points": args.points, "models": args.models, "device": str(dev), "times_s": times,
+            "model_evaluations_per_s": evals / med, "max_sigma_difference": float(np.abs(a - b).max())}  # fmt: skip
 
 
 def bench_bilevel(args) -> None:
@@ -417,70 +706,107 @@ def bench_bilevel(args) -> None:
     print(f"  GA: {med / steps:.2f} s per ApproxGrad step")
 
 
-def main(argv: list[str] | None = None) -> int:
+def _positive(value: str) -> int:
+    n = int(value)
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"{value}: must be at least 1")
+    return n
+
+
+def _repeats(value: str) -> int:
+    n = int(value)
+    if n < 5:
+        raise argparse.ArgumentTypeError(f"{value}: benchmarks repeat every variant at least 5 times")
+    return n
+
+
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="certsmooth bench", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="what", required=True)
-    p = sub.add_parser("data", help="data steps")
-    p.add_argument("--repeats", type=int, default=5)
-    p.set_defaults(func=bench_data)
-    p = sub.add_parser("train", help="partition trainer vs RAB-style reference loop")
-    p.add_argument("--models", type=int, default=10)
-    p.add_argument("--epochs", type=int, default=10)
-    p.add_argument("--batch", type=int, default=128)
-    p.add_argument("--lane-width", type=int, default=5)
-    p.add_argument("--device", default="auto")
-    p.add_argument("--repeats", type=int, default=5)
-    p.set_defaults(func=bench_train)
-    p = sub.add_parser("checkpoint", help="training with an epoch checkpoint after every epoch vs none")
-    p.add_argument("--arch", default="mnist_cnn")
-    p.add_argument("--models", type=int, default=10)
-    p.add_argument("--epochs", type=int, default=4)
-    p.add_argument("--batch", type=int, default=128)
-    p.add_argument("--lane-width", type=int, default=5)
-    p.add_argument("--device", default="auto")
-    p.add_argument("--repeats", type=int, default=5)
-    p.set_defaults(func=bench_checkpoint)
-    p = sub.add_parser("certify", help="model evaluations per second")
-    p.add_argument("--models", type=int, default=50)
-    p.add_argument("--lane-width", type=int, default=10)
-    p.add_argument("--device", default="auto")
-    p.add_argument("--repeats", type=int, default=5)
-    p.set_defaults(func=bench_certify)
-    p = sub.add_parser("sigma", help="Cert-SSB σ ascent: vectorised vs one model at a time")
-    p.add_argument("--points", type=int, default=256)
-    p.add_argument("--models", type=int, default=5)
-    p.add_argument("--steps", type=int, default=5)
-    p.add_argument("--mc", type=int, default=4)
-    p.add_argument("--batch", type=int, default=256)
-    p.add_argument("--device", default="auto")
-    p.add_argument("--repeats", type=int, default=5)
-    p.set_defaults(func=bench_sigma)
-    p = sub.add_parser("bilevel", help="Mehra et al.'s ApproxGrad: one epoch per victim method")
-    p.add_argument("--points", type=int, default=1000)
-    p.add_argument("--k", type=int, default=4)
-    p.add_argument("--niter1", type=int, default=5)
-    p.add_argument("--niter2", type=int, default=5)
-    p.add_argument("--batch-clean", type=int, default=300)
-    p.add_argument("--batch-poison", type=int, default=100)
-    p.add_argument("--batch-val", type=int, default=50)
-    p.add_argument("--device", default="auto")
-    p.add_argument("--repeats", type=int, default=5)
-    p.set_defaults(func=bench_bilevel)
-    p = sub.add_parser("_train-one")  # internal: one timed run, printed as JSON
-    p.add_argument("variant")
-    p.add_argument("models", type=int)
-    p.add_argument("epochs", type=int)
-    p.add_argument("device")
-    p.add_argument("batch", type=int)
-    p.add_argument("lane_width", type=int)
-    p.set_defaults(func=None)
-    args = parser.parse_args(argv)
-    if args.what == "_train-one":
-        import json
 
-        print(json.dumps(_train_one(args.variant, args.models, args.epochs, args.device, args.batch, args.lane_width)))
+    def add(name, func, help_, device=True):
+        p = sub.add_parser(name, help=help_, description=help_)
+        p.set_defaults(func=func)
+        p.add_argument("--repeats", type=_repeats, default=5, help="interleaved rounds (at least 5)")
+        p.add_argument("--json", metavar="PATH", help="also write the measured figures to this JSON file")
+        if device:
+            p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda or cuda:N")
+        return p
+
+    add("data", bench_data, "data steps (CSV reader, triggers, poisoning)", device=False)
+    p = add("train", bench_train, "partition trainer vs one-model-at-a-time loops")
+    p.add_argument("--arch", default="mnist_cnn", choices=sorted(ARCH_SHAPES))
+    p.add_argument("--images", type=_positive, default=2000, help="random training images for archs other than "
+                   "mnist_cnn (which uses the 800 mnist5k 0-vs-1 images)")  # fmt: skip
+    p.add_argument("--models", type=_positive, default=10, help="models of the partition trainer")
+    p.add_argument("--reference-models", type=int, default=0,
+                   help="models of the one-at-a-time loops (default: --models); rates are per model")  # fmt: skip
+    p.add_argument("--epochs", type=_positive, default=10)
+    p.add_argument("--batch", type=_positive, default=128)
+    p.add_argument("--lane-width", type=_positive, default=5)
+    p.add_argument("--variants", default="partition,reference", help=f"comma-separated: {', '.join(TRAIN_VARIANTS)}")
+    p.add_argument("--bf16", action="store_true", help="bfloat16 autocast in the partition trainer")
+    p.add_argument("--channels-last", choices=("auto", "on", "off"), default="auto",
+                   help="memory format of the wide lanes (auto: channels-last on the CPU only)")  # fmt: skip
+    p.add_argument("--in-process", action="store_true",
+                   help="all runs in this process after one warm-up per variant (default: a process per run)")
+    p.add_argument("--cudnn-benchmark", action="store_true",
+                   help="autotuned, non-deterministic cuDNN kernels (the library uses deterministic ones): "
+                   "what determinism costs")  # fmt: skip
+    p = add("profile", bench_profile, "one training step of a lane, phase by phase")
+    p.add_argument("--arch", default="mnist_cnn", choices=sorted(ARCH_SHAPES))
+    p.add_argument("--images", type=_positive, default=2000)
+    p.add_argument("--lane-width", type=_positive, default=5)
+    p.add_argument("--batch", type=_positive, default=128)
+    p.add_argument("--steps", type=_positive, default=20)
+    p.add_argument("--bf16", action="store_true")
+    p.add_argument("--channels-last", choices=("auto", "on", "off"), default="auto")
+    p = add("checkpoint", bench_checkpoint, "training with an epoch checkpoint after every epoch vs none")
+    p.add_argument("--arch", default="mnist_cnn")
+    p.add_argument("--models", type=_positive, default=10)
+    p.add_argument("--epochs", type=_positive, default=4)
+    p.add_argument("--batch", type=_positive, default=128)
+    p.add_argument("--lane-width", type=_positive, default=5)
+    p = add("certify", bench_certify, "ensemble certification: model evaluations per second")
+    p.add_argument("--models", type=_positive, default=50)
+    p.add_argument("--lane-width", type=_positive, default=10)
+    p = add("cohen", bench_cohen, "Cohen et al.'s CERTIFY: noisy forward passes per second")
+    p.add_argument("--points", type=_positive, default=2)
+    p.add_argument("--n0", type=_positive, default=100)
+    p.add_argument("--n", type=_positive, default=10_000)
+    p.add_argument("--batch", type=_positive, default=1000)
+    p = add("sigma", bench_sigma, "Cert-SSB σ ascent: vectorised vs one model at a time")
+    p.add_argument("--points", type=_positive, default=256)
+    p.add_argument("--models", type=_positive, default=5)
+    p.add_argument("--steps", type=_positive, default=5)
+    p.add_argument("--mc", type=_positive, default=4)
+    p.add_argument("--batch", type=_positive, default=256)
+    p = add("bilevel", bench_bilevel, "Mehra et al.'s ApproxGrad: one epoch per victim method")
+    p.add_argument("--points", type=_positive, default=1000)
+    p.add_argument("--k", type=_positive, default=4)
+    p.add_argument("--niter1", type=_positive, default=5)
+    p.add_argument("--niter2", type=_positive, default=5)
+    p.add_argument("--batch-clean", type=_positive, default=300)
+    p.add_argument("--batch-poison", type=_positive, default=100)
+    p.add_argument("--batch-val", type=_positive, default=50)
+    p = sub.add_parser("_train-one")  # internal: one timed run (JSON spec), printed as JSON
+    p.add_argument("spec")
+    p.set_defaults(func=None)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    import json
+
+    args = build_parser().parse_args(argv)
+    if args.what == "_train-one":
+        print(json.dumps(_train_one(json.loads(args.spec))))
         return 0
-    args.func(args)
+    result = args.func(args)
+    if args.json:
+        from certsmooth.artifacts import write_json
+
+        write_json(args.json, {"bench": args.what, **(result or {})})
     return 0
 
 

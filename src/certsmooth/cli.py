@@ -263,10 +263,10 @@ def cmd_optimize_sigma(args) -> None:
 
     from certsmooth.artifacts import save_npz, sha256_array, write_json
     from certsmooth.attacks.store import load_poisoned_train
+    from certsmooth.device import resolve_device
     from certsmooth.smoothing import certssb
     from certsmooth.smoothing.checkpoint import save_partition
     from certsmooth.smoothing.resume import remove_checkpoints
-    from certsmooth.smoothing.train import resolve_device
 
     needs = {
         "train": ("out_pilot", "out_pilot_manifest"),
@@ -400,10 +400,10 @@ def cmd_certify_cohen(args) -> None:
     from certsmooth.attacks.store import load_triggered_test
     from certsmooth.certify.cohen import certify_rows, chunk_rows
     from certsmooth.data.prepared import load_prepared
+    from certsmooth.device import resolve_device
     from certsmooth.models import build_model
     from certsmooth.seeding import derive_seed
     from certsmooth.smoothing.checkpoint import check_manifest, load_partition
-    from certsmooth.smoothing.train import resolve_device
 
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -40,6 +40,7 @@ def lib(*modules):
         "__main__.py",
         "cli.py",
         "artifacts.py",
+        "device.py",
         "errors.py",
         "logs.py",
         "seeding.py",

@@ -44,13 +44,14 @@ import numpy as np
 import torch
 from torch.func import functional_call
 
+from certsmooth.device import resolve_device
 from certsmooth.errors import ConfigError
 from certsmooth.logs import LOG
 from certsmooth.models import build_model
 from certsmooth.seeding import derive_seed
 from certsmooth.smoothing.noise import standard_normal
 from certsmooth.smoothing.robust import cross_entropy, macer_loss, smoothadv_perturbation, soft_radius
-from certsmooth.smoothing.train import flush_denormal, resolve_device
+from certsmooth.smoothing.train import flush_denormal
 
 VICTIMS = ("ga", "macer", "smoothadv")
 

@@ -24,10 +24,10 @@ from certsmooth.certify.anisotropic import whitened_norm
 from certsmooth.certify.ensemble import certify_points, model_probabilities, per_model_accuracy
 from certsmooth.certify.memory import storage_update
 from certsmooth.data.prepared import load_prepared
+from certsmooth.device import resolve_device
 from certsmooth.errors import ConfigError, CorruptFileError
 from certsmooth.metrics import summarize
 from certsmooth.smoothing.checkpoint import check_manifest, load_partition
-from certsmooth.smoothing.train import resolve_device
 
 CERTSSB_CAVEAT = (
     "Cert-SSB radii hold for perturbations of the training set and test input with the noise "

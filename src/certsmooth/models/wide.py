@@ -107,6 +107,11 @@ class WideEnsemble(nn.Module):
     """K base models fused into one network. ``forward`` takes (K, B, C, H, W) and
     returns logits (K, B, out)."""
 
+    #: memory format of the wide activations: None = channels-last on the CPU (where the
+    #: grouped convolutions are faster in it) and the default format elsewhere; True/False
+    #: force it (``certsmooth bench train --channels-last`` compares them)
+    channels_last: bool | None = None
+
     def __init__(self, models: Sequence[nn.Module]):
         super().__init__()
         if not models:
@@ -148,7 +153,8 @@ class WideEnsemble(nn.Module):
         if k != self.k:
             raise ValueError(f"expected inputs for {self.k} models, got {k}")
         wide = x.transpose(0, 1).reshape(b, k * x.shape[2], *x.shape[3:])
-        if x.device.type == "cpu" and wide.ndim == 4:
+        nhwc = x.device.type == "cpu" if self.channels_last is None else self.channels_last
+        if nhwc and wide.ndim == 4:
             wide = wide.contiguous(memory_format=torch.channels_last)
         out = self.net(wide)
         return out.reshape(b, k, -1).transpose(0, 1)

@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 
 from certsmooth.artifacts import sha256_array
+from certsmooth.device import resolve_device
 from certsmooth.errors import ConfigError
 from certsmooth.logs import LOG
 from certsmooth.models import WideEnsemble, build_model
@@ -72,14 +73,6 @@ def model_seeds(root: int, model_id: int) -> dict[str, int]:
         "train_noise": derive_seed(root, "model", model_id, "train-noise"),
         "test_noise": derive_seed(root, "model", model_id, "test-noise"),
     }
-
-
-def resolve_device(device: str) -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"ensemble.device = {device!r}, but no CUDA device is visible; use 'auto' or 'cpu'")
-    return torch.device(device)
 
 
 def loss_per_model(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
