@@ -4,6 +4,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,11 @@ from certsmooth.artifacts import tree_hashes  # noqa: F401 (tests import it from
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
+
+# Every certsmooth process the tests start records the library modules it loaded here
+# (certsmooth.__main__); tests/test_provenance.py checks them against the rules' inputs.
+IMPORT_TRACE = Path(tempfile.mkdtemp(prefix="certsmooth-import-trace-"))
+os.environ["CERTSMOOTH_IMPORT_TRACE"] = str(IMPORT_TRACE)
 
 # Files a workflow run needs; copied into temporary project folders by the tests.
 PROJECT_FILES = [
@@ -74,10 +80,13 @@ def project(tmp_path: Path) -> Path:
     return copy_project(tmp_path / "project")
 
 
+BUILT_SUITES = ("demo", "bilevel")  # the suites the session's built project runs
+
+
 @pytest.fixture(scope="session")
 def _built(tmp_path_factory) -> Path:
     root = copy_project(tmp_path_factory.mktemp("built") / "project")
-    snakemake(root, "--cores", "2")
+    snakemake(root, "--cores", "2", *BUILT_SUITES)
     return root
 
 

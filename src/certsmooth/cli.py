@@ -110,7 +110,8 @@ def cmd_bilevel_poison(args) -> None:
         torch.set_num_threads(args.threads)
     attack = json.loads(args.attack)
     b = dict(attack["bilevel"])
-    device = b.pop("device", "auto")
+    b.pop("device", None)  # where it runs is --device
+    device = args.device
     b["sigma"] = args.sigma
     cfg = BilevelConfig(epsilon=float(attack["epsilon"]), **b)
     train, test = load_prepared(args.train), load_prepared(args.test)
@@ -234,7 +235,7 @@ def cmd_train(args) -> None:
         LOG.info("per-example noise scales from %s: min %.4f, max %.4f", args.sample_sigma, sample_sigma.min(),
                  sample_sigma.max())  # fmt: skip
     states, stats, timing = train_partition(
-        data.x, data.y, part_lanes, args.seed, cfg, len(data.class_names), ens["device"], sample_sigma,
+        data.x, data.y, part_lanes, args.seed, cfg, len(data.class_names), args.device, sample_sigma,
         args.checkpoint_dir,
     )  # fmt: skip
     LOG.info("trained %d models in %.1f s (%.0f sample-steps/s on %s)", len(states), timing["wall_s"],
@@ -278,7 +279,7 @@ def cmd_optimize_sigma(args) -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     ens, opt = json.loads(args.ensemble), certssb.settings(json.loads(args.sigma_opt))
-    device = resolve_device(ens["device"])
+    device = resolve_device(args.device)
     train = load_poisoned_train(args.train)
     num_classes = len(train.class_names)
     if args.stage == "train":
@@ -346,7 +347,7 @@ def cmd_certify(args) -> None:
         weights=args.weights, manifests=args.manifests, train_path=args.train, record_path=args.record,
         clean_test_path=args.clean_test, triggered_test_path=args.triggered_test,
         ensemble=json.loads(args.ensemble), certify=json.loads(args.certify), scope=args.scope,
-        sigma=args.sigma, seed=args.seed, experiment=args.experiment,
+        sigma=args.sigma, seed=args.seed, experiment=args.experiment, device=args.device,
         train_sigma_path=args.train_sigma, test_sigma_path=args.test_sigma, out_clean=args.out_clean,
         out_triggered=args.out_triggered, out_summary=args.out_summary,
     )  # fmt: skip
@@ -370,9 +371,9 @@ def cmd_train_cohen(args) -> None:
         torch.set_num_threads(args.threads)
     c = json.loads(args.cohen)
     cfg = GAConfig(arch=c["arch"], sigma=args.sigma, epochs=c["epochs"], batch_size=c["batch_size"], lr=c["lr"],
-                   method=c["train_method"], macer=c["macer"], smoothadv=c["smoothadv"])  # fmt: skip
+                   method=c["train_method"], **{m: c[m] for m in ("macer", "smoothadv") if m in c})  # fmt: skip
     data = load_poisoned_train(args.train)
-    state, stats = train_gaussian(data.x, data.y, cfg, args.seed, len(data.class_names), c["device"],
+    state, stats = train_gaussian(data.x, data.y, cfg, args.seed, len(data.class_names), args.device,
                                   args.checkpoint_dir)  # fmt: skip
     LOG.info("trained the %s model in %.1f s on %s; %s", cfg.method, stats.pop("wall_s"), stats["device"],
              stats)  # fmt: skip
@@ -415,7 +416,7 @@ def cmd_certify_cohen(args) -> None:
     clean, trig = load_prepared(args.clean_test), load_triggered_test(args.triggered_test)
     model = build_model(c["arch"], tuple(man["input_shape"]), man["num_classes"], check=False)
     model.load_state_dict(states[0])
-    device = resolve_device(c["device"])
+    device = resolve_device(args.device)
     rows = chunk_rows(clean.y.size, c["skip"], args.chunk, args.chunks, clean.y, c["classes"])
     t0 = time.perf_counter()
     frames = []
@@ -598,6 +599,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--sigma", type=float, required=True, help="the attack's smoothing sigma")
     sp.add_argument("--seed", type=int, required=True)
     sp.add_argument("--experiment", required=True, help="experiment id, for the record")
+    sp.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda or cuda:N")
     sp.add_argument("--threads", type=int, default=0)
     sp.add_argument("--out-dir", required=True)
 
@@ -619,6 +621,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--part", type=int, required=True)
     sp.add_argument("--parts", type=int, required=True)
     sp.add_argument("--experiment", required=True)
+    sp.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda or cuda:N")
     sp.add_argument("--threads", type=int, default=0)
     sp.add_argument("--out", required=True, help="safetensors file")
     sp.add_argument("--manifest", required=True, help="JSON manifest")
@@ -633,6 +636,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--sigma", type=float, required=True, help="base sigma")
     sp.add_argument("--seed", type=int, required=True)
     sp.add_argument("--experiment", required=True)
+    sp.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda or cuda:N")
     sp.add_argument("--threads", type=int, default=0)
     sp.add_argument("--out", required=True, help="npz of sigma vectors")
     sp.add_argument("--out-info", required=True, help="JSON: settings, seeds, statistics")
@@ -658,6 +662,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--sigma", type=float, required=True)
     sp.add_argument("--seed", type=int, required=True)
     sp.add_argument("--experiment", required=True)
+    sp.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda or cuda:N")
     sp.add_argument("--threads", type=int, default=0)
     sp.add_argument("--train-sigma", help="Cert-SSB: train_sigma.npz the ensemble was trained with")
     sp.add_argument("--test-sigma", help="Cert-SSB: test_sigma.npz (clean, triggered)")
@@ -671,6 +676,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--sigma", type=float, required=True)
     sp.add_argument("--seed", type=int, required=True)
     sp.add_argument("--experiment", required=True)
+    sp.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda or cuda:N")
     sp.add_argument("--threads", type=int, default=0)
     sp.add_argument("--out", required=True, help="safetensors file")
     sp.add_argument("--manifest", required=True, help="JSON manifest")
@@ -686,6 +692,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--seed", type=int, required=True)
     sp.add_argument("--chunk", type=int, required=True)
     sp.add_argument("--chunks", type=int, required=True)
+    sp.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda or cuda:N")
     sp.add_argument("--threads", type=int, default=0)
     sp.add_argument("--out", required=True)
 
@@ -731,12 +738,17 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _bench(argv: list[str]) -> int:
+    """``certsmooth bench ...``: the benchmarks (not a workflow step)."""
+    from certsmooth.bench import main as bench_main
+
+    return bench_main(argv)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["bench"]:
-        from certsmooth.bench import main as bench_main
-
-        return bench_main(argv[1:])
+        return _bench(argv[1:])
     args = build_parser().parse_args(argv)
     setup_logging(args.log, args.verbose)
     try:

@@ -288,6 +288,24 @@ def _check_sigma_opt(exp: Experiment) -> None:
         )
 
 
+# ---------------------------------------------------------------- what each step reads
+
+# The keys of an experiment's blocks that each workflow step reads. A rule passes exactly
+# these to its command (and Snakemake tracks them as the job's params), so a setting
+# reruns the steps that read it and no other. ``device`` is never among them: where a job
+# runs does not change its results (certsmooth.device), so it is a job resource.
+STAGE_KEYS = {
+    "train": ("ensemble", ("method", "models", "lane_width", "arch", "epochs", "batch_size", "lr", "bf16")),
+    "sigma": ("ensemble", ("models", "lane_width", "arch", "epochs", "batch_size", "lr", "bf16")),
+    "certify": ("ensemble", ("method", "models", "lane_width", "arch")),
+    "train-cohen": ("cohen", ("arch", "epochs", "batch_size", "lr", "train_method")),
+    "certify-cohen": ("cohen", ("arch", "n0", "n", "alpha", "batch", "skip", "classes")),
+    "merge-cohen": ("cohen", ("radii", "alpha", "n0", "n", "train_method")),
+}
+# Cert-SSB's σ ascent settings that the other stage alone reads
+SIGMA_STAGE_ONLY = {"train": ("steps", "pilot_models", "pilot_epochs"), "test": ("test_steps", "test_models")}
+
+
 # ---------------------------------------------------------------- experiments and names
 
 
@@ -300,6 +318,33 @@ class Experiment:
     @property
     def id(self) -> str:
         return f"{self.suite}/{self.name}"
+
+    def settings(self, stage: str) -> dict:
+        """The settings ``stage`` (a key of :data:`STAGE_KEYS`) reads, and nothing else;
+        Cohen training adds its method's block (``macer`` or ``smoothadv``)."""
+        block, keys = STAGE_KEYS[stage]
+        cfg = self.cfg[block]
+        out = {k: cfg[k] for k in keys}
+        if stage == "train-cohen" and cfg["train_method"] != "ga":
+            out[cfg["train_method"]] = cfg[cfg["train_method"]]
+        return out
+
+    def sigma_settings(self, stage: str) -> dict:
+        """Cert-SSB's ``sigma_opt`` without the settings only the other stage reads."""
+        other = SIGMA_STAGE_ONLY["test" if stage == "train" else "train"]
+        return {k: v for k, v in self.cfg["sigma_opt"].items() if k not in other}
+
+    def attack_settings(self) -> dict:
+        """The attack block without the bilevel solver's device."""
+        a = dict(self.cfg["attack"])
+        if "bilevel" in a:
+            a["bilevel"] = {k: v for k, v in a["bilevel"].items() if k != "device"}
+        return a
+
+    def device(self, block: str) -> str:
+        """The ``device`` setting of ``ensemble``, ``cohen`` or ``bilevel`` (a job resource)."""
+        cfg = self.cfg["attack"]["bilevel"] if block == "bilevel" else self.cfg[block]
+        return cfg["device"]
 
     @property
     def seed(self) -> int:

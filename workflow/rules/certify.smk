@@ -4,7 +4,7 @@
 rule certify:
     input:
         unpack(certify_inputs),
-        lib=lib("certify", "smoothing", "models", "metrics"),
+        lib=lib("certify"),
     output:
         clean="results/{suite}/{exp}/certify/{ttag}/{scope}-{agg}-a{alpha}/clean.csv",
         triggered="results/{suite}/{exp}/certify/{ttag}/{scope}-{agg}-a{alpha}/triggered.csv",
@@ -21,9 +21,12 @@ rule certify:
     threads: config["torch_threads"]
     resources:
         gpu=gpus,
+        device=lambda wc: experiment(wc).device("ensemble"),
     params:
         threads=config["torch_threads"],
-        ensemble=lambda wc: json.dumps(experiment(wc).cfg["ensemble"], sort_keys=True),
+        ensemble=lambda wc: json.dumps(
+            experiment(wc).settings("certify"), sort_keys=True
+        ),
         certify=lambda wc: json.dumps(experiment(wc).cfg["certify"], sort_keys=True),
         sigma=lambda wc: experiment(wc).sigma,
         seed=lambda wc: experiment(wc).seed,
@@ -35,13 +38,13 @@ rule certify:
         " --certify {params.certify:q} --scope {wildcards.scope} --sigma {params.sigma}"
         " --seed {params.seed} --experiment {wildcards.suite}/{wildcards.exp} --threads {params.threads}"
         " {params.sigma_files} --out-clean {output.clean} --out-triggered {output.triggered}"
-        " --out-summary {output.summary} --log {log}"
+        " --out-summary {output.summary} --device {resources.device} --log {log}"
 
 
 rule metrics:
     input:
         summaries=experiment_summaries,
-        lib=lib(),
+        lib=lib("metrics"),
     output:
         "results/{suite}/{exp}/metrics.json",
     log:

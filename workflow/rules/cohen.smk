@@ -5,7 +5,7 @@
 rule train_cohen:
     input:
         train=lambda wc: f"{poisoned_dir(wc)}/train.npz",
-        lib=lib("smoothing", "models"),
+        lib=lib("train-cohen"),
     output:
         weights="results/{suite}/{exp}/cohen/{ctag}/model.safetensors",
         manifest="results/{suite}/{exp}/cohen/{ctag}/model.json",
@@ -18,16 +18,19 @@ rule train_cohen:
     threads: config["torch_threads"]
     resources:
         gpu=lambda wc: int(experiment(wc).cfg["cohen"]["device"].startswith("cuda")),
+        device=lambda wc: experiment(wc).device("cohen"),
     params:
         threads=config["torch_threads"],
-        cohen=lambda wc: json.dumps(experiment(wc).cfg["cohen"], sort_keys=True),
+        cohen=lambda wc: json.dumps(
+            experiment(wc).settings("train-cohen"), sort_keys=True
+        ),
         sigma=lambda wc: experiment(wc).sigma,
         seed=lambda wc: experiment(wc).seed,
     shell:
         "python -m certsmooth train-cohen --train {input.train} --cohen {params.cohen:q} --sigma {params.sigma}"
         " --seed {params.seed} --experiment {wildcards.suite}/{wildcards.exp} --threads {params.threads}"
         " --checkpoint-dir checkpoints/{wildcards.suite}/{wildcards.exp}/cohen/{wildcards.ctag}"
-        " --out {output.weights} --manifest {output.manifest} --log {log}"
+        " --out {output.weights} --manifest {output.manifest} --device {resources.device} --log {log}"
 
 
 rule certify_cohen_chunk:
@@ -36,7 +39,7 @@ rule certify_cohen_chunk:
         manifest="results/{suite}/{exp}/cohen/{ctag}/model.json",
         clean_test=lambda wc: f"{experiment(wc).prepared_dir()}/test.npz",
         triggered_test=lambda wc: f"{poisoned_dir(wc)}/test.npz",
-        lib=lib("certify", "smoothing", "models"),
+        lib=lib("certify-cohen"),
     output:
         "results/{suite}/{exp}/cohen/{ctag}/{crun}/chunk{chunk}of{chunks}.csv",
     log:
@@ -48,16 +51,19 @@ rule certify_cohen_chunk:
     threads: config["torch_threads"]
     resources:
         gpu=lambda wc: int(experiment(wc).cfg["cohen"]["device"].startswith("cuda")),
+        device=lambda wc: experiment(wc).device("cohen"),
     params:
         threads=config["torch_threads"],
-        cohen=lambda wc: json.dumps(experiment(wc).cfg["cohen"], sort_keys=True),
+        cohen=lambda wc: json.dumps(
+            experiment(wc).settings("certify-cohen"), sort_keys=True
+        ),
         sigma=lambda wc: experiment(wc).sigma,
         seed=lambda wc: experiment(wc).seed,
     shell:
         "python -m certsmooth certify-cohen --weights {input.weights} --manifest {input.manifest}"
         " --clean-test {input.clean_test} --triggered-test {input.triggered_test} --cohen {params.cohen:q}"
         " --sigma {params.sigma} --seed {params.seed} --chunk {wildcards.chunk} --chunks {wildcards.chunks}"
-        " --threads {params.threads} --out {output} --log {log}"
+        " --threads {params.threads} --device {resources.device} --out {output} --log {log}"
 
 
 rule merge_cohen:
@@ -65,7 +71,7 @@ rule merge_cohen:
         chunks=lambda wc: experiment(wc).cohen_chunks(),
         record=lambda wc: f"{poisoned_dir(wc)}/record.json",
         triggered_test=lambda wc: f"{poisoned_dir(wc)}/test.npz",
-        lib=lib("certify", "metrics"),
+        lib=lib("merge-cohen"),
     output:
         clean="results/{suite}/{exp}/cohen/{ctag}/{crun}/clean.csv",
         triggered="results/{suite}/{exp}/cohen/{ctag}/{crun}/triggered.csv",
@@ -75,7 +81,9 @@ rule merge_cohen:
     conda:
         ENV
     params:
-        cohen=lambda wc: json.dumps(experiment(wc).cfg["cohen"], sort_keys=True),
+        cohen=lambda wc: json.dumps(
+            experiment(wc).settings("merge-cohen"), sort_keys=True
+        ),
         sigma=lambda wc: experiment(wc).sigma,
     shell:
         "python -m certsmooth merge-cohen --chunks {input.chunks} --record {input.record}"

@@ -32,27 +32,12 @@ ENV = "../../envs/certsmooth.yaml"
 EXPERIMENTS = {exp.id: exp for exp in experiments(config)}
 
 
-def lib(*modules):
-    """Library files a job runs: the core modules plus the named subpackages or modules."""
-    root = Path(SRC) / "certsmooth"
-    core = [
-        "__init__.py",
-        "__main__.py",
-        "cli.py",
-        "artifacts.py",
-        "device.py",
-        "errors.py",
-        "logs.py",
-        "seeding.py",
-    ]
-    files = [root / f for f in core]
-    for m in modules:
-        files += (
-            sorted((root / m).glob("*.py"))
-            if (root / m).is_dir()
-            else [root / f"{m}.py"]
-        )
-    return [str(f.relative_to(workflow.basedir)) for f in files]
+def lib(command):
+    """Library files that `python -m certsmooth <command>` can import: the command's import
+    closure, derived from the source (certsmooth.provenance; no module is imported)."""
+    from certsmooth.provenance import command_files
+
+    return command_files(command, relative_to=Path(workflow.basedir))
 
 
 def gpus(wildcards):
@@ -161,23 +146,64 @@ def experiment_summaries(wildcards):
 
 
 def suite_targets(suites):
-    """Every final output of the given suites."""
+    """Every artifact of the given suites that a user reads: poisoned sets, models,
+    per-point certificates, summaries, metrics, figures. Requesting them all (not only the
+    last ones) means a deleted, corrupt-and-removed or interrupted output is rebuilt by the
+    next plain run, and what follows it reruns (Snakemake does not rebuild a missing
+    intermediate file whose consumers are present)."""
     out = []
     for exp in experiments(config, suites):
+        d = exp.poisoned_dir()
         out += [
-            f"{exp.poisoned_dir()}/record.json",
-            f"{exp.results_dir()}/figures/samples.png",
+            f"{d}/{f}"
+            for f in (
+                "train.npz",
+                "test.npz",
+                "trigger.npz",
+                "poisons.csv",
+                "record.json",
+            )
         ]
+        out.append(f"{exp.results_dir()}/figures/samples.png")
         if exp.trained or exp.has_cohen:
             out.append(f"{exp.results_dir()}/metrics.json")
+        if exp.trained:
+            weights, manifests = exp.partition_files()
+            out += weights + manifests
         if exp.certssb:
+            sd, td = exp.sigma_dir(), exp.test_sigma_dir()
+            out += [
+                f"{sd}/{f}"
+                for f in (
+                    "train_sigma.npz",
+                    "train_sigma.json",
+                    "pilot.safetensors",
+                    "pilot.json",
+                )
+            ]
+            out += [f"{td}/test_sigma.npz", f"{td}/test_sigma.json"]
             out.append(f"{exp.results_dir()}/figures/sigma.png")
+        if exp.has_cohen:
+            out += [
+                f"{exp.cohen_model_dir()}/model.safetensors",
+                f"{exp.cohen_model_dir()}/model.json",
+            ]
+    for suite in suites:
+        out += [
+            f"{r}/{f}"
+            for r in certify_runs(suite)
+            for f in ("clean.csv", "triggered.csv", "summary.json")
+        ]
     for suite in suites:
         if certify_runs(suite):
             out += [
                 f"results/{suite}/figures/certified_accuracy.png",
                 f"results/{suite}/summary.md",
+                f"results/{suite}/summary.csv",
                 f"results/{suite}/figures/attack_matrix.png",
+                f"results/{suite}/figures/attack_effects.png",
+                f"results/{suite}/attack_effects.csv",
+                f"results/{suite}/attack_effects.md",
                 f"metrics/{suite}/metrics.json",  # DVC metrics/plots (git-tracked)
                 f"metrics/{suite}/curves.csv",
             ]
@@ -197,6 +223,6 @@ def bilevel_experiment(wildcards):
 def attack_settings(suite):
     """name -> {attack, baseline} of a suite's experiments (what plot_attacks needs)."""
     return {
-        exp.name: {"attack": exp.cfg["attack"], "baseline": exp.cfg.get("baseline")}
+        exp.name: {"attack": exp.attack_settings(), "baseline": exp.cfg.get("baseline")}
         for exp in experiments(config, [suite])
     }

@@ -6,7 +6,7 @@ rule fetch_dataset:
     # raw files' SHA-256. Cheap and network-bound: a local rule on clusters.
     # With `download: false` it only checks that the files are already in place.
     input:
-        lib=lib("data"),
+        lib=lib("download"),
     output:
         manifest=f"{config['raw_dir']}/{{dataset}}.manifest.json",
     log:
@@ -24,7 +24,7 @@ rule fetch_dataset:
 rule prepare_dataset:
     input:
         manifest=raw_manifest,
-        lib=lib("data"),
+        lib=lib("prepare"),
     output:
         train="data/prepared/{dataset}/{classes}/{split}/train.npz",
         test="data/prepared/{dataset}/{classes}/{split}/test.npz",

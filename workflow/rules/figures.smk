@@ -6,7 +6,7 @@ rule plot_samples:
         train=lambda wc: f"{poisoned_dir(wc)}/train.npz",
         record=lambda wc: f"{poisoned_dir(wc)}/record.json",
         clean=lambda wc: prepared(wc)["train"],
-        lib=lib("plots", "attacks", "data"),
+        lib=lib("plot-samples"),
     output:
         report(
             "results/{suite}/{exp}/figures/samples.png",
@@ -43,7 +43,7 @@ rule plot_curves:
             for d in certify_runs(wc.suite)
             for f in ("clean.csv", "triggered.csv", "summary.json")
         ],
-        lib=lib("plots", "metrics"),
+        lib=lib("plot-curves"),
     output:
         png=report(
             "results/{suite}/figures/certified_accuracy.png",
@@ -81,7 +81,7 @@ rule plot_curves:
 rule plot_attacks:
     input:
         summaries=lambda wc: [f"{d}/summary.json" for d in certify_runs(wc.suite)],
-        lib=lib("plots", "metrics"),
+        lib=lib("plot-attacks"),
     output:
         matrix=report(
             "results/{suite}/figures/attack_matrix.png",

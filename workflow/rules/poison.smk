@@ -4,7 +4,7 @@
 rule poison:
     input:
         unpack(prepared),
-        lib=lib("attacks", "data"),
+        lib=lib("poison"),
     output:
         train="data/poisoned/{suite}/{exp}/{tag}/train.npz",
         test="data/poisoned/{suite}/{exp}/{tag}/test.npz",
@@ -29,7 +29,7 @@ rule bilevel_poison:
     input:
         train=lambda wc: f"{bilevel_experiment(wc).prepared_dir()}/train.npz",
         test=lambda wc: f"{bilevel_experiment(wc).prepared_dir()}/test.npz",
-        lib=lib("attacks", "data", "smoothing", "models", "certify"),
+        lib=lib("bilevel-poison"),
     output:
         train="data/poisoned/{suite}/_bilevel/{btag}/train.npz",
         test="data/poisoned/{suite}/_bilevel/{btag}/test.npz",
@@ -44,15 +44,12 @@ rule bilevel_poison:
         ENV
     threads: config["torch_threads"]
     resources:
-        gpu=lambda wc: int(
-            bilevel_experiment(wc)
-            .cfg["attack"]["bilevel"]["device"]
-            .startswith("cuda")
-        ),
+        gpu=lambda wc: int(bilevel_experiment(wc).device("bilevel").startswith("cuda")),
+        device=lambda wc: bilevel_experiment(wc).device("bilevel"),
     params:
         threads=config["torch_threads"],
         attack=lambda wc: json.dumps(
-            bilevel_experiment(wc).cfg["attack"], sort_keys=True
+            bilevel_experiment(wc).attack_settings(), sort_keys=True
         ),
         sigma=lambda wc: bilevel_experiment(wc).bilevel_sigma,
         seed=lambda wc: bilevel_experiment(wc).seed,
@@ -61,4 +58,4 @@ rule bilevel_poison:
     shell:
         "python -m certsmooth bilevel-poison --train {input.train} --test {input.test} --attack {params.attack:q}"
         " --sigma {params.sigma} --seed {params.seed} --experiment {params.experiment} --threads {params.threads}"
-        " --out-dir {params.out_dir} --log {log}"
+        " --out-dir {params.out_dir} --device {resources.device} --log {log}"

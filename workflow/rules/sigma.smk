@@ -5,7 +5,7 @@
 rule optimize_train_sigma:
     input:
         train=lambda wc: f"{poisoned_dir(wc)}/train.npz",
-        lib=lib("smoothing", "models", "certify"),
+        lib=lib("optimize-sigma"),
     output:
         sigma="results/{suite}/{exp}/sigma/{otag}/train_sigma.npz",
         info="results/{suite}/{exp}/sigma/{otag}/train_sigma.json",
@@ -20,10 +20,13 @@ rule optimize_train_sigma:
     threads: config["torch_threads"]
     resources:
         gpu=gpus,
+        device=lambda wc: experiment(wc).device("ensemble"),
     params:
         threads=config["torch_threads"],
-        ensemble=lambda wc: json.dumps(experiment(wc).cfg["ensemble"], sort_keys=True),
-        sigma_opt=lambda wc: json.dumps(experiment(wc).cfg["sigma_opt"], sort_keys=True),
+        ensemble=lambda wc: json.dumps(experiment(wc).settings("sigma"), sort_keys=True),
+        sigma_opt=lambda wc: json.dumps(
+            experiment(wc).sigma_settings("train"), sort_keys=True
+        ),
         sigma=lambda wc: experiment(wc).sigma,
         seed=lambda wc: experiment(wc).seed,
     shell:
@@ -31,14 +34,14 @@ rule optimize_train_sigma:
         " --ensemble {params.ensemble:q} --sigma-opt {params.sigma_opt:q} --sigma {params.sigma}"
         " --seed {params.seed} --experiment {wildcards.suite}/{wildcards.exp} --threads {params.threads}"
         " --out {output.sigma} --out-info {output.info} --out-pilot {output.pilot}"
-        " --out-pilot-manifest {output.pilot_manifest} --log {log}"
+        " --out-pilot-manifest {output.pilot_manifest} --device {resources.device} --log {log}"
         " --checkpoint-dir checkpoints/{wildcards.suite}/{wildcards.exp}/sigma/{wildcards.otag}/pilot"
 
 
 rule optimize_test_sigma:
     input:
         unpack(ensemble_inputs),
-        lib=lib("smoothing", "models", "certify"),
+        lib=lib("optimize-sigma"),
     output:
         sigma="results/{suite}/{exp}/certify/{ttag}/sigma-{thash}/test_sigma.npz",
         info="results/{suite}/{exp}/certify/{ttag}/sigma-{thash}/test_sigma.json",
@@ -51,10 +54,13 @@ rule optimize_test_sigma:
     threads: config["torch_threads"]
     resources:
         gpu=gpus,
+        device=lambda wc: experiment(wc).device("ensemble"),
     params:
         threads=config["torch_threads"],
-        ensemble=lambda wc: json.dumps(experiment(wc).cfg["ensemble"], sort_keys=True),
-        sigma_opt=lambda wc: json.dumps(experiment(wc).cfg["sigma_opt"], sort_keys=True),
+        ensemble=lambda wc: json.dumps(experiment(wc).settings("sigma"), sort_keys=True),
+        sigma_opt=lambda wc: json.dumps(
+            experiment(wc).sigma_settings("test"), sort_keys=True
+        ),
         sigma=lambda wc: experiment(wc).sigma,
         seed=lambda wc: experiment(wc).seed,
     shell:
@@ -63,7 +69,7 @@ rule optimize_test_sigma:
         " --clean-test {input.clean_test} --triggered-test {input.triggered_test}"
         " --ensemble {params.ensemble:q} --sigma-opt {params.sigma_opt:q} --sigma {params.sigma}"
         " --seed {params.seed} --experiment {wildcards.suite}/{wildcards.exp} --threads {params.threads}"
-        " --out {output.sigma} --out-info {output.info} --log {log}"
+        " --out {output.sigma} --out-info {output.info} --device {resources.device} --log {log}"
 
 
 rule plot_sigma:
@@ -71,7 +77,7 @@ rule plot_sigma:
         train_sigma=lambda wc: f"{experiment(wc).sigma_dir()}/train_sigma.npz",
         test_sigma=lambda wc: f"{experiment(wc).test_sigma_dir()}/test_sigma.npz",
         train=lambda wc: f"{poisoned_dir(wc)}/train.npz",
-        lib=lib("plots", "attacks"),
+        lib=lib("plot-sigma"),
     output:
         report(
             "results/{suite}/{exp}/figures/sigma.png",

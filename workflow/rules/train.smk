@@ -6,7 +6,7 @@
 rule train_partition:
     input:
         unpack(train_inputs),
-        lib=lib("smoothing", "models"),
+        lib=lib("train"),
     output:
         weights="results/{suite}/{exp}/models/{ttag}/part{part}of{parts}.safetensors",
         manifest="results/{suite}/{exp}/models/{ttag}/part{part}of{parts}.json",
@@ -19,9 +19,10 @@ rule train_partition:
     threads: config["torch_threads"]
     resources:
         gpu=gpus,
+        device=lambda wc: experiment(wc).device("ensemble"),
     params:
         threads=config["torch_threads"],
-        ensemble=lambda wc: json.dumps(experiment(wc).cfg["ensemble"], sort_keys=True),
+        ensemble=lambda wc: json.dumps(experiment(wc).settings("train"), sort_keys=True),
         sigma=lambda wc: experiment(wc).sigma,
         seed=lambda wc: experiment(wc).seed,
         sample_sigma=lambda wc, input: (
@@ -33,6 +34,7 @@ rule train_partition:
         "python -m certsmooth train --train {input.train} --ensemble {params.ensemble:q}"
         " --sigma {params.sigma} --seed {params.seed} --part {wildcards.part} --parts {wildcards.parts}"
         " --experiment {wildcards.suite}/{wildcards.exp} --threads {params.threads} {params.sample_sigma}"
+        " --device {resources.device}"
         " --checkpoint-dir checkpoints/{wildcards.suite}/{wildcards.exp}/{wildcards.ttag}/"
         "part{wildcards.part}of{wildcards.parts}"
         " --out {output.weights} --manifest {output.manifest} --log {log}"

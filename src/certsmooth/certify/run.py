@@ -119,7 +119,7 @@ def _sigma_summary(v: np.ndarray) -> dict:
 def certify_experiment(
     *, weights, manifests, train_path, record_path, clean_test_path, triggered_test_path, ensemble: dict,
     certify: dict, scope: str, sigma: float, seed: int, experiment: str, out_clean, out_triggered, out_summary,
-    train_sigma_path=None, test_sigma_path=None,
+    train_sigma_path=None, test_sigma_path=None, device: str = "auto",
 ) -> dict:  # fmt: skip
     from certsmooth.smoothing.certssb import load_sigma
 
@@ -142,7 +142,7 @@ def certify_experiment(
         sx_trig = load_sigma(test_sigma_path, "triggered", trig.y.size)
     else:
         sx_clean, sx_trig = np.full(clean.y.size, sigma), np.full(trig.y.size, sigma)
-    device = resolve_device(ensemble["device"])
+    device = resolve_device(device)
     num_classes = len(train.class_names)
     stacked = float(record["train"]["stacked_norm"])
     s_train = float(train_sigma.min())  # the smallest training-noise scale bounds any training perturbation

@@ -1,0 +1,167 @@
+"""Provenance: every job reruns when, and only when, something it reads changes.
+
+The library files a rule declares are its command's import closure (certsmooth.provenance);
+the params it declares are the settings its command reads (config.STAGE_KEYS); the device
+is a job resource. Checked here against what the jobs of the test workflows really
+imported, and by the exact job sets a dry run plans after edits and setting changes.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from certsmooth import provenance
+from conftest import IMPORT_TRACE, REPO, snakemake
+from test_workflow import job_counts
+
+RULES = REPO / "workflow" / "rules"
+
+
+def _rules() -> dict[str, str]:
+    """rule name -> its text, from every .smk file."""
+    out = {}
+    for f in sorted(RULES.glob("*.smk")):
+        for block in re.split(r"(?m)^(?=rule )", f.read_text())[1:]:
+            out[re.match(r"rule (\w+):", block).group(1)] = block
+    return out
+
+
+def test_every_rule_declares_the_closure_of_the_command_it_runs():
+    rules = _rules()
+    assert len(rules) >= 16
+    commands = provenance.commands()
+    for name, text in rules.items():
+        ran = set(re.findall(r"python -m certsmooth ([a-z-]+)", text))
+        declared = re.findall(r'lib=lib\("([a-z-]+)"\)', text)
+        if not ran:
+            continue
+        assert len(ran) == 1 and declared == list(ran), f"rule {name}: runs {ran}, declares lib({declared})"
+        assert declared[0] in commands
+
+
+def test_the_closure_is_computed_without_importing_torch():
+    code = ("import sys; from certsmooth import provenance as p; files = p.command_files('train'); "
+            "assert 'torch' not in sys.modules and any(f.endswith('smoothing/train.py') for f in files)")  # fmt: skip
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.parametrize(
+    "module,commands",
+    [
+        ("certsmooth.attacks.bilevel", {"bilevel-poison"}),
+        ("certsmooth.smoothing.ga", {"train-cohen"}),
+        ("certsmooth.certify.cohen", {"certify-cohen", "merge-cohen"}),
+        ("certsmooth.plots.sigma", {"plot-sigma"}),
+        ("certsmooth.certify.memory", {"certify", "optimize-sigma"}),
+        ("certsmooth.bench", set()),
+        ("certsmooth.gpucheck", set()),
+    ],
+)
+def test_a_module_is_in_the_closure_of_exactly_the_commands_that_import_it(module, commands):
+    got = {c for c in provenance.commands() if module in provenance.command_modules(c)}
+    assert got == commands
+
+
+def test_closure_follows_relative_and_nested_imports(tmp_path, monkeypatch):
+    pkg = tmp_path / "certsmooth"
+    (pkg / "sub").mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    (pkg / "sub" / "__init__.py").write_text("")
+    (pkg / "sub" / "a.py").write_text("from . import b\n\ndef f():\n    from certsmooth.c import g\n")
+    (pkg / "sub" / "b.py").write_text("import os\n")
+    (pkg / "c.py").write_text("from .sub.b import x\n")
+    (pkg / "d.py").write_text("")
+    monkeypatch.setattr(provenance, "ROOT", pkg)
+    provenance._parsed.cache_clear()
+    try:
+        got = provenance.closure(["certsmooth.sub.a"])
+    finally:
+        provenance._parsed.cache_clear()
+    assert got - {"certsmooth.cli"} == {"certsmooth", "certsmooth.sub", "certsmooth.sub.a", "certsmooth.sub.b",
+                                        "certsmooth.c"}  # fmt: skip
+
+
+def test_jobs_import_only_what_their_rule_declares(built_project):
+    """Every certsmooth process of the test workflows (the session's demo and bilevel
+    suites at least) loaded only modules of its command's declared closure."""
+    traces = [json.loads(p.read_text()) for p in IMPORT_TRACE.glob("*.json")]
+    seen: set[str] = set()
+    for t in traces:
+        command = t["argv"][0] if t["argv"] else None
+        if command not in provenance.commands():
+            continue  # --help, bench, a bad command line
+        seen.add(command)
+        extra = set(t["modules"]) - provenance.command_modules(command)
+        assert not extra, f"`certsmooth {' '.join(t['argv'][:3])} ...` imported {sorted(extra)}, not declared"
+    expected = {"prepare", "poison", "plot-samples", "train", "certify", "metrics", "optimize-sigma", "plot-sigma",
+                "train-cohen", "certify-cohen", "merge-cohen", "bilevel-poison", "plot-curves",
+                "plot-attacks"}  # fmt: skip
+    assert expected <= seen, f"no trace of {sorted(expected - seen)}"
+
+
+def _dry(project: Path) -> dict[str, int]:
+    proc = snakemake(project, "-n", "--cores", "1", "demo", "bilevel")
+    out = proc.stdout + proc.stderr
+    return {} if "Nothing to be done" in out else job_counts(proc.stdout)
+
+
+def _edit(project: Path, rel: str) -> None:
+    f = project / rel
+    f.write_text(f.read_text() + "\n# an edit\n")
+
+
+def _setting(project: Path, old: str, new: str, count: int = 1) -> None:
+    p = project / "params.yaml"
+    text = p.read_text()
+    assert text.count(old) == count, old
+    p.write_text(text.replace(old, new))
+
+
+SUITES = {"demo": 1, "bilevel": 1}  # the suite target rules
+
+
+@pytest.mark.parametrize(
+    "change,expected",
+    [
+        (  # only bilevel_poison imports it: the shared poisons, their two victims and what follows
+            ("edit", "src/certsmooth/attacks/bilevel.py"),
+            {"bilevel_poison": 1, "plot_samples": 2, "train_cohen": 2, "certify_cohen_chunk": 2, "merge_cohen": 2,
+             "metrics": 2, "plot_curves": 1, "plot_attacks": 1, "bilevel": 1},
+        ),
+        (  # Cohen et al.'s base-model training: every Cohen model and what follows, no ensemble
+            ("edit", "src/certsmooth/smoothing/ga.py"),
+            {"train_cohen": 4, "certify_cohen_chunk": 5, "merge_cohen": 4, "metrics": 4, "plot_curves": 2,
+             "plot_attacks": 2, **SUITES},
+        ),
+        (  # Cohen certification only: not the models, not the ensembles' certificates
+            ("edit", "src/certsmooth/certify/cohen.py"),
+            {"certify_cohen_chunk": 5, "merge_cohen": 4, "metrics": 4, "plot_curves": 2, "plot_attacks": 2, **SUITES},
+        ),
+        (  # cohen.n of the availability experiment: its certification, not its training
+            ("set", "n: 100, alpha: 0.01, batch: 100, chunks: 2", "n: 200, alpha: 0.01, batch: 100, chunks: 2"),
+            {"certify_cohen_chunk": 2, "merge_cohen": 1, "metrics": 1, "plot_curves": 1, "plot_attacks": 1,
+             "demo": 1},
+        ),
+        (("set", "device: cpu", "device: auto", 9), {}),  # where jobs run never changes results
+        (  # Cert-SSB's test-point σ ascent: not the pilot, not the ensemble
+            ("set", "steps: 3, test_steps: 3", "steps: 3, test_steps: 4"),
+            {"optimize_test_sigma": 1, "certify": 2, "metrics": 1, "plot_sigma": 1, "plot_curves": 1,
+             "plot_attacks": 1, "demo": 1},
+        ),
+    ],
+    ids=["bilevel.py", "ga.py", "certify-cohen.py", "cohen.n", "device", "sigma_opt.test_steps"],
+)  # fmt: skip
+def test_an_edit_or_setting_reruns_exactly_what_reads_it(built_project, change, expected):
+    project = built_project
+    assert _dry(project) == {}
+    if change[0] == "edit":
+        _edit(project, change[1])
+    else:
+        _setting(project, *change[1:])
+    assert _dry(project) == expected
