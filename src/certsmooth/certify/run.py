@@ -42,9 +42,9 @@ def load_ensemble(weights, manifests, data_sha256: str, seed: int, sigma: float,
     states, per_model = {}, []
     for w, m in zip(weights, manifests, strict=True):
         s, man = load_partition(w, m)
-        check_manifest(man, w, data_sha256=data_sha256, seed=seed, num_models=ensemble["models"])
-        check_manifest(man, w, sample_sigma_sha256=sample_sigma_sha256)
-        check_manifest(man["train"], w, sigma=sigma, arch=ensemble["arch"], lane_width=ensemble["lane_width"])
+        check_manifest(man, w, m, data_sha256=data_sha256, seed=seed, num_models=ensemble["models"])
+        check_manifest(man, w, m, sample_sigma_sha256=sample_sigma_sha256)
+        check_manifest(man["train"], w, m, sigma=sigma, arch=ensemble["arch"], lane_width=ensemble["lane_width"])
         states.update(s)
         per_model += man["per_model"]
     if sorted(states) != list(range(ensemble["models"])):

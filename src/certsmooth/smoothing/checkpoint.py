@@ -11,7 +11,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from certsmooth import __version__
-from certsmooth.artifacts import atomic_path, read_json, write_json
+from certsmooth.artifacts import atomic_path, read_json, sha256_file, write_json
 from certsmooth.errors import CorruptFileError
 
 
@@ -31,6 +31,7 @@ def save_partition(
     }
     with atomic_path(path) as tmp:
         save_file(tensors, str(tmp), metadata={"format": "certsmooth-partition-v1"})
+        manifest["weights_sha256"] = sha256_file(tmp)
     try:
         write_json(manifest_path, manifest)
     except BaseException:
@@ -41,12 +42,19 @@ def save_partition(
 def load_partition(path: str | Path, manifest_path: str | Path) -> tuple[dict[int, dict[str, torch.Tensor]], dict]:
     """Per-model state dicts and the manifest; a truncated, foreign or mismatched file
     raises :class:`CorruptFileError` naming it."""
-    fix = f"delete {path} and rerun the workflow to retrain this partition"
+    fix = f"delete {path} and {manifest_path} and rerun the workflow to retrain this partition"
     manifest = read_json(manifest_path)
+    if not isinstance(manifest, dict):
+        raise CorruptFileError(f"{manifest_path}: not a partition manifest (a JSON object); {fix}")
     try:
         tensors = load_file(str(path))
     except (SafetensorError, OSError, ValueError) as exc:
         raise CorruptFileError(f"{path}: not a readable safetensors file ({exc}); {fix}") from exc
+    if "weights_sha256" in manifest and sha256_file(path) != manifest["weights_sha256"]:
+        raise CorruptFileError(
+            f"{path} does not match its manifest {manifest_path} (the weights' SHA-256 differs: one of them was "
+            f"changed or damaged); {fix}"
+        )
     states: dict[int, dict[str, torch.Tensor]] = {}
     for key, t in tensors.items():
         head, _, name = key.partition(".")
@@ -61,11 +69,14 @@ def load_partition(path: str | Path, manifest_path: str | Path) -> tuple[dict[in
     return states, manifest
 
 
-def check_manifest(manifest: dict, path: str | Path, **expected) -> None:
-    """Fail if the manifest disagrees with the settings the caller expects."""
+def check_manifest(manifest: dict, path: str | Path, manifest_path: str | Path | None = None, **expected) -> None:
+    """Fail if the manifest (of the weights ``path``) disagrees with the settings the caller
+    expects; the message names the manifest, where the value is, and both files to delete."""
+    where = f"{manifest_path} (manifest of {path})" if manifest_path else str(path)
+    both = f"{path} and {manifest_path}" if manifest_path else str(path)
     for key, value in expected.items():
         if manifest.get(key) != value:
             raise CorruptFileError(
-                f"{path}: trained with {key} = {manifest.get(key)!r}, but this run expects {value!r}; "
-                f"delete it and rerun the workflow to retrain"
+                f"{where}: trained with {key} = {manifest.get(key)!r}, but this run expects {value!r}; "
+                f"delete {both} and rerun the workflow to retrain"
             )

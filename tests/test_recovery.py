@@ -1,0 +1,99 @@
+"""Never stale: an interrupted in-place rerun, and a corrupt model deleted as its error
+says, are rebuilt by the next plain run, with outputs byte-identical to an uninterrupted
+run (the suite targets request every artifact a user reads)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import BIN, snakemake, tool, tree_hashes
+
+pytestmark = pytest.mark.workflow
+
+COMMAND = ["--workflow-profile", "workflow/profiles/local", "--cores", "1", "demo"]  # the README's command
+CONTROL = "certify: {scopes: [train], aggregation: votes, alpha: 0.1, radii: [0, 0.1]}"  # the badnets control
+
+
+def _copy(src: Path, dest: Path) -> Path:
+    import shutil
+
+    shutil.copytree(src, dest, symlinks=True)
+    return dest
+
+
+def _running(pattern: str) -> bool:
+    """Is a process whose command line contains ``pattern`` running?"""
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                if pattern in Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode():
+                    return True
+            except OSError:
+                continue
+    return False
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_interrupted_in_place_rerun_is_finished_by_the_same_command(built_project, tmp_path, sig):
+    """A setting that is in no output path (certify.radii) changes; the rerun is killed
+    while `certsmooth certify` runs; the same command then redoes what was lost."""
+    ref = _copy(built_project, tmp_path / "reference")
+    for root in (ref, built_project):
+        p = root / "params.yaml"
+        assert p.read_text().count(CONTROL) == 1
+        p.write_text(p.read_text().replace(CONTROL, CONTROL.replace("[0, 0.1]", "[0, 0.05, 0.1]")))
+    snakemake(ref, *COMMAND)  # uninterrupted
+
+    env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
+    env.pop("PYTHONPATH", None)
+    with open(built_project / "interrupted.out", "w") as log:
+        proc = subprocess.Popen([tool("snakemake"), *COMMAND], cwd=built_project, env=env, stdout=log,
+                                stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+        marker = "certsmooth certify --weights results/demo/badnets/"
+        t0 = time.monotonic()
+        while not _running(marker) and proc.poll() is None and time.monotonic() - t0 < 120:
+            time.sleep(0.02)
+        assert proc.poll() is None, "the run ended before certification started"
+        os.killpg(proc.pid, sig)
+        assert proc.wait(timeout=60) != 0
+    summaries = list((built_project / "results/demo/badnets/certify").rglob("summary.json"))
+    assert not summaries, "the killed job's outputs are removed"
+
+    snakemake(built_project, *COMMAND)  # the same command, no cleanup
+    metrics = json.loads((built_project / "results/demo/badnets/metrics.json").read_text())
+    assert set(metrics["train"]["certified_accuracy_clean"]) == {"0", "0.05", "0.1"}
+    dirs = ("results/demo", "data/poisoned/demo", "metrics/demo")
+    assert tree_hashes(built_project, *dirs) == tree_hashes(ref, *dirs)
+    assert "Nothing to be done" in snakemake(built_project, "-n", *COMMAND[2:]).stdout
+
+
+@pytest.mark.parametrize("damage", ["random bytes", "edited manifest"])
+def test_corrupt_model_recovers_by_deleting_what_the_error_names(built_project, damage):
+    project = built_project
+    before = tree_hashes(project, "results/demo/onepixel", "metrics/demo")
+    weights = sorted((project / "results/demo/onepixel/models").rglob("part0of2.safetensors"))[0]
+    manifest = weights.with_suffix(".json")
+    if damage == "random bytes":
+        weights.write_bytes(os.urandom(weights.stat().st_size))
+    else:
+        m = json.loads(manifest.read_text())
+        m["seed"] += 1
+        manifest.write_text(json.dumps(m))
+    proc = snakemake(project, *COMMAND, check=False)  # the damaged file is newer: certification reruns, fails
+    assert proc.returncode != 0
+    (line,) = {x for x in proc.stderr.splitlines() if x.startswith("certsmooth: error:")}  # both scopes: one line
+    rel_w, rel_m = weights.relative_to(project), manifest.relative_to(project)
+    assert f"delete {rel_w} and {rel_m} and rerun the workflow" in line
+    named_first = line.removeprefix("certsmooth: error: ")
+    assert named_first.startswith(str(rel_m if damage == "edited manifest" else rel_w)), line
+    for f in (weights, manifest):  # the fix the line gives
+        f.unlink()
+    snakemake(project, *COMMAND)
+    assert tree_hashes(project, "results/demo/onepixel", "metrics/demo") == before
