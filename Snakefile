@@ -5,10 +5,7 @@ from snakemake.utils import min_version
 min_version("9.0")
 
 
-configfile: "params.yaml"
-
-
-include: "workflow/rules/common.smk"
+include: "workflow/rules/common.smk"  # reads and validates params.yaml (configfile)
 
 
 wildcard_constraints:

@@ -97,3 +97,38 @@ def test_soft_multiclass_uses_runner_up():
     c = certify_from_scores(np.array([[0.7, 0.2, 0.1]]), 400, 0.01, 1.0)
     h = hoeffding_halfwidth(400, 0.01 / 6)
     assert c.p_a_low[0] == pytest.approx(0.7 - h) and c.p_b_up[0] == pytest.approx(0.2 + h)
+
+
+@pytest.mark.parametrize("alpha", [0.0, 1.0, 2.0, -0.1, float("nan")])
+def test_bounds_refuse_alpha_outside_the_unit_interval(alpha):
+    for call in (
+        lambda: clopper_pearson(np.array([3]), 10, alpha),
+        lambda: hoeffding_halfwidth(10, alpha),
+        lambda: per_side_alpha(alpha, 2),
+        lambda: certify_from_votes(np.array([[10, 0]]), alpha, 1.0),
+        lambda: certify_from_scores(np.array([[1.0, 0.0]]), 50, alpha, 1.0),
+    ):
+        with pytest.raises(ValueError):
+            call()
+
+
+@pytest.mark.parametrize("aggregation", ["soft", "votes"])
+@pytest.mark.parametrize("alpha,classes", [(0.001, 2), (0.01, 2), (0.1, 2), (0.2, 2), (0.001, 10), (0.05, 3)])
+def test_min_models_is_exactly_where_a_unanimous_ensemble_starts_to_certify(aggregation, alpha, classes):
+    """The configuration check's closed form against the certifier itself: with one model
+    fewer the best case (every model sure of class 0) abstains, with that many it certifies."""
+    from certsmooth.certify.bounds import min_models_to_certify
+
+    need, _ = min_models_to_certify(aggregation, alpha, classes, 1)
+
+    def best_case(m):
+        if aggregation == "soft":
+            scores = np.zeros((1, classes))
+            scores[0, 0] = 1.0
+            return certify_from_scores(scores, m, alpha, 1.0).predict[0]
+        counts = np.zeros((1, classes), dtype=int)
+        counts[0, 0] = m
+        return certify_from_votes(counts, alpha, 1.0).predict[0]
+
+    assert best_case(need) == 0
+    assert need == 1 or best_case(need - 1) == -1

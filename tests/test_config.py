@@ -258,7 +258,7 @@ CASES = {
         ["suites", "demo", "avail_split", "ensemble", "models"],
         10,
         "ensemble.models = 10 cannot certify any point with certify.aggregation soft at alpha 0.001 (its Hoeffding "
-        "half-width 0.588 is at least 0.5); use at least 14 models or a larger alpha",
+        "half-width at α′ = 0.0005 per side is 0.616 ≥ 0.5); use at least 16 models or a larger alpha",
     ),
     "trigger on the bilevel attack": (
         BL + ["attack", "trigger"],

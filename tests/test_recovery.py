@@ -18,7 +18,7 @@ from conftest import BIN, snakemake, tool, tree_hashes
 pytestmark = pytest.mark.workflow
 
 COMMAND = ["--workflow-profile", "workflow/profiles/local", "--cores", "1", "demo"]  # the README's command
-CONTROL = "certify: {scopes: [train], aggregation: votes, alpha: 0.1, radii: [0, 0.1]}"  # the badnets control
+CONTROL = "certify: {scopes: [train], aggregation: votes, alpha: 0.2, radii: [0, 0.1]}"  # the badnets control
 
 
 def _copy(src: Path, dest: Path) -> Path:

@@ -339,9 +339,9 @@ def test_nothing_changed_nothing_reruns(built_project):
 def test_alpha_change_reruns_only_certification_and_downstream(built_project):
     project = built_project
     text = (project / "params.yaml").read_text()
-    one = "certify: {scopes: [train], aggregation: votes, alpha: 0.1, radii: [0, 0.1]}"  # the badnets control
+    one = "certify: {scopes: [train], aggregation: votes, alpha: 0.2, radii: [0, 0.1]}"  # the badnets control
     assert text.count(one) == 1
-    (project / "params.yaml").write_text(text.replace(one, one.replace("alpha: 0.1", "alpha: 0.2")))
+    (project / "params.yaml").write_text(text.replace(one, one.replace("alpha: 0.2", "alpha: 0.3")))
     proc = snakemake(project, "-n", "--cores", "1")
     assert job_counts(proc.stdout) == {"certify": 1, "metrics": 1, "plot_curves": 1, "plot_attacks": 1, "all": 1}
 

@@ -47,7 +47,7 @@ def cmd_prepare(args) -> None:
     classes = parse_classes_token(args.classes, len(source.class_names))
     split = parse_split_token(args.split)
     t0 = time.perf_counter()
-    parts = prepare(args.dataset, classes, split, args.raw_dir)
+    parts = prepare(args.dataset, classes, split, args.raw_dir, args.manifest)
     out = Path(args.out_dir)
     written = []
     try:
@@ -571,6 +571,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--classes", required=True, help="'all' or class indices joined by '-', e.g. 1-0")
     sp.add_argument("--split", required=True, help="'official' or test<fraction>-seed<seed>")
     sp.add_argument("--raw-dir", default="data/raw")
+    sp.add_argument("--manifest", help="the download manifest the raw files must match (SHA-256)")
     sp.add_argument("--out-dir", required=True)
 
     sp = add("poison", cmd_poison, "generate a poisoned training set and a triggered test set")
@@ -750,16 +751,44 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["bench"]:
         return _bench(argv[1:])
     args = build_parser().parse_args(argv)
-    setup_logging(args.log, args.verbose)
     try:
+        setup_logging(args.log, args.verbose)
         args.func(args)
     except CertsmoothError as exc:
-        msg = str(exc).replace("\n", " ")
-        if args.log:
-            LOG.error("%s", msg)
-        print(f"certsmooth: error: {msg}", file=sys.stderr)
-        return 2
+        return _fail(str(exc), args.log)
+    except OSError as exc:
+        msg = storage_error(exc)
+        if msg is None:
+            raise  # not the environment's doing: a bug, keep the traceback
+        return _fail(msg, args.log)
     return 0
+
+
+def storage_error(exc: OSError) -> str | None:
+    """One line for a write that the file system refused (full, read-only, no permission,
+    quota), naming the path and the fix; None for other errors."""
+    import errno
+    import os
+
+    fixes = {
+        errno.ENOSPC: "free space on that file system (or point the workflow's folders elsewhere), then rerun",
+        errno.EDQUOT: "free space within your quota, then rerun",
+        errno.EROFS: "the file system is read-only: run where the output folders are writable",
+        errno.EACCES: "make the folder writable for this user, then rerun",
+        errno.EPERM: "make the folder writable for this user, then rerun",
+    }
+    if exc.errno not in fixes:
+        return None
+    where = exc.filename or "an output file"
+    return f"cannot write {where}: {os.strerror(exc.errno)}; {fixes[exc.errno]}"
+
+
+def _fail(msg: str, log: str | None) -> int:
+    msg = msg.replace("\n", " ")
+    if log:
+        LOG.error("%s", msg)  # a log that cannot be written is skipped (logs.setup_logging)
+    print(f"certsmooth: error: {msg}", file=sys.stderr)
+    return 2
 
 
 if __name__ == "__main__":

@@ -29,14 +29,32 @@ DEFAULT_SCHEMA = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / 
 # ---------------------------------------------------------------- loading
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, but a key given twice in one mapping is an error (PyYAML keeps
+    the last one silently)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r} (also at line {seen[key] + 1})", key_node.start_mark
+                )
+            seen[key] = key_node.start_mark.line
+        return super().construct_mapping(node, deep=deep)
+
+
 def load_yaml(path: str | Path) -> Any:
     path = Path(path)
     try:
         text = path.read_text()
     except FileNotFoundError:
         raise ConfigError(f"{path}: file not found; pass an existing params file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot be read ({exc}); pass a readable YAML file") from None
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 (a SafeLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -122,6 +140,7 @@ def validate_params(config: Any, schema: dict | None = None, source: str = "para
     if not isinstance(config, dict):
         raise ConfigError(f"{source}: expected a mapping at the top level, found {type(config).__name__}")
     schema = load_schema() if schema is None else schema
+    _check_finite(config, source)
     config = copy.deepcopy(config)
     validator = _Validator(schema)
     errors = list(validator.iter_errors(config))
@@ -131,6 +150,18 @@ def validate_params(config: Any, schema: dict | None = None, source: str = "para
         validator.validate(config)
     _check_semantics(config, source)
     return config
+
+
+def _check_finite(node: Any, source: str, path: tuple = ()) -> None:
+    """No NaN or infinity anywhere (YAML's .nan and .inf pass every JSON-schema bound)."""
+    if isinstance(node, dict):
+        for k, v in node.items():
+            _check_finite(v, source, (*path, k))
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            _check_finite(v, source, (*path, i))
+    elif isinstance(node, float) and not math.isfinite(node):
+        raise ConfigError(f"{source}: {_dotted(path)} = {node} is not allowed: numbers must be finite; give a number")
 
 
 def _fill_sigma_opt(config: dict) -> bool:
@@ -231,18 +262,23 @@ def _check_attack_keys(attack: dict) -> None:
 
 def _check_can_certify(exp: Experiment) -> None:
     """An ensemble too small for its bound abstains on every point: refuse it."""
+    from certsmooth.certify.bounds import min_models_to_certify
+
     m, agg, alpha = exp.cfg["ensemble"]["models"], exp.cfg["certify"]["aggregation"], exp.cfg["certify"]["alpha"]
-    if agg == "soft":  # p_A,low > p_B,up needs 1 − 2h > 0, h = √(ln(1/α)/2M)
-        need = math.floor(2 * math.log(1 / alpha)) + 1
-        why = f"its Hoeffding half-width {math.sqrt(math.log(1 / alpha) / (2 * m)):.3f} is at least 0.5"
-    else:  # unanimous votes give p_A,low = α^(1/M), which must exceed 0.5
-        need = math.floor(math.log2(1 / alpha)) + 1
-        why = f"even unanimous votes give p_A,low = {alpha ** (1 / m):.3f} ≤ 0.5"
+    classes = len(_classes_of(exp))
+    need, why = min_models_to_certify(agg, alpha, classes, m)
     if m < need:
         raise ConfigError(
             f"ensemble.models = {m} cannot certify any point with certify.aggregation {agg} at alpha {alpha:g} "
             f"({why}); use at least {need} models or a larger alpha"
         )
+
+
+def _classes_of(exp: Experiment) -> list:
+    from certsmooth.data.prepared import resolve_classes
+
+    ds = exp.cfg["dataset"]
+    return resolve_classes(ds["name"], ds["classes"])
 
 
 def _check_baseline(exp: Experiment, config: dict) -> None:

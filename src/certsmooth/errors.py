@@ -21,3 +21,13 @@ class DatasetUnavailableError(CertsmoothError):
 
 class CorruptFileError(CertsmoothError):
     """An artifact exists but cannot be read or fails its consistency checks."""
+
+
+def check_positive(**values: float) -> None:
+    """Library entry points: each value must be a finite number > 0 (NaN passes every
+    comparison-based check, so it is tested explicitly)."""
+    import math
+
+    for name, value in values.items():
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value <= 0:
+            raise ConfigError(f"{name} = {value!r}: must be a finite number > 0")

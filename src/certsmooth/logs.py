@@ -11,6 +11,7 @@ LOG = logging.getLogger("certsmooth")
 
 def setup_logging(log_file: str | None, verbose: bool = False) -> None:
     """Log to ``log_file`` (the rule's ``log:``) when given, else to stderr."""
+    logging.raiseExceptions = False  # a log write that fails (full disk) must not print a traceback
     LOG.handlers.clear()
     LOG.setLevel(logging.DEBUG if verbose else logging.INFO)
     LOG.propagate = False

@@ -14,8 +14,20 @@ _pythonpath = os.environ.get("PYTHONPATH", "")
 if SRC not in _pythonpath.split(os.pathsep):
     os.environ.update(PYTHONPATH=os.pathsep.join(p for p in (SRC, _pythonpath) if p))
 
-from certsmooth.config import experiments, load_schema, validate_params  # noqa: E402
+from certsmooth.config import experiments, load_schema, load_yaml, validate_params  # noqa: E402
 from certsmooth.errors import ConfigError  # noqa: E402
+
+# params.yaml's YAML syntax (file, line, column) and duplicate keys get one line before
+# Snakemake's own reader, which says only "not valid JSON or YAML" and keeps the last of
+# two equal keys.
+try:
+    load_yaml("params.yaml")
+except ConfigError as _exc:
+    raise WorkflowError(str(_exc)) from None
+
+
+configfile: "params.yaml"
+
 
 # One-line errors (key, value, what is allowed) before any job starts; defaults are
 # filled into `config` in place so every rule sees the complete settings.

@@ -35,6 +35,10 @@ rule prepare_dataset:
     params:
         raw_dir=lambda wc: config["raw_dir"],
         out_dir=subpath(output.train, parent=True),
+        manifest=lambda wc, input: (
+            f"--manifest {input.manifest}" if input.manifest else ""
+        ),
     shell:
         "python -m certsmooth prepare --dataset {wildcards.dataset} --classes {wildcards.classes}"
-        " --split {wildcards.split} --raw-dir {params.raw_dir} --out-dir {params.out_dir} --log {log}"
+        " --split {wildcards.split} --raw-dir {params.raw_dir} {params.manifest} --out-dir {params.out_dir}"
+        " --log {log}"

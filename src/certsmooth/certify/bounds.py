@@ -44,6 +44,7 @@ def clopper_pearson(k: np.ndarray, n: int, alpha: float) -> tuple[np.ndarray, np
     lower = α-quantile of Beta(k, n − k + 1) (0 if k = 0); upper = (1 − α)-quantile of
     Beta(k + 1, n − k) (1 if k = n).
     """
+    _check_alpha(alpha)
     k = np.asarray(k, dtype=np.float64)
     with np.errstate(invalid="ignore"):
         lower = np.where(k > 0, beta.ppf(alpha, np.maximum(k, 1), n - k + 1), 0.0)
@@ -65,9 +66,30 @@ def radius(p_a_low: np.ndarray, p_b_up: np.ndarray, sigma: float | np.ndarray) -
     return np.asarray(sigma) * whitened_radius(p_a_low, p_b_up)
 
 
+def _check_alpha(alpha: float) -> None:
+    if not 0 < alpha < 1:  # also NaN
+        raise ValueError(f"alpha = {alpha!r}: a failure probability must be in (0, 1)")
+
+
 def per_side_alpha(alpha: float, num_classes: int) -> float:
     """α split over the one-sided events that must hold together (see module docstring)."""
+    _check_alpha(alpha)
+    if num_classes < 2:
+        raise ValueError(f"num_classes = {num_classes}: need at least 2")
     return alpha / 2 if num_classes == 2 else alpha / (2 * num_classes)
+
+
+def min_models_to_certify(aggregation: str, alpha: float, num_classes: int, models: int) -> tuple[int, str]:
+    """The fewest models whose best case (every model sure of one class) certifies a point
+    at ``alpha`` with the per-side level actually used, and why ``models`` falls short."""
+    a = per_side_alpha(alpha, num_classes)
+    if aggregation == "soft":  # p_A,low > p_B,up needs 1 − 2h > 0, h = √(ln(1/α′)/2M)
+        need = math.floor(2 * math.log(1 / a)) + 1
+        return need, f"its Hoeffding half-width at α′ = {a:g} per side is {hoeffding_halfwidth(models, a):.3f} ≥ 0.5"
+    if aggregation == "votes":  # unanimous votes: p_A,low = α′^(1/M) against p_B,up = 1 − α′^(1/M)
+        need = math.floor(math.log2(1 / a)) + 1
+        return need, f"even unanimous votes give p_A,low = {a ** (1 / models):.3f} ≤ 0.5 at α′ = {a:g} per side"
+    raise ValueError(f"unknown aggregation {aggregation!r}")
 
 
 @dataclass

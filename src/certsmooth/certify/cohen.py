@@ -18,6 +18,7 @@ certified in, or on the other points (Cohen's code draws from the global RNG).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -41,7 +42,8 @@ class CohenConfig:
     batch: int = 1000
 
     def __post_init__(self):
-        if self.sigma <= 0 or self.n0 < 1 or self.n < 1 or self.batch < 1 or not 0 < self.alpha < 1:
+        bad_sigma = not math.isfinite(self.sigma) or self.sigma <= 0
+        if bad_sigma or self.n0 < 1 or self.n < 1 or self.batch < 1 or not 0 < self.alpha < 1:
             raise ValueError(f"invalid CERTIFY settings {self}")
 
 

@@ -25,7 +25,7 @@ from certsmooth.certify.ensemble import certify_points, model_probabilities, per
 from certsmooth.certify.memory import storage_update
 from certsmooth.data.prepared import load_prepared
 from certsmooth.device import resolve_device
-from certsmooth.errors import ConfigError, CorruptFileError
+from certsmooth.errors import ConfigError, CorruptFileError, check_positive
 from certsmooth.metrics import summarize
 from certsmooth.smoothing.checkpoint import check_manifest, load_partition
 
@@ -123,6 +123,7 @@ def certify_experiment(
 ) -> dict:  # fmt: skip
     from certsmooth.smoothing.certssb import load_sigma
 
+    check_positive(sigma=sigma)
     method = ensemble.get("method", "rab")
     ssb = method == "certssb"
     if ssb and not (train_sigma_path and test_sigma_path):

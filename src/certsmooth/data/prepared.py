@@ -134,9 +134,12 @@ def stratified_split(y: np.ndarray, test_fraction: float, seed: int) -> tuple[np
 # ---------------------------------------------------------------- construction
 
 
-def prepare(dataset: str, classes: list, split: str | dict, raw_dir: str | Path) -> dict[str, PreparedSplit]:
+def prepare(
+    dataset: str, classes: list, split: str | dict, raw_dir: str | Path, manifest: str | Path | None = None
+) -> dict[str, PreparedSplit]:
     """Build the train and test splits of ``dataset`` restricted to ``classes`` (indices
-    or names; label ``i`` is the ``i``-th listed class)."""
+    or names; label ``i`` is the ``i``-th listed class). ``manifest``: the download
+    manifest (``certsmooth download --manifest``) whose SHA-256 the raw files must match."""
     source = get_source(dataset)
     classes = resolve_classes(dataset, classes)
     if split == "official" and not source.has_official_split:
@@ -147,6 +150,16 @@ def prepare(dataset: str, classes: list, split: str | dict, raw_dir: str | Path)
     if split != "official" and source.has_official_split:
         raise ConfigError(f"dataset.split = {split!r}: {dataset} has an official train/test split; use split: official")
     raw: RawDataset = load_raw(dataset, raw_dir)
+    if manifest is not None:
+        from certsmooth.artifacts import read_json
+
+        want = read_json(manifest).get("sha256")
+        if want != raw.raw_sha256:
+            raise CorruptFileError(
+                f"{raw_dir}: the raw files of {dataset} differ from those recorded in {manifest} (SHA-256 "
+                f"{raw.raw_sha256[:12]}... vs {str(want)[:12]}...); restore them with `certsmooth download {dataset} "
+                f"--raw-dir {raw_dir}`, or, if the change is intended, delete {manifest} and rerun the workflow"
+            )
     if split == "official":
         assert raw.test is not None
         parts = {"train": (raw.train, None), "test": (raw.test, None)}

@@ -28,7 +28,7 @@ import torch
 
 from certsmooth.artifacts import sha256_array
 from certsmooth.device import resolve_device
-from certsmooth.errors import ConfigError
+from certsmooth.errors import ConfigError, check_positive
 from certsmooth.logs import LOG
 from certsmooth.models import build_model
 from certsmooth.seeding import derive_seed
@@ -54,6 +54,7 @@ class GAConfig:
     smoothadv: dict = field(default_factory=lambda: dict(SMOOTHADV_DEFAULTS))
 
     def __post_init__(self):
+        check_positive(sigma=self.sigma, lr=self.lr, epochs=self.epochs, batch_size=self.batch_size)
         if self.method not in METHODS:
             raise ConfigError(f"cohen.train_method = {self.method!r}: allowed {', '.join(METHODS)}")
 

@@ -27,7 +27,7 @@ import torch.nn.functional as F
 
 from certsmooth.artifacts import sha256_array
 from certsmooth.device import resolve_device
-from certsmooth.errors import ConfigError
+from certsmooth.errors import ConfigError, check_positive
 from certsmooth.logs import LOG
 from certsmooth.models import WideEnsemble, build_model
 from certsmooth.seeding import derive_seed
@@ -44,6 +44,10 @@ class TrainConfig:
     lr: float
     lane_width: int
     bf16: bool = False
+
+    def __post_init__(self):
+        check_positive(sigma=self.sigma, lr=self.lr, epochs=self.epochs, batch_size=self.batch_size,
+                       lane_width=self.lane_width)  # fmt: skip
 
     def to_dict(self) -> dict:
         return asdict(self)

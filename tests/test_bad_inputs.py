@@ -1,0 +1,373 @@
+"""Bad input, case by case: every one gets exit status 2 and one line on stderr that names
+the value and the fix, before any work, and no file appears under data/ or results/.
+
+Settings go through ``certsmooth validate`` (the same validation every workflow run does
+first; a few also through Snakemake itself); files through the real commands in their
+own processes: truncated, garbage, pickled or mismatched artifacts, missing or changed
+raw data, and a full or read-only output folder (a small tmpfs when this user may mount
+one, else the same OSError injected where the file system would raise it).
+"""
+
+from __future__ import annotations
+
+import copy
+import errno
+import json
+import math
+import os
+import pickle
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from certsmooth.cli import main
+from conftest import REPO, copy_project, snakemake
+
+TEST_PARAMS = yaml.safe_load((REPO / ".test/params.yaml").read_text())
+NAN, INF = math.nan, math.inf
+
+
+def _files(root: Path) -> set[str]:
+    return {str(p.relative_to(root)) for d in ("data", "results") for p in (root / d).rglob("*") if p.is_file()}
+
+
+def _set(cfg: dict, dotted: str, value) -> dict:
+    cfg = copy.deepcopy(cfg)
+    *path, last = dotted.split(".")
+    node = cfg
+    for key in path:
+        node = node[int(key)] if isinstance(node, list) else node[key]
+    if value is KeyError:
+        del node[last]
+    else:
+        node[last] = value
+    return cfg
+
+
+ONE = "suites.demo.onepixel"
+SSB = "suites.demo.onepixel_ssb"
+AVAIL = "suites.demo.avail"
+# (case, settings after the change, what the line must say: the value's key and the fix)
+CONFIG_CASES = [
+    ("sigma NaN", _set(TEST_PARAMS, f"{ONE}.smoothing.sigma", NAN), [f"{ONE}.smoothing.sigma = nan", "finite"]),
+    ("sigma inf", _set(TEST_PARAMS, f"{ONE}.smoothing.sigma", INF), [f"{ONE}.smoothing.sigma = inf", "finite"]),
+    ("sigma negative", _set(TEST_PARAMS, f"{ONE}.smoothing.sigma", -1.0), ["smoothing.sigma = -1.0", "must be > 0"]),
+    ("sigma 1e9", _set(TEST_PARAMS, f"{ONE}.smoothing.sigma", 1e9), ["smoothing.sigma = 1000000000.0", "<= 10"]),
+    ("lr NaN", _set(TEST_PARAMS, f"{ONE}.ensemble.lr", NAN), [f"{ONE}.ensemble.lr = nan", "finite"]),
+    ("lr 5", _set(TEST_PARAMS, f"{ONE}.ensemble.lr", 5.0), ["ensemble.lr = 5.0", "<= 1"]),
+    ("alpha NaN", _set(TEST_PARAMS, f"{ONE}.certify.alpha", NAN), [f"{ONE}.certify.alpha = nan", "finite"]),
+    ("alpha 0.7", _set(TEST_PARAMS, f"{ONE}.certify.alpha", 0.7), ["certify.alpha = 0.7", "< 0.5"]),
+    ("alpha 0", _set(TEST_PARAMS, f"{ONE}.certify.alpha", 0), ["certify.alpha = 0", "> 0"]),
+    ("cohen alpha NaN", _set(TEST_PARAMS, f"{AVAIL}.cohen.alpha", NAN), [f"{AVAIL}.cohen.alpha = nan", "finite"]),
+    ("delta NaN", _set(TEST_PARAMS, f"{ONE}.attack.trigger.delta", NAN), ["attack.trigger.delta = nan", "finite"]),
+    ("radius inf", _set(TEST_PARAMS, f"{ONE}.certify.radii", [0, INF]), ["certify.radii.1 = inf", "finite"]),
+    ("radius negative", _set(TEST_PARAMS, f"{ONE}.certify.radii", [-0.5]), ["certify.radii.0 = -0.5", ">= 0"]),
+    ("test_fraction NaN", _set(TEST_PARAMS, f"{ONE}.dataset.split", {"test_fraction": NAN, "seed": 0}),
+     ["split.test_fraction = nan", "finite"]),
+    ("test_fraction 1.5", _set(TEST_PARAMS, f"{ONE}.dataset.split", {"test_fraction": 1.5, "seed": 0}),
+     ["test_fraction = 1.5", "must be"]),
+    ("rate 1.5", _set(TEST_PARAMS, f"{ONE}.attack.rate", 1.5), ["attack.rate = 1.5", "must be < 1"]),
+    ("unknown top-level key", _set(TEST_PARAMS, "raw_dri", "x"), ["unknown key 'raw_dri'", "allowed keys"]),
+    ("unknown dataset", _set(TEST_PARAMS, f"{ONE}.dataset.name", "imagenet"), ["imagenet", "mnist5k"]),
+    ("unknown trigger", _set(TEST_PARAMS, f"{ONE}.attack.trigger.name", "sevenpixel"), ["sevenpixel", "onepixel"]),
+    ("unknown attack kind", _set(TEST_PARAMS, f"{ONE}.attack.kind", "flip"), ["attack.kind = 'flip'", "backdoor"]),
+    ("unknown arch", _set(TEST_PARAMS, f"{ONE}.ensemble.arch", "vgg16"), ["ensemble.arch = 'vgg16'", "mnist_cnn"]),
+    ("device gpu", _set(TEST_PARAMS, f"{ONE}.ensemble.device", "gpu"), ["ensemble.device = 'gpu'", "must match"]),
+    ("no models", _set(TEST_PARAMS, f"{ONE}.ensemble.models", 0), ["ensemble.models = 0", ">= 1"]),
+    ("votes ensemble too small at its per-side alpha",
+     _set(_set(TEST_PARAMS, f"{ONE}.ensemble.models", 10), f"{ONE}.certify.alpha", 0.001),
+     ["ensemble.models = 10 cannot certify", "at least 11 models"]),
+    ("soft ensemble too small at its per-side alpha",
+     _set(_set(_set(TEST_PARAMS, f"{ONE}.ensemble.models", 15), f"{ONE}.certify.alpha", 0.001),
+          f"{ONE}.certify.aggregation", "soft"), ["ensemble.models = 15 cannot certify", "at least 16 models"]),
+    ("more partitions than lanes", _set(TEST_PARAMS, f"{ONE}.ensemble.partitions", 9),
+     ["partitions = 9", "between 1 and"]),
+    ("target out of range", _set(TEST_PARAMS, f"{ONE}.attack.target", 3), ["attack.target = 3", "0..1"]),
+    ("unknown default suite", _set(TEST_PARAMS, "default_suites", ["paper"]), ["default_suites lists 'paper'", "demo"]),
+    ("baseline missing", _set(TEST_PARAMS, "suites.bilevel.poisoned.baseline", "nope"),
+     ["baseline = 'nope'", "another experiment"]),
+    ("sigma bounds reversed", _set(TEST_PARAMS, f"{SSB}.sigma_opt.sigma_min", 0.6), ["sigma_min = 0.6", "ordered"]),
+    ("torch_threads 0", _set(TEST_PARAMS, "torch_threads", 0), ["torch_threads = 0", ">= 1"]),
+    ("epochs 0", _set(TEST_PARAMS, f"{ONE}.ensemble.epochs", 0), ["ensemble.epochs = 0", ">= 1"]),
+    ("class name unknown", _set(TEST_PARAMS, f"{ONE}.dataset.classes", ["one", "zero"]), ["one", "classes"]),
+    ("cohen classes out of range", _set(TEST_PARAMS, "suites.bilevel.clean.cohen.classes", [5]),
+     ["cohen.classes = [5]", "0..1"]),
+    ("n0 zero", _set(TEST_PARAMS, f"{AVAIL}.cohen.n0", 0), ["cohen.n0 = 0", ">= 1"]),
+    ("missing attack", _set(TEST_PARAMS, f"{ONE}.attack", KeyError), ["missing the key 'attack'", "add it"]),
+    ("split official for mnist5k", _set(TEST_PARAMS, f"{ONE}.dataset.split", "official"),
+     ["split = 'official'", "test_fraction"]),
+]  # fmt: skip
+TEXT_CASES = [
+    ("YAML syntax error", "suites:\n  demo: [oops\n", ["invalid YAML at line 3, column 1", "fix the syntax"]),
+    ("duplicate key", "raw_dir: a\nraw_dir: b\nsuites: {}\n",
+     ["line 2, column 1: duplicate key 'raw_dir' (also at line 1)", "fix the syntax"]),
+    ("not a mapping", "- a\n- b\n", ["expected a mapping at the top level"]),
+]  # fmt: skip
+
+
+def _one_line(err: str, expected: list[str]) -> str:
+    lines = [x for x in err.strip().splitlines() if x.strip()]
+    assert len(lines) == 1, err
+    for part in expected:
+        assert part in lines[0], (part, lines[0])
+    return lines[0]
+
+
+@pytest.mark.parametrize("case,cfg,expected", CONFIG_CASES, ids=[c[0] for c in CONFIG_CASES])
+def test_bad_setting(case, cfg, expected, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+    assert main(["validate", "params.yaml"]) == 2
+    line = _one_line(capsys.readouterr().err, expected)
+    assert line.startswith("certsmooth: error: params.yaml: ")
+    assert _files(tmp_path) == set()
+
+
+@pytest.mark.parametrize("case,text,expected", TEXT_CASES, ids=[c[0] for c in TEXT_CASES])
+def test_bad_params_file(case, text, expected, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "params.yaml").write_text(text)
+    assert main(["validate", "params.yaml"]) == 2
+    _one_line(capsys.readouterr().err, expected)
+    assert _files(tmp_path) == set()
+
+
+def test_missing_params_file(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["validate", "nope.yaml"]) == 2
+    _one_line(capsys.readouterr().err, ["nope.yaml: file not found", "pass an existing params file"])
+
+
+@pytest.mark.workflow
+@pytest.mark.parametrize(
+    "case,text,expected",
+    [("YAML syntax error", "suites:\n  demo: [oops\n", "params.yaml: invalid YAML at line 3, column 1"),
+     ("duplicate key", "raw_dir: a\nraw_dir: b\nsuites: {}\n", "duplicate key 'raw_dir' (also at line 1)"),
+     ("sigma NaN", None, f"params.yaml: {ONE}.smoothing.sigma = nan is not allowed: numbers must be finite")],
+)  # fmt: skip
+def test_every_workflow_run_refuses_bad_params_first(tmp_path, case, text, expected):
+    project = copy_project(tmp_path / "p")
+    if text is None:
+        text = yaml.safe_dump(_set(TEST_PARAMS, f"{ONE}.smoothing.sigma", NAN), sort_keys=False)
+    (project / "params.yaml").write_text(text)
+    proc = snakemake(project, "--cores", "1", check=False)
+    assert proc.returncode != 0 and expected in proc.stderr, proc.stderr[-2000:]
+    assert _files(project) == set()
+
+
+# -- files ------------------------------------------------------------------------------------------------------
+
+
+def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    return subprocess.run([sys.executable, "-m", "certsmooth", *args], cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=300)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def artifacts(tmp_path_factory) -> Path:
+    """Real prepared and poisoned data and a trained Cohen model (mnist5k 1-vs-0, 1 epoch)."""
+    root = tmp_path_factory.mktemp("artifacts")
+    prep = "data/prepared/mnist5k/1-0/test0.5-seed3"
+    steps = [
+        ["prepare", "--dataset", "mnist5k", "--classes", "1-0", "--split", "test0.5-seed3", "--out-dir", prep],
+        ["poison", "--train", f"{prep}/train.npz", "--test", f"{prep}/test.npz", "--seed", "1", "--experiment",
+         "t/e", "--out-dir", "data/poisoned/t", "--attack",
+         json.dumps({"kind": "backdoor", "trigger": {"name": "onepixel", "delta": 0.5}, "rate": 0.01, "target": 0})],
+        ["train-cohen", "--train", "data/poisoned/t/train.npz", "--sigma", "0.5", "--seed", "1", "--experiment", "t/e",
+         "--device", "cpu", "--out", "results/m/model.safetensors", "--manifest", "results/m/model.json", "--cohen",
+         json.dumps({"arch": "mnist_cnn", "epochs": 1, "batch_size": 100, "lr": 0.001, "train_method": "ga"})],
+    ]  # fmt: skip
+    for step in steps:
+        proc = _cli(*step, cwd=root)
+        assert proc.returncode == 0, proc.stderr
+    return root
+
+
+COHEN = json.dumps({"arch": "mnist_cnn", "n0": 10, "n": 20, "alpha": 0.01, "batch": 20, "skip": 50, "classes": None})
+
+
+def _certify_cohen(root: Path, weights: str, manifest: str) -> list[str]:
+    return ["certify-cohen", "--weights", weights, "--manifest", manifest, "--clean-test",
+            "data/prepared/mnist5k/1-0/test0.5-seed3/test.npz", "--triggered-test", "data/poisoned/t/test.npz",
+            "--cohen", COHEN, "--sigma", "0.5", "--seed", "1", "--chunk", "0", "--chunks", "1", "--device", "cpu",
+            "--out", "results/out/chunk.csv"]  # fmt: skip
+
+
+def _copy_model(root: Path, tmp: Path) -> tuple[Path, Path]:
+    import shutil
+
+    w, m = tmp / "results/m2/model.safetensors", tmp / "results/m2/model.json"
+    w.parent.mkdir(parents=True)
+    shutil.copy2(root / "results/m/model.safetensors", w)
+    shutil.copy2(root / "results/m/model.json", m)
+    return w, m
+
+
+def _damage_truncated_npz(root, tmp):
+    p = tmp / "data/bad/train.npz"
+    p.parent.mkdir(parents=True)
+    p.write_bytes((root / "data/poisoned/t/train.npz").read_bytes()[:5000])
+    return ["poison", "--train", str(p), "--test", str(root / "data/poisoned/t/test.npz"), "--seed", "1",
+            "--experiment", "t/e", "--out-dir", str(tmp / "data/out"), "--attack",
+            json.dumps({"kind": "none"})], [str(p), "unreadable .npz", "delete"]  # fmt: skip
+
+
+def _damage_garbage_weights(root, tmp):
+    w, m = _copy_model(root, tmp)
+    w.write_bytes(np.random.default_rng(0).bytes(w.stat().st_size))
+    return _certify_cohen(root, str(w), str(m)), [f"{w}: not a readable safetensors file", f"delete {w} and {m}"]
+
+
+def _damage_pickled_weights(root, tmp):
+    w, m = _copy_model(root, tmp)
+    w.write_bytes(pickle.dumps({"weight": [1.0, 2.0]}))
+    return _certify_cohen(root, str(w), str(m)), [f"{w}: not a readable safetensors file", "rerun the workflow"]
+
+
+def _damage_edited_manifest(root, tmp):
+    w, m = _copy_model(root, tmp)
+    man = json.loads(m.read_text())
+    man["seed"] = 7
+    m.write_text(json.dumps(man))
+    return _certify_cohen(root, str(w), str(m)), [f"{m} (manifest of {w}): trained with seed = 7", "delete"]
+
+
+def _damage_swapped_weights(root, tmp):
+    w, m = _copy_model(root, tmp)  # a valid safetensors file that is not the one the manifest describes
+    from safetensors.torch import load_file, save_file
+
+    t = load_file(str(w))
+    t[next(iter(t))] = t[next(iter(t))] * 2
+    save_file(t, str(w))
+    return _certify_cohen(root, str(w), str(m)), [f"{w} does not match its manifest {m}", "delete"]
+
+
+def _damage_invalid_manifest(root, tmp):
+    w, m = _copy_model(root, tmp)
+    m.write_text("{not json")
+    return _certify_cohen(root, str(w), str(m)), [f"{m}: invalid JSON", "delete it and rerun"]
+
+
+def _damage_missing_input(root, tmp):
+    return ["poison", "--train", str(tmp / "data/none/train.npz"), "--test", str(tmp / "data/none/test.npz"),
+            "--seed", "1", "--experiment", "t/e", "--out-dir", str(tmp / "data/out"), "--attack",
+            json.dumps({"kind": "none"})], ["train.npz: file not found", "rerun the workflow step"]  # fmt: skip
+
+
+def _damage_bad_attack_json(root, tmp):
+    return ["poison", "--train", str(root / "data/poisoned/t/train.npz"), "--test",
+            str(root / "data/poisoned/t/test.npz"), "--seed", "1", "--experiment", "t/e", "--out-dir",
+            str(tmp / "data/out"), "--attack", "{kind: none"], ["--attack '{kind: none'", "not valid JSON"]  # fmt: skip
+
+
+def _damage_offline_download(root, tmp):
+    return ["download", "mnist", "--raw-dir", str(tmp / "data/raw"), "--offline"], [
+        "dataset 'mnist': raw files missing", f"certsmooth download mnist --raw-dir {tmp / 'data/raw'}"]  # fmt: skip
+
+
+def _damage_changed_raw_file(root, tmp):
+    from test_torchvision_sources import write_idx
+
+    raw = tmp / "data/raw"
+    write_idx(raw, "MNIST")
+    proc = _cli("download", "mnist", "--raw-dir", str(raw), "--offline", "--manifest", str(raw / "m.json"), cwd=tmp)
+    assert proc.returncode == 0, proc.stderr
+    images = raw / "MNIST/raw/train-images-idx3-ubyte"
+    data = bytearray(images.read_bytes())
+    data[100] ^= 0xFF  # one pixel changed after the manifest was written
+    images.write_bytes(bytes(data))
+    return ["prepare", "--dataset", "mnist", "--classes", "1-0", "--split", "official", "--raw-dir", str(raw),
+            "--manifest", str(raw / "m.json"), "--out-dir", str(tmp / "data/prepared/x")], [
+        f"{raw}: the raw files of mnist differ from those recorded in {raw / 'm.json'}",
+        "certsmooth download mnist"]  # fmt: skip
+
+
+FILE_CASES = {
+    "truncated npz": _damage_truncated_npz,
+    "garbage safetensors": _damage_garbage_weights,
+    "pickle instead of safetensors": _damage_pickled_weights,
+    "edited manifest": _damage_edited_manifest,
+    "weights swapped under the manifest": _damage_swapped_weights,
+    "manifest not JSON": _damage_invalid_manifest,
+    "missing input": _damage_missing_input,
+    "attack not JSON": _damage_bad_attack_json,
+    "raw data missing offline": _damage_offline_download,
+    "raw file changed after its manifest": _damage_changed_raw_file,
+}
+
+
+@pytest.mark.parametrize("case", FILE_CASES)
+def test_bad_file(case, artifacts, tmp_path):
+    args, expected = FILE_CASES[case](artifacts, tmp_path)
+    before = _files(tmp_path)
+    proc = _cli(*args, cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    line = _one_line(proc.stderr, expected)
+    assert line.startswith("certsmooth: error: ")
+    assert _files(tmp_path) == before, "no new file under data/ or results/"
+
+
+# -- full and read-only file systems ---------------------------------------------------------------------------
+
+
+def _mount_tmpfs(path: Path, options: str) -> bool:
+    path.mkdir(parents=True, exist_ok=True)
+    if os.geteuid() != 0:
+        return False
+    cmd = ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)]
+    return subprocess.run(cmd, capture_output=True).returncode == 0
+
+
+@pytest.mark.parametrize("kind", ["full", "read-only"])
+def test_full_or_read_only_output_folder(kind, artifacts, tmp_path, capsys, monkeypatch):
+    """`certsmooth prepare` into a 64 KiB tmpfs (the prepared set is ~1 MB) or a read-only
+    one; where this user cannot mount, the OSError is injected where the write happens."""
+    out = tmp_path / "data/prepared/x"
+    mounted = _mount_tmpfs(out, "size=64k" if kind == "full" else "ro,size=64k")
+    args = ["prepare", "--dataset", "mnist5k", "--classes", "1-0", "--split", "test0.5-seed3", "--out-dir", str(out)]
+    code = errno.ENOSPC if kind == "full" else errno.EROFS
+    try:
+        if mounted:
+            proc = _cli(*args, cwd=tmp_path)
+            rc, err = proc.returncode, proc.stderr
+        else:
+            import certsmooth.artifacts as art
+
+            real = art.tempfile.mkstemp
+
+            def refuse(*a, **k):
+                fd, name = real(*a, **k)
+                os.close(fd)
+                os.unlink(name)
+                raise OSError(code, os.strerror(code), name)
+
+            monkeypatch.setattr(art.tempfile, "mkstemp", refuse)
+            rc, err = main(args), capsys.readouterr().err
+        assert rc == 2, err
+        why = "No space left on device" if kind == "full" else "Read-only file system"
+        line = _one_line(err, [f"cannot write {out}/", why])
+        assert ("free space" in line) if kind == "full" else ("writable" in line)
+        assert not [p for p in out.rglob("*") if p.is_file()], "no partial file is left"
+    finally:
+        if mounted:
+            subprocess.run(["umount", str(out)], check=False)
+
+
+@pytest.mark.parametrize("value", [NAN, INF, -1.0, 0.0])
+def test_library_entry_points_refuse_non_finite_or_non_positive_values(value):
+    from certsmooth.certify.cohen import CohenConfig
+    from certsmooth.errors import ConfigError
+    from certsmooth.smoothing.ga import GAConfig
+    from certsmooth.smoothing.train import TrainConfig
+
+    for make in (lambda: TrainConfig("mnist_cnn", value, 1, 10, 1e-3, 2), lambda: TrainConfig("mnist_cnn", 1, 1, 10,
+                 value, 2), lambda: GAConfig("mnist_cnn", value, 1, 10, 1e-3)):  # fmt: skip
+        with pytest.raises(ConfigError, match="must be a finite number > 0"):
+            make()
+    with pytest.raises(ValueError):
+        CohenConfig(sigma=value)
