@@ -178,7 +178,7 @@ def test_certssb_sigma_mismatch_fails_with_one_line(built_project, tmp_path):
         cwd=project, check=False,
     )  # fmt: skip
     assert proc.returncode == 2 and proc.stderr.strip().count("\n") == 0
-    assert "trained with sample_sigma_sha256 = " in proc.stderr and "delete it and rerun" in proc.stderr
+    assert "trained with sample_sigma_sha256 = " in proc.stderr and "and rerun the workflow to retrain" in proc.stderr
     assert not out.exists()
     proc = run(
         [tool("python"), "-m", "certsmooth", "optimize-sigma", "--stage", "test", "--train", train,
