@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from certsmooth.certify.ensemble import probabilities
+from certsmooth.artifacts import load_sigma
 from certsmooth.config import load_schema
-from certsmooth.models import WideEnsemble, build_model
+from certsmooth.models import WideEnsemble, build_model, probabilities
 from certsmooth.smoothing import certssb
 from certsmooth.smoothing.sigma import MeanProbability, SigmaConfig, optimize_sigma, optimize_sigma_batched
 
@@ -98,9 +98,9 @@ def test_sigma_files_are_checked(tmp_path):
     from certsmooth.errors import CorruptFileError
 
     save_npz(tmp_path / "s.npz", train=np.full(5, 0.5, dtype=np.float32))
-    assert certssb.load_sigma(tmp_path / "s.npz", "train", 5).shape == (5,)
+    assert load_sigma(tmp_path / "s.npz", "train", 5).shape == (5,)
     with pytest.raises(CorruptFileError, match="holds 5 noise scales .* but the data has 6 points"):
-        certssb.load_sigma(tmp_path / "s.npz", "train", 6)
+        load_sigma(tmp_path / "s.npz", "train", 6)
     save_npz(tmp_path / "z.npz", train=np.zeros(5, dtype=np.float32))
     with pytest.raises(CorruptFileError, match="all positive: False"):
-        certssb.load_sigma(tmp_path / "z.npz", "train", 5)
+        load_sigma(tmp_path / "z.npz", "train", 5)

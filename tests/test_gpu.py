@@ -78,7 +78,7 @@ def _cfg(**kw):
 
 def _predict(states: dict, x: np.ndarray) -> np.ndarray:
     """Noise-free predictions (M, T) of trained models, on the CPU."""
-    from certsmooth.certify.ensemble import wide_lane
+    from certsmooth.models import wide_lane
 
     net = wide_lane(states, sorted(states), "mnist_cnn", x.shape[1:], 2, "cpu")
     with torch.no_grad():
@@ -96,8 +96,8 @@ def cpu_models(digits):
 
 
 def test_counter_noise_same_on_device(dev, figures):
+    from certsmooth.noise import row_hashes, standard_normal
     from certsmooth.seeding import derive_seed
-    from certsmooth.smoothing.noise import row_hashes, standard_normal
 
     keys = torch.tensor([derive_seed(0, "model", i, "train-noise") for i in range(4)], dtype=torch.int64)
     rows = torch.stack([torch.randperm(5000, generator=torch.Generator().manual_seed(i))[:256] for i in range(4)])
@@ -131,7 +131,7 @@ def test_wide_forward_matches_cpu(dev, figures, arch, shape, k, mode):
 def test_training_step_matches_cpu(dev, figures, digits):
     """One forward, backward and fused-Adam step of a lane, on the same noisy batch."""
     from certsmooth.models import WideEnsemble, build_model
-    from certsmooth.smoothing.noise import standard_normal
+    from certsmooth.noise import standard_normal
     from certsmooth.smoothing.train import loss_per_model
 
     x, y, _, _ = digits

@@ -4,7 +4,7 @@ import numpy as np
 import torch
 from scipy import stats
 
-from certsmooth.smoothing.noise import standard_normal
+from certsmooth.noise import standard_normal
 
 
 def test_pure_function_of_key_row_feature():

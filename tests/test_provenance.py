@@ -165,3 +165,65 @@ def test_an_edit_or_setting_reruns_exactly_what_reads_it(built_project, change, 
     else:
         _setting(project, *change[1:])
     assert _dry(project) == expected
+
+
+def _folder(module: str) -> str:
+    """The node of the layering graph: a subpackage, or a top-level module."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else parts[0]
+
+
+def folder_graph() -> dict[str, set[str]]:
+    """Library folder -> the folders its modules import (any import, at any depth)."""
+    import ast
+
+    graph: dict[str, set[str]] = {}
+    for f in sorted(provenance.ROOT.rglob("*.py")):
+        rel = f.relative_to(provenance.ROOT).with_suffix("")
+        parts = [p for p in rel.parts if p != "__init__"]
+        mod = ".".join(["certsmooth", *parts])
+        src = _folder(mod)
+        deps = provenance._imports(ast.parse(f.read_text()), mod, f.name == "__init__.py")
+        graph.setdefault(src, set()).update(_folder(d) for d in deps if d != "certsmooth" and _folder(d) != src)
+    return graph
+
+
+def test_library_folders_import_each_other_without_cycles():
+    graph = folder_graph()
+    assert {"smoothing", "certify", "attacks", "models", "data", "plots"} <= set(graph)
+    state: dict[str, int] = {}
+
+    def visit(node, path):
+        state[node] = 1
+        for dep in sorted(graph.get(node, ())):
+            assert state.get(dep) != 1, f"import cycle between library folders: {' -> '.join([*path, node, dep])}"
+            if dep not in state:
+                visit(dep, [*path, node])
+        state[node] = 2
+
+    for node in sorted(graph):
+        if node not in state:
+            visit(node, [])
+
+
+def test_the_building_blocks_import_no_algorithm():
+    """models, data, noise, lanes, device, artifacts, seeding, errors, logs sit below
+    smoothing, certify and attacks."""
+    graph = folder_graph()
+    low = {"models", "data", "noise", "lanes", "device", "artifacts", "seeding", "errors", "logs"}
+    for node in low:
+        assert not graph.get(node, set()) & {"smoothing", "certify", "attacks", "plots", "cli", "config"}, node
+
+
+def test_parsing_the_workflow_imports_no_torch():
+    code = (
+        "import sys; from certsmooth.config import validate_params, load_yaml, experiments\n"
+        "from certsmooth.provenance import command_files\n"
+        "c = validate_params(load_yaml('params.yaml'))\n"
+        "for e in experiments(c):\n"
+        "    e.poisoned_dir(); e.certify_dir('train') if e.trained else None; e.cohen_dir() if e.has_cohen else None\n"
+        "    e.sigma_dir() if e.certssb else None\n"
+        "[command_files(x) for x in ('train', 'certify')]\n"
+        "assert not [m for m in sys.modules if m.split('.')[0] in ('torch', 'torchvision')], 'torch imported'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO)

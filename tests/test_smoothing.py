@@ -9,9 +9,10 @@ import torch
 
 from certsmooth.certify.ensemble import certify_points, model_probabilities
 from certsmooth.errors import ConfigError, CorruptFileError
+from certsmooth.lanes import lanes, partition_lanes
 from certsmooth.models import WideEnsemble, build_model
-from certsmooth.smoothing.checkpoint import check_manifest, load_partition, save_partition
-from certsmooth.smoothing.train import TrainConfig, lanes, model_seeds, partition_lanes, train_partition
+from certsmooth.models.partitions import check_manifest, load_partition, save_partition
+from certsmooth.smoothing.train import TrainConfig, model_seeds, train_partition
 
 
 @pytest.fixture(scope="module")

@@ -139,3 +139,18 @@ def tree_hashes(root: PathLike, *dirs: str) -> dict[str, str]:
             if f.is_file():
                 out[str(f.relative_to(root))] = hashlib.sha256(f.read_bytes()).hexdigest()
     return out
+
+
+def short_hash(obj) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()[:8]
+
+
+def load_sigma(path, key: str, size: int) -> np.ndarray:
+    """The σ vector ``key`` of an ``optimize-sigma`` output, checked against its data."""
+    sigma = load_npz(path, required=[key])[key]
+    if sigma.shape != (size,) or not np.all(sigma > 0):
+        raise CorruptFileError(
+            f"{path}: {key!r} holds {sigma.shape[0] if sigma.ndim else 0} noise scales (all positive: "
+            f"{bool(np.all(sigma > 0))}) but the data has {size} points; delete it and rerun the workflow"
+        )
+    return sigma

@@ -212,8 +212,9 @@ def _train_run(variant: str, x, y, models: int, epochs: int, dev, batch: int, la
     import torch.nn.functional as F
 
     from certsmooth.device import synchronize
+    from certsmooth.lanes import lanes
     from certsmooth.models import build_model
-    from certsmooth.smoothing.train import TrainConfig, lanes, loss_per_model, model_seeds, train_partition
+    from certsmooth.smoothing.train import TrainConfig, loss_per_model, model_seeds, train_partition
 
     cfg = TrainConfig(arch, 1.0, epochs, batch, 1e-3, lane_width=lane_width, bf16=bf16)
     classes = int(np.max(y)) + 1
@@ -416,7 +417,7 @@ def bench_profile(args) -> dict:
 
     from certsmooth.device import resolve_device, synchronize
     from certsmooth.models import WideEnsemble, build_model
-    from certsmooth.smoothing.noise import standard_normal
+    from certsmooth.noise import standard_normal
     from certsmooth.smoothing.train import loss_per_model
 
     dev = resolve_device(args.device)
@@ -481,8 +482,9 @@ def bench_checkpoint(args) -> dict:
     import os
 
     from certsmooth.device import resolve_device
+    from certsmooth.lanes import lanes
     from certsmooth.smoothing.resume import ENV_EVERY
-    from certsmooth.smoothing.train import TrainConfig, lanes, train_partition
+    from certsmooth.smoothing.train import TrainConfig, train_partition
 
     x, y, _, _ = _demo_data()
     cfg = TrainConfig(args.arch, 1.0, args.epochs, args.batch, 1e-3, lane_width=args.lane_width)
@@ -531,7 +533,7 @@ def bench_certify(args) -> dict:
     from certsmooth.certify.ensemble import model_probabilities
     from certsmooth.device import resolve_device
     from certsmooth.models import build_model
-    from certsmooth.smoothing.noise import standard_normal
+    from certsmooth.noise import standard_normal
     from certsmooth.smoothing.train import model_seeds
 
     dev = resolve_device(args.device)
@@ -580,8 +582,7 @@ def bench_cohen(args) -> dict:
 
     from certsmooth.certify.cohen import CohenConfig, certify_point
     from certsmooth.device import resolve_device
-    from certsmooth.models import build_model
-    from certsmooth.smoothing.train import predictions
+    from certsmooth.models import build_model, predictions
 
     dev = resolve_device(args.device)
     _, _, xt, _ = _demo_data()

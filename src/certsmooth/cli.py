@@ -211,12 +211,12 @@ def cmd_plot_samples(args) -> None:
 def cmd_train(args) -> None:
     import torch
 
-    from certsmooth.artifacts import sha256_array
+    from certsmooth.artifacts import load_sigma, sha256_array
     from certsmooth.attacks.store import load_poisoned_train
-    from certsmooth.smoothing.certssb import load_sigma
-    from certsmooth.smoothing.checkpoint import save_partition
+    from certsmooth.lanes import partition_lanes
+    from certsmooth.models.partitions import save_partition
     from certsmooth.smoothing.resume import remove_checkpoints
-    from certsmooth.smoothing.train import TrainConfig, partition_lanes, train_partition
+    from certsmooth.smoothing.train import TrainConfig, train_partition
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -262,11 +262,11 @@ def cmd_train(args) -> None:
 def cmd_optimize_sigma(args) -> None:
     import torch
 
-    from certsmooth.artifacts import save_npz, sha256_array, write_json
+    from certsmooth.artifacts import load_sigma, save_npz, sha256_array, write_json
     from certsmooth.attacks.store import load_poisoned_train
     from certsmooth.device import resolve_device
+    from certsmooth.models.partitions import save_partition
     from certsmooth.smoothing import certssb
-    from certsmooth.smoothing.checkpoint import save_partition
     from certsmooth.smoothing.resume import remove_checkpoints
 
     needs = {
@@ -304,7 +304,7 @@ def cmd_optimize_sigma(args) -> None:
         from certsmooth.certify.run import load_ensemble
         from certsmooth.data.prepared import load_prepared
 
-        train_sigma = certssb.load_sigma(args.train_sigma, "train", train.y.size)
+        train_sigma = load_sigma(args.train_sigma, "train", train.y.size)
         states, _ = load_ensemble(
             args.weights, args.manifests, sha256_array(train.x, train.y), args.seed, args.sigma, ens,
             sha256_array(train_sigma),
@@ -363,7 +363,7 @@ def cmd_train_cohen(args) -> None:
 
     from certsmooth.artifacts import sha256_array
     from certsmooth.attacks.store import load_poisoned_train
-    from certsmooth.smoothing.checkpoint import save_partition
+    from certsmooth.models.partitions import save_partition
     from certsmooth.smoothing.ga import GAConfig, train_gaussian
     from certsmooth.smoothing.resume import remove_checkpoints
 
@@ -403,8 +403,8 @@ def cmd_certify_cohen(args) -> None:
     from certsmooth.data.prepared import load_prepared
     from certsmooth.device import resolve_device
     from certsmooth.models import build_model
+    from certsmooth.models.partitions import check_manifest, load_partition
     from certsmooth.seeding import derive_seed
-    from certsmooth.smoothing.checkpoint import check_manifest, load_partition
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -501,10 +501,9 @@ def cmd_metrics(args) -> None:
 
 
 def cmd_plot_sigma(args) -> None:
-    from certsmooth.artifacts import load_npz
+    from certsmooth.artifacts import load_npz, load_sigma
     from certsmooth.attacks.store import load_poisoned_train
     from certsmooth.plots.sigma import plot_sigma_histograms
-    from certsmooth.smoothing.certssb import load_sigma
 
     train = load_poisoned_train(args.train)
     train_sigma = load_sigma(args.train_sigma, "train", train.y.size)

@@ -190,7 +190,6 @@ def _check_semantics(config: dict, source: str) -> None:
                 f"{source}: default_suites lists {suite!r}, which is not a suite; "
                 f"defined suites: {', '.join(config['suites'])}"
             )
-    fitted: set[tuple] = set()  # (arch, shape, classes) already checked
     for exp in experiments(config):
         where = f"{source}: suites.{exp.suite}.{exp.name}"
         try:
@@ -222,6 +221,13 @@ def _check_semantics(config: dict, source: str) -> None:
                 trigger = make_trigger(attack["trigger"])
                 trigger.pattern(source_info.shape)  # checks positions / patch geometry
             _check_baseline(exp, config)
+            if exp.has_cohen:
+                from certsmooth.models.inputs import check_fits
+
+                try:
+                    check_fits(exp.cfg["cohen"]["arch"], source_info.shape)
+                except ConfigError as exc:
+                    raise ConfigError(f"cohen.{exc}") from None
             if exp.has_cohen and exp.cfg["cohen"]["classes"] is not None:
                 bad = [c for c in exp.cfg["cohen"]["classes"] if c >= len(classes)]
                 if bad:
@@ -230,15 +236,13 @@ def _check_semantics(config: dict, source: str) -> None:
                     )
             _check_sigma_opt(exp)
             if "ensemble" in exp.cfg:
-                from certsmooth.models import build_model
-                from certsmooth.smoothing.train import partition_lanes
+                from certsmooth.lanes import partition_lanes
+                from certsmooth.models.inputs import check_fits
 
                 ens = exp.cfg["ensemble"]
                 try:
                     partition_lanes(ens["models"], ens["lane_width"], ens["partitions"])
-                    if (ens["arch"], source_info.shape, len(classes)) not in fitted:
-                        build_model(ens["arch"], source_info.shape, len(classes))
-                        fitted.add((ens["arch"], source_info.shape, len(classes)))
+                    check_fits(ens["arch"], source_info.shape)
                 except ConfigError as exc:
                     raise ConfigError(f"ensemble.{exc}") from None
                 _check_can_certify(exp)
@@ -410,7 +414,7 @@ class Experiment:
         """Short folder name carrying the key attack settings, e.g. ``onepixel-d1-r0.02-t0-s0``."""
         a = self.cfg["attack"]
         if a["kind"] == "bilevel":
-            from certsmooth.smoothing.certssb import short_hash
+            from certsmooth.artifacts import short_hash
 
             b = a["bilevel"]
             settings = {**a, "bilevel": {k: v for k, v in b.items() if k not in ("device", "sigma")}}
@@ -471,7 +475,7 @@ class Experiment:
 
     def _sigma_hash(self, stage: str) -> str:
         """Short hash of every setting the ``stage`` ('train' or 'test') σ vector depends on."""
-        from certsmooth.smoothing.certssb import short_hash
+        from certsmooth.artifacts import short_hash
 
         opt = dict(self.cfg["sigma_opt"])
         opt.pop("batch_size")  # results do not depend on it
@@ -508,7 +512,7 @@ class Experiment:
         m = c["train_method"]
         tag = f"{m}-{c['arch']}-sigma{self.sigma:g}-e{c['epochs']}-b{c['batch_size']}-lr{c['lr']:g}-s{self.seed}"
         if m != "ga":
-            from certsmooth.smoothing.certssb import short_hash
+            from certsmooth.artifacts import short_hash
 
             tag += f"-{short_hash(c[m])}"
         return f"{self.results_dir()}/cohen/{tag}"

@@ -22,3 +22,12 @@ def setup_logging(log_file: str | None, verbose: bool = False) -> None:
         handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%H:%M:%S"))
     LOG.addHandler(handler)
+
+
+def log_stream():
+    """The log file's stream when logging goes to a file (tqdm progress in the rule's log)."""
+    for h in LOG.handlers:
+        stream = getattr(h, "stream", None)
+        if stream is not None:
+            return stream
+    return None

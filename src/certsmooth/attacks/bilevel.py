@@ -48,8 +48,8 @@ from certsmooth.device import resolve_device
 from certsmooth.errors import ConfigError
 from certsmooth.logs import LOG
 from certsmooth.models import build_model
+from certsmooth.noise import standard_normal
 from certsmooth.seeding import derive_seed
-from certsmooth.smoothing.noise import standard_normal
 from certsmooth.smoothing.robust import cross_entropy, macer_loss, smoothadv_perturbation, soft_radius
 from certsmooth.smoothing.train import flush_denormal
 

@@ -11,7 +11,7 @@ sampling the base classifier's **hard** predictions on noisy copies of x:
   (n1 of n1 + n2 at p = 0.5) has p-value ≤ α.
 
 Noise copy j of test point i in phase ``select``/``estimate``/``predict`` is the
-counter-based normal of :mod:`certsmooth.smoothing.noise` keyed by (seed, i, phase) at
+counter-based normal of :mod:`certsmooth.noise` keyed by (seed, i, phase) at
 row j, so a point's certificate does not depend on the batch size, on the chunk it is
 certified in, or on the other points (Cohen's code draws from the global RNG).
 """
@@ -28,9 +28,9 @@ import torch
 from scipy.stats import binomtest, norm
 
 from certsmooth.certify.bounds import ABSTAIN, clopper_pearson
+from certsmooth.models import predictions
+from certsmooth.noise import standard_normal
 from certsmooth.seeding import derive_seed
-from certsmooth.smoothing.noise import standard_normal
-from certsmooth.smoothing.train import predictions
 
 
 @dataclass(frozen=True)

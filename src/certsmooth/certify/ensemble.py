@@ -17,31 +17,11 @@ import numpy as np
 import torch
 
 from certsmooth.certify.bounds import ABSTAIN, Certificates, certify_from_scores, certify_from_votes
-from certsmooth.models import WideEnsemble, build_model
-from certsmooth.smoothing.noise import standard_normal
-from certsmooth.smoothing.train import lanes
+from certsmooth.lanes import lanes
+from certsmooth.models import probabilities, wide_lane
+from certsmooth.noise import standard_normal
 
 SCOPES = ("train", "joint")
-
-
-def probabilities(logits: torch.Tensor) -> torch.Tensor:
-    """(…, 1) logit → [1 − sigmoid, sigmoid] (RAB); (…, C) → softmax."""
-    if logits.shape[-1] == 1:
-        p = torch.sigmoid(logits[..., 0].float())
-        return torch.stack([1 - p, p], dim=-1)
-    return torch.softmax(logits.float(), dim=-1)
-
-
-def wide_lane(
-    states: dict[int, dict[str, torch.Tensor]], lane: list[int], arch: str, shape: tuple, num_classes: int, device
-) -> WideEnsemble:
-    """The models ``lane`` of a trained ensemble as one wide network in eval mode."""
-    models = []
-    for i in lane:
-        m = build_model(arch, tuple(shape), num_classes, check=False)
-        m.load_state_dict(states[i])
-        models.append(m)
-    return WideEnsemble(models).to(device).eval()
 
 
 @torch.no_grad()

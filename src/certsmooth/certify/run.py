@@ -27,7 +27,7 @@ from certsmooth.data.prepared import load_prepared
 from certsmooth.device import resolve_device
 from certsmooth.errors import ConfigError, CorruptFileError, check_positive
 from certsmooth.metrics import summarize
-from certsmooth.smoothing.checkpoint import check_manifest, load_partition
+from certsmooth.models.partitions import check_manifest, load_partition
 
 CERTSSB_CAVEAT = (
     "Cert-SSB radii hold for perturbations of the training set and test input with the noise "
@@ -121,7 +121,7 @@ def certify_experiment(
     certify: dict, scope: str, sigma: float, seed: int, experiment: str, out_clean, out_triggered, out_summary,
     train_sigma_path=None, test_sigma_path=None, device: str = "auto",
 ) -> dict:  # fmt: skip
-    from certsmooth.smoothing.certssb import load_sigma
+    from certsmooth.artifacts import load_sigma
 
     check_positive(sigma=sigma)
     method = ensemble.get("method", "rab")

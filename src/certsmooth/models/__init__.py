@@ -1,6 +1,24 @@
-"""Architectures (spec ``rab_wang.md`` §2.4, ``certssb.md`` §3) and the wide ensemble."""
+"""Architectures (spec ``rab_wang.md`` §2.4, ``certssb.md`` §3), their output conventions
+and the wide ensemble. Imported lazily, so that :mod:`certsmooth.models.inputs` (which
+input sizes each architecture takes) is available without torch."""
 
-from certsmooth.models.archs import ARCHS, build_model
-from certsmooth.models.wide import WideEnsemble
+from __future__ import annotations
 
-__all__ = ["ARCHS", "WideEnsemble", "build_model"]
+import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # what the lazy names below resolve to (also what certsmooth.provenance follows)
+    from certsmooth.models.archs import ARCHS, build_model, num_outputs, predictions, probabilities
+    from certsmooth.models.wide import WideEnsemble, wide_lane
+
+_EXPORTS = {
+    "ARCHS": "archs", "build_model": "archs", "predictions": "archs", "probabilities": "archs", "num_outputs": "archs",
+    "WideEnsemble": "wide", "wide_lane": "wide",
+}  # fmt: skip
+__all__ = ["ARCHS", "WideEnsemble", "build_model", "num_outputs", "predictions", "probabilities", "wide_lane"]
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f"certsmooth.models.{_EXPORTS[name]}"), name)
+    raise AttributeError(f"module 'certsmooth.models' has no attribute {name!r}")

@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from certsmooth.errors import ConfigError
+from certsmooth.models.inputs import check_fits
 
 
 class MnistCNN(nn.Module):
@@ -109,9 +110,11 @@ def build_model(
     arch: str, in_shape: tuple[int, int, int], num_classes: int, seed: int | None = None, check: bool = True
 ) -> nn.Module:
     """A freshly initialised base model; with ``seed`` its initialisation is a pure
-    function of the seed (the global RNG state is saved and restored). ``check`` runs a
-    forward pass on zeros to report an architecture that does not fit the input size."""
-    if arch not in ARCHS:
+    function of the seed (the global RNG state is saved and restored). ``check`` refuses
+    an input size the architecture does not take (:mod:`certsmooth.models.inputs`)."""
+    if check:
+        check_fits(arch, in_shape)
+    elif arch not in ARCHS:
         raise ConfigError(f"arch = {arch!r}: unknown architecture; allowed: {', '.join(ARCHS)}")
     factory, _ = ARCHS[arch]
     if seed is None:
@@ -120,14 +123,18 @@ def build_model(
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             model = factory(in_shape[0], num_outputs(num_classes))
-    if not check:
-        return model.train()
-    try:
-        with torch.no_grad():
-            model.eval()(torch.zeros(2, *in_shape))
-    except RuntimeError:
-        raise ConfigError(
-            f"arch = {arch!r} does not fit {in_shape[1]}×{in_shape[2]} images ({ARCHS[arch][1]}); "
-            "choose another architecture"
-        ) from None
     return model.train()
+
+
+def predictions(logits: torch.Tensor) -> torch.Tensor:
+    if logits.shape[-1] == 1:
+        return (logits[..., 0] > 0).long()
+    return logits.argmax(-1)
+
+
+def probabilities(logits: torch.Tensor) -> torch.Tensor:
+    """(…, 1) logit → [1 − sigmoid, sigmoid] (RAB); (…, C) → softmax."""
+    if logits.shape[-1] == 1:
+        p = torch.sigmoid(logits[..., 0].float())
+        return torch.stack([1 - p, p], dim=-1)
+    return torch.softmax(logits.float(), dim=-1)

@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from certsmooth.errors import ConfigError
+from certsmooth.models.archs import build_model
 
 CHANNELWISE = (
     nn.ReLU,
@@ -170,3 +171,15 @@ class WideEnsemble(nn.Module):
                     state[key] = t.detach().to("cpu").clone().contiguous()
             states.append(state)
         return states
+
+
+def wide_lane(
+    states: dict[int, dict[str, torch.Tensor]], lane: list[int], arch: str, shape: tuple, num_classes: int, device
+) -> WideEnsemble:
+    """The models ``lane`` of a trained ensemble as one wide network in eval mode."""
+    models = []
+    for i in lane:
+        m = build_model(arch, tuple(shape), num_classes, check=False)
+        m.load_state_dict(states[i])
+        models.append(m)
+    return WideEnsemble(models).to(device).eval()

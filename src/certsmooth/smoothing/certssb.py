@@ -17,20 +17,17 @@ The certificate that uses these scales is in :mod:`certsmooth.certify.anisotropi
 
 from __future__ import annotations
 
-import hashlib
-import json
 import time
 
 import numpy as np
 import torch
 
-from certsmooth.artifacts import load_npz
-from certsmooth.certify.ensemble import wide_lane
-from certsmooth.errors import CorruptFileError
+from certsmooth.lanes import lanes
 from certsmooth.logs import LOG
+from certsmooth.models import wide_lane
 from certsmooth.seeding import derive_seed
 from certsmooth.smoothing.sigma import MeanProbability, SigmaConfig, optimize_sigma_batched
-from certsmooth.smoothing.train import TrainConfig, lanes, train_partition
+from certsmooth.smoothing.train import TrainConfig, train_partition
 
 # defaults of params.yaml's sigma_opt block (the schema holds the same values)
 DEFAULTS = {
@@ -66,10 +63,6 @@ def sigma_config(opt: dict, stage: str) -> SigmaConfig:
         sigma_min=opt["sigma_min"],
         sigma_max=opt["sigma_max"],
     )
-
-
-def short_hash(obj) -> str:
-    return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()[:8]
 
 
 def pilot_config(ensemble: dict, opt: dict, base_sigma: float) -> TrainConfig:
@@ -108,10 +101,10 @@ def _scorer(states, ids, arch, shape, num_classes, lane_width, device) -> MeanPr
 def _ascend(scorer, x, base_sigma, cfg, seed, device, batch_size, desc):
     from tqdm import tqdm
 
-    from certsmooth.smoothing.train import _log_stream
+    from certsmooth.logs import log_stream
 
     t0 = time.perf_counter()
-    with tqdm(total=x.shape[0], desc=desc, mininterval=5, file=_log_stream()) as bar:
+    with tqdm(total=x.shape[0], desc=desc, mininterval=5, file=log_stream()) as bar:
         sigma = optimize_sigma_batched(scorer, x, base_sigma, cfg, seed, device, batch_size, bar)
     return sigma, time.perf_counter() - t0
 
@@ -173,14 +166,3 @@ def test_sigmas(
         LOG.info("test σ (%s, %d points): ascent %.1f s on %s", name, x.shape[0], wall, device)
     info["ascent"] = _ascent_settings(scfg)
     return out, info
-
-
-def load_sigma(path, key: str, size: int) -> np.ndarray:
-    """The σ vector ``key`` of an ``optimize-sigma`` output, checked against its data."""
-    sigma = load_npz(path, required=[key])[key]
-    if sigma.shape != (size,) or not np.all(sigma > 0):
-        raise CorruptFileError(
-            f"{path}: {key!r} holds {sigma.shape[0] if sigma.ndim else 0} noise scales (all positive: "
-            f"{bool(np.all(sigma > 0))}) but the data has {size} points; delete it and rerun the workflow"
-        )
-    return sigma

@@ -30,12 +30,12 @@ from certsmooth.artifacts import sha256_array
 from certsmooth.device import resolve_device
 from certsmooth.errors import ConfigError, check_positive
 from certsmooth.logs import LOG
-from certsmooth.models import build_model
+from certsmooth.models import build_model, predictions
+from certsmooth.noise import standard_normal
 from certsmooth.seeding import derive_seed
-from certsmooth.smoothing.noise import standard_normal
 from certsmooth.smoothing.resume import Checkpoint, fingerprint
 from certsmooth.smoothing.robust import macer_loss, smoothadv_perturbation
-from certsmooth.smoothing.train import flush_denormal, loss_per_model, predictions
+from certsmooth.smoothing.train import flush_denormal, loss_per_model
 
 METHODS = ("ga", "macer", "smoothadv")
 MACER_DEFAULTS = {"k": 16, "beta": 16.0, "gamma": 8.0, "lam": 16.0}

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import torch
 
-from certsmooth.certify.ensemble import probabilities
+from certsmooth.models import probabilities
 from certsmooth.smoothing.train import loss_per_model
 
 

@@ -15,7 +15,7 @@ p̄ clamped to [ε, 1 − ε] so that Φ⁻¹ stays finite.
   σ ← σ + lr·|Φ⁻¹(q)| with lr = 1e-4 — no gradient through the network, σ only grows.
 
 Noise draw s of step t for point j is the counter-based normal of
-:mod:`certsmooth.smoothing.noise` keyed by (seed, t, s) at row j (the point's index in
+:mod:`certsmooth.noise` keyed by (seed, t, s) at row j (the point's index in
 its dataset), so the σ vector is a pure function of the model, the inputs, σ₀, the
 settings and the seed, and does not depend on how the points are batched.
 """
@@ -30,8 +30,8 @@ import torch
 from torch import nn
 
 from certsmooth.errors import ConfigError
+from certsmooth.noise import standard_normal
 from certsmooth.seeding import derive_seed
-from certsmooth.smoothing.noise import standard_normal
 
 VARIANTS = ("paper", "released-code")
 

@@ -7,7 +7,7 @@ distribution than the one the certificate reasons about, and void it.
 
 Everything random in model i derives from (experiment seed, i) only: its
 initialisation, its shuffling order and its noise (a counter-based function of
-(key_i, j, feature), :mod:`certsmooth.smoothing.noise`). Models are trained in
+(key_i, j, feature), :mod:`certsmooth.noise`). Models are trained in
 **lanes** of ``lane_width`` consecutive models fused into one wide network
 (:class:`certsmooth.models.WideEnsemble`); lanes are fixed by (M, lane_width) and
 partitions (one Snakemake job each) are runs of whole lanes, so every model, and so every
@@ -27,11 +27,11 @@ import torch.nn.functional as F
 
 from certsmooth.artifacts import sha256_array
 from certsmooth.device import resolve_device
-from certsmooth.errors import ConfigError, check_positive
-from certsmooth.logs import LOG
-from certsmooth.models import WideEnsemble, build_model
+from certsmooth.errors import check_positive
+from certsmooth.logs import LOG, log_stream
+from certsmooth.models import WideEnsemble, build_model, predictions
+from certsmooth.noise import standard_normal
 from certsmooth.seeding import derive_seed
-from certsmooth.smoothing.noise import standard_normal
 from certsmooth.smoothing.resume import Checkpoint, fingerprint
 
 
@@ -53,23 +53,6 @@ class TrainConfig:
         return asdict(self)
 
 
-def lanes(num_models: int, lane_width: int) -> list[list[int]]:
-    """Model ids grouped in lanes of ``lane_width`` (the last may be shorter)."""
-    return [list(range(s, min(s + lane_width, num_models))) for s in range(0, num_models, lane_width)]
-
-
-def partition_lanes(num_models: int, lane_width: int, partitions: int) -> list[list[list[int]]]:
-    """Split the lanes into ``partitions`` contiguous, nearly equal runs."""
-    all_lanes = lanes(num_models, lane_width)
-    if not 1 <= partitions <= len(all_lanes):
-        raise ConfigError(
-            f"partitions = {partitions}: must be between 1 and the number of lanes "
-            f"⌈models / lane_width⌉ = {len(all_lanes)}"
-        )
-    bounds = np.linspace(0, len(all_lanes), partitions + 1).round().astype(int)
-    return [all_lanes[bounds[p] : bounds[p + 1]] for p in range(partitions)]
-
-
 def model_seeds(root: int, model_id: int) -> dict[str, int]:
     return {
         "init": derive_seed(root, "model", model_id, "init"),
@@ -85,12 +68,6 @@ def loss_per_model(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return F.binary_cross_entropy_with_logits(logits[..., 0], y.to(logits.dtype), reduction="none").mean(1)
     k, b, c = logits.shape
     return F.cross_entropy(logits.reshape(k * b, c), y.reshape(-1), reduction="none").reshape(k, b).mean(1)
-
-
-def predictions(logits: torch.Tensor) -> torch.Tensor:
-    if logits.shape[-1] == 1:
-        return (logits[..., 0] > 0).long()
-    return logits.argmax(-1)
 
 
 def train_lane(
@@ -233,7 +210,7 @@ def _train_lanes(x, y, lanes_of_partition, root_seed, cfg, num_classes, dev, sam
     stats: list[dict] = []
     t0 = time.perf_counter()
     total = cfg.epochs * len(lanes_of_partition)
-    with tqdm(total=total, desc="lane-epochs", mininterval=5, file=_log_stream()) as bar:
+    with tqdm(total=total, desc="lane-epochs", mininterval=5, file=log_stream()) as bar:
         for lane, ckpt in zip(lanes_of_partition, ckpts, strict=True):
             lane_states, lane_stats = train_lane(xt, yt, lane, root_seed, cfg, num_classes, dev, bar, st, ckpt)
             states.update(dict(zip(lane, lane_states, strict=True)))
@@ -249,12 +226,3 @@ def _train_lanes(x, y, lanes_of_partition, root_seed, cfg, num_classes, dev, sam
         "threads": torch.get_num_threads(),
     }
     return states, stats, timing
-
-
-def _log_stream():
-    """The log file's stream when logging goes to a file (tqdm progress in the rule's log)."""
-    for h in LOG.handlers:
-        stream = getattr(h, "stream", None)
-        if stream is not None:
-            return stream
-    return None
