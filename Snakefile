@@ -10,7 +10,8 @@ include: "workflow/rules/common.smk"  # reads and validates params.yaml (configf
 
 wildcard_constraints:
     suite=r"[A-Za-z][A-Za-z0-9_]*",
-    exp=r"[A-Za-z][A-Za-z0-9_]*",
+    exp=r"[A-Za-z][A-Za-z0-9_]*/[A-Za-z][A-Za-z0-9_]*",  # a cell: <attack>/<certifier>
+    attack=r"[A-Za-z][A-Za-z0-9_]*",
     dataset=r"[a-z0-9_]+",
     classes=r"all|\d+(-\d+)+",
     split=r"official|test[0-9.eE+-]+-seed\d+",
@@ -64,3 +65,12 @@ for _suite in config["suites"]:
             _suite
         input:
             suite_targets([_suite]),
+
+
+for _target, _suites in config["targets"].items():  # groups of suites, e.g. a paper's
+
+    rule:
+        name:
+            _target
+        input:
+            suite_targets(_suites),

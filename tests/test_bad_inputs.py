@@ -48,58 +48,75 @@ def _set(cfg: dict, dotted: str, value) -> dict:
     return cfg
 
 
-ONE = "suites.demo.onepixel"
-SSB = "suites.demo.onepixel_ssb"
-AVAIL = "suites.demo.avail"
+D = "suites.demo"
+RAB = f"{D}.certifiers.rab"
+SSB = f"{D}.certifiers.ssb"
+COHEN = f"{D}.certifiers.cohen"
+ONE = f"{D}.attacks.onepixel"
 # (case, settings after the change, what the line must say: the value's key and the fix)
 CONFIG_CASES = [
-    ("sigma NaN", _set(TEST_PARAMS, f"{ONE}.smoothing.sigma", NAN), [f"{ONE}.smoothing.sigma = nan", "finite"]),
-    ("sigma inf", _set(TEST_PARAMS, f"{ONE}.smoothing.sigma", INF), [f"{ONE}.smoothing.sigma = inf", "finite"]),
-    ("sigma negative", _set(TEST_PARAMS, f"{ONE}.smoothing.sigma", -1.0), ["smoothing.sigma = -1.0", "must be > 0"]),
-    ("sigma 1e9", _set(TEST_PARAMS, f"{ONE}.smoothing.sigma", 1e9), ["smoothing.sigma = 1000000000.0", "<= 10"]),
-    ("lr NaN", _set(TEST_PARAMS, f"{ONE}.ensemble.lr", NAN), [f"{ONE}.ensemble.lr = nan", "finite"]),
-    ("lr 5", _set(TEST_PARAMS, f"{ONE}.ensemble.lr", 5.0), ["ensemble.lr = 5.0", "<= 1"]),
-    ("alpha NaN", _set(TEST_PARAMS, f"{ONE}.certify.alpha", NAN), [f"{ONE}.certify.alpha = nan", "finite"]),
-    ("alpha 0.7", _set(TEST_PARAMS, f"{ONE}.certify.alpha", 0.7), ["certify.alpha = 0.7", "< 0.5"]),
-    ("alpha 0", _set(TEST_PARAMS, f"{ONE}.certify.alpha", 0), ["certify.alpha = 0", "> 0"]),
-    ("cohen alpha NaN", _set(TEST_PARAMS, f"{AVAIL}.cohen.alpha", NAN), [f"{AVAIL}.cohen.alpha = nan", "finite"]),
-    ("delta NaN", _set(TEST_PARAMS, f"{ONE}.attack.trigger.delta", NAN), ["attack.trigger.delta = nan", "finite"]),
-    ("radius inf", _set(TEST_PARAMS, f"{ONE}.certify.radii", [0, INF]), ["certify.radii.1 = inf", "finite"]),
-    ("radius negative", _set(TEST_PARAMS, f"{ONE}.certify.radii", [-0.5]), ["certify.radii.0 = -0.5", ">= 0"]),
-    ("test_fraction NaN", _set(TEST_PARAMS, f"{ONE}.dataset.split", {"test_fraction": NAN, "seed": 0}),
+    ("sigma NaN", _set(TEST_PARAMS, f"{RAB}.sigma", NAN), [f"{RAB}.sigma = nan", "finite"]),
+    ("sigma inf", _set(TEST_PARAMS, f"{RAB}.sigma", INF), [f"{RAB}.sigma = inf", "finite"]),
+    ("sigma negative", _set(TEST_PARAMS, f"{RAB}.sigma", -1.0), ["rab.sigma = -1.0", "must be > 0"]),
+    ("sigma 1e9", _set(TEST_PARAMS, f"{RAB}.sigma", 1e9), ["rab.sigma = 1000000000.0", "<= 10"]),
+    ("lr NaN", _set(TEST_PARAMS, f"{RAB}.ensemble.lr", NAN), [f"{RAB}.ensemble.lr = nan", "finite"]),
+    ("lr 5", _set(TEST_PARAMS, f"{RAB}.ensemble.lr", 5.0), ["ensemble.lr = 5.0", "<= 1"]),
+    ("alpha NaN", _set(TEST_PARAMS, f"{RAB}.certify.alpha", NAN), [f"{RAB}.certify.alpha = nan", "finite"]),
+    ("alpha 0.7", _set(TEST_PARAMS, f"{RAB}.certify.alpha", 0.7), ["certify.alpha = 0.7", "< 0.5"]),
+    ("alpha 0", _set(TEST_PARAMS, f"{RAB}.certify.alpha", 0), ["certify.alpha = 0", "> 0"]),
+    ("cohen alpha NaN", _set(TEST_PARAMS, f"{COHEN}.cohen.alpha", NAN), [f"{COHEN}.cohen.alpha = nan", "finite"]),
+    ("delta NaN", _set(TEST_PARAMS, f"{ONE}.trigger.delta", NAN), ["onepixel.trigger.delta = nan", "finite"]),
+    ("radius inf", _set(TEST_PARAMS, f"{RAB}.certify.radii", [0, INF]), ["certify.radii.1 = inf", "finite"]),
+    ("radius negative", _set(TEST_PARAMS, f"{RAB}.certify.radii", [-0.5]), ["certify.radii.0 = -0.5", ">= 0"]),
+    ("test_fraction NaN", _set(TEST_PARAMS, f"{D}.dataset.split", {"test_fraction": NAN, "seed": 0}),
      ["split.test_fraction = nan", "finite"]),
-    ("test_fraction 1.5", _set(TEST_PARAMS, f"{ONE}.dataset.split", {"test_fraction": 1.5, "seed": 0}),
+    ("test_fraction 1.5", _set(TEST_PARAMS, f"{D}.dataset.split", {"test_fraction": 1.5, "seed": 0}),
      ["test_fraction = 1.5", "must be"]),
-    ("rate 1.5", _set(TEST_PARAMS, f"{ONE}.attack.rate", 1.5), ["attack.rate = 1.5", "must be < 1"]),
+    ("rate 1.5", _set(TEST_PARAMS, f"{ONE}.rate", 1.5), ["onepixel.rate = 1.5", "must be < 1"]),
     ("unknown top-level key", _set(TEST_PARAMS, "raw_dri", "x"), ["unknown key 'raw_dri'", "allowed keys"]),
-    ("unknown dataset", _set(TEST_PARAMS, f"{ONE}.dataset.name", "imagenet"), ["imagenet", "mnist5k"]),
-    ("unknown trigger", _set(TEST_PARAMS, f"{ONE}.attack.trigger.name", "sevenpixel"), ["sevenpixel", "onepixel"]),
-    ("unknown attack kind", _set(TEST_PARAMS, f"{ONE}.attack.kind", "flip"), ["attack.kind = 'flip'", "backdoor"]),
-    ("unknown arch", _set(TEST_PARAMS, f"{ONE}.ensemble.arch", "vgg16"), ["ensemble.arch = 'vgg16'", "mnist_cnn"]),
-    ("device gpu", _set(TEST_PARAMS, f"{ONE}.ensemble.device", "gpu"), ["ensemble.device = 'gpu'", "must match"]),
-    ("no models", _set(TEST_PARAMS, f"{ONE}.ensemble.models", 0), ["ensemble.models = 0", ">= 1"]),
+    ("unknown dataset", _set(TEST_PARAMS, f"{D}.dataset.name", "imagenet"), ["imagenet", "mnist5k"]),
+    ("unknown trigger", _set(TEST_PARAMS, f"{ONE}.trigger.name", "sevenpixel"), ["sevenpixel", "onepixel"]),
+    ("unknown attack kind", _set(TEST_PARAMS, f"{ONE}.kind", "flip"), ["onepixel.kind = 'flip'", "backdoor"]),
+    ("unknown certifier kind", _set(TEST_PARAMS, f"{RAB}.kind", "dpa"), ["rab.kind = 'dpa'", "rab, certssb, cohen"]),
+    ("unknown arch", _set(TEST_PARAMS, f"{RAB}.ensemble.arch", "vgg16"), ["ensemble.arch = 'vgg16'", "mnist_cnn"]),
+    ("device gpu", _set(TEST_PARAMS, f"{RAB}.ensemble.device", "gpu"), ["ensemble.device = 'gpu'", "must match"]),
+    ("no models", _set(TEST_PARAMS, f"{RAB}.ensemble.models", 0), ["ensemble.models = 0", ">= 1"]),
     ("votes ensemble too small at its per-side alpha",
-     _set(_set(TEST_PARAMS, f"{ONE}.ensemble.models", 10), f"{ONE}.certify.alpha", 0.001),
+     _set(_set(TEST_PARAMS, f"{RAB}.ensemble.models", 10), f"{RAB}.certify.alpha", 0.001),
      ["ensemble.models = 10 cannot certify", "at least 11 models"]),
     ("soft ensemble too small at its per-side alpha",
-     _set(_set(_set(TEST_PARAMS, f"{ONE}.ensemble.models", 15), f"{ONE}.certify.alpha", 0.001),
-          f"{ONE}.certify.aggregation", "soft"), ["ensemble.models = 15 cannot certify", "at least 16 models"]),
-    ("more partitions than lanes", _set(TEST_PARAMS, f"{ONE}.ensemble.partitions", 9),
+     _set(_set(_set(TEST_PARAMS, f"{RAB}.ensemble.models", 15), f"{RAB}.certify.alpha", 0.001),
+          f"{RAB}.certify.aggregation", "soft"), ["ensemble.models = 15 cannot certify", "at least 16 models"]),
+    ("more partitions than lanes", _set(TEST_PARAMS, f"{RAB}.ensemble.partitions", 9),
      ["partitions = 9", "between 1 and"]),
-    ("target out of range", _set(TEST_PARAMS, f"{ONE}.attack.target", 3), ["attack.target = 3", "0..1"]),
+    ("target out of range", _set(TEST_PARAMS, f"{ONE}.target", 3), ["attack.target = 3", "0..1"]),
     ("unknown default suite", _set(TEST_PARAMS, "default_suites", ["paper"]), ["default_suites lists 'paper'", "demo"]),
-    ("baseline missing", _set(TEST_PARAMS, "suites.bilevel.poisoned.baseline", "nope"),
-     ["baseline = 'nope'", "another experiment"]),
+    ("baseline not an attack of kind none", _set(TEST_PARAMS, "suites.bilevel.baseline", "poisoned"),
+     ["bilevel.baseline = 'poisoned'", "of kind none"]),
+    ("exclude names no certifier", _set(TEST_PARAMS, f"{D}.exclude", [{"attack": "onepixel", "certifier": "dpa",
+     "why": "x"}]), ["('onepixel', 'dpa') is not an (attack, certifier) of the suite"]),  # fmt: skip
+    ("a reserved name", _set(TEST_PARAMS, f"{D}.attacks.figures", {"kind": "none"}),
+     ["attacks.figures: the name 'figures' is reserved", "rename it"]),
+    ("a block of another certifier", _set(TEST_PARAMS, f"{COHEN}.certify", {"alpha": 0.1}),
+     ["certifiers.cohen.certify is not used by kind 'cohen'", "remove it"]),
+    ("bilevel sigma unset", _set(TEST_PARAMS, "suites.bilevel.attacks.poisoned.bilevel.sigma", None),
+     ["attacks.poisoned.bilevel.sigma is not set", "give the σ"]),
+    ("grid key of no entry", _set(TEST_PARAMS, f"{D}.grid", {"certifiers.dpa.sigma": [1]}),
+     ["grid.certifiers.dpa.sigma: suite 'demo' has no certifier named 'dpa'"]),
+    ("grid values not a list", _set(TEST_PARAMS, f"{D}.grid", {"certifiers.rab.sigma": 0.5}),
+     ["grid.certifiers.rab.sigma = 0.5", "non-empty list"]),
     ("sigma bounds reversed", _set(TEST_PARAMS, f"{SSB}.sigma_opt.sigma_min", 0.6), ["sigma_min = 0.6", "ordered"]),
     ("torch_threads 0", _set(TEST_PARAMS, "torch_threads", 0), ["torch_threads = 0", ">= 1"]),
-    ("epochs 0", _set(TEST_PARAMS, f"{ONE}.ensemble.epochs", 0), ["ensemble.epochs = 0", ">= 1"]),
-    ("class name unknown", _set(TEST_PARAMS, f"{ONE}.dataset.classes", ["one", "zero"]), ["one", "classes"]),
-    ("cohen classes out of range", _set(TEST_PARAMS, "suites.bilevel.clean.cohen.classes", [5]),
+    ("epochs 0", _set(TEST_PARAMS, f"{RAB}.ensemble.epochs", 0), ["ensemble.epochs = 0", ">= 1"]),
+    ("class name unknown", _set(TEST_PARAMS, f"{D}.dataset.classes", ["one", "zero"]), ["one", "classes"]),
+    ("cohen classes out of range", _set(TEST_PARAMS, "suites.bilevel.certifiers.ga.cohen.classes", [5]),
      ["cohen.classes = [5]", "0..1"]),
-    ("n0 zero", _set(TEST_PARAMS, f"{AVAIL}.cohen.n0", 0), ["cohen.n0 = 0", ">= 1"]),
-    ("missing attack", _set(TEST_PARAMS, f"{ONE}.attack", KeyError), ["missing the key 'attack'", "add it"]),
-    ("split official for mnist5k", _set(TEST_PARAMS, f"{ONE}.dataset.split", "official"),
+    ("n0 zero", _set(TEST_PARAMS, f"{COHEN}.cohen.n0", 0), ["cohen.n0 = 0", ">= 1"]),
+    ("missing attacks", _set(TEST_PARAMS, f"{D}.attacks", KeyError), ["missing the key 'attacks'", "add it"]),
+    ("split official for mnist5k", _set(TEST_PARAMS, f"{D}.dataset.split", "official"),
      ["split = 'official'", "test_fraction"]),
+    ("target naming no suite", _set(TEST_PARAMS, "targets", {"paper": ["demo", "nope"]}),
+     ["targets.paper: names no suite 'nope'"]),
 ]  # fmt: skip
 TEXT_CASES = [
     ("YAML syntax error", "suites:\n  demo: [oops\n", ["invalid YAML at line 3, column 1", "fix the syntax"]),
@@ -147,12 +164,12 @@ def test_missing_params_file(tmp_path, capsys, monkeypatch):
     "case,text,expected",
     [("YAML syntax error", "suites:\n  demo: [oops\n", "params.yaml: invalid YAML at line 3, column 1"),
      ("duplicate key", "raw_dir: a\nraw_dir: b\nsuites: {}\n", "duplicate key 'raw_dir' (also at line 1)"),
-     ("sigma NaN", None, f"params.yaml: {ONE}.smoothing.sigma = nan is not allowed: numbers must be finite")],
+     ("sigma NaN", None, f"params.yaml: {RAB}.sigma = nan is not allowed: numbers must be finite")],
 )  # fmt: skip
 def test_every_workflow_run_refuses_bad_params_first(tmp_path, case, text, expected):
     project = copy_project(tmp_path / "p")
     if text is None:
-        text = yaml.safe_dump(_set(TEST_PARAMS, f"{ONE}.smoothing.sigma", NAN), sort_keys=False)
+        text = yaml.safe_dump(_set(TEST_PARAMS, f"{RAB}.sigma", NAN), sort_keys=False)
     (project / "params.yaml").write_text(text)
     proc = snakemake(project, "--cores", "1", check=False)
     assert proc.returncode != 0 and expected in proc.stderr, proc.stderr[-2000:]

@@ -1,4 +1,5 @@
-"""params.yaml validation: defaults are valid; every bad value fails with one line."""
+"""params.yaml validation: defaults are valid, suites expand into attack × certifier
+cells (grids, exclusions, the baseline), and every bad value fails with one line."""
 
 import copy
 
@@ -14,83 +15,122 @@ def default():
     return load_yaml(REPO / "params.yaml")
 
 
+DEMO_ATTACKS = ("none", "fourpixel", "onepixel_paper", "avail_uniform", "avail_split", "bilevel")
+
+
 def test_default_and_test_params_are_valid(default):
     cfg = validate_params(default)
-    assert [e.id for e in experiments(cfg, ["demo"])] == [
-        f"demo/{t}"
-        for t in (
-            "rab_fourpixel",
-            "certssb_fourpixel",
-            "avail_uniform",
-            "avail_split",
-            "control",
-            "bilevel_ga",
-            "bilevel_clean",
-            "onepixel",
-            "fourpixel",
-            "blending",
-            "badnets",
-            "blend",
-        )
-    ]
-    paper = [e for e in experiments(cfg, ["paper_rab"])]
+    demo = [e.name for e in experiments(cfg, ["demo"])]
+    assert demo == [f"{a}/{c}" for a in DEMO_ATTACKS for c in ("rab", "certssb", "cohen")]  # the full matrix
+    assert cfg["layout"]["demo"] == {"attacks": list(DEMO_ATTACKS), "baseline": "none", "excluded": {},
+                                     "certifiers": {"rab": "rab", "certssb": "certssb", "cohen": "cohen"}}  # fmt: skip
+    paper = list(experiments(cfg, ["paper_rab_mnist", "paper_rab_cifar"]))
     assert len(paper) == 24 and all(e.cfg["ensemble"]["models"] == 1000 for e in paper)
-    assert cfg["default_suites"] == ["demo"]
+    assert {e.name for e in experiments(cfg, ["paper_rab_mnist"])} == {
+        f"backdoor_{t}/rab_sigma{s}"
+        for t in ("onepixel", "fourpixel", "blending")
+        for s in ("0p12", "0p25", "0p5", "1")
+    }
+    assert cfg["default_suites"] == ["demo"] and cfg["targets"]["paper_rab"] == ["paper_rab_mnist", "paper_rab_cifar"]
     tiny = validate_params(load_yaml(REPO / ".test/params.yaml"))
-    assert len(list(experiments(tiny))) == 9  # demo 5, bilevel 3, tiny 1
-    bl = {e.name: e for e in experiments(cfg, ["demo"]) if e.name.startswith("bilevel")}
-    assert bl["bilevel_ga"].poisoned_dir().startswith("data/poisoned/demo/_bilevel/bilevel-ga-eps0.1-t8-")
-    assert bl["bilevel_ga"].cfg["attack"]["bilevel"]["lr_u"] == 0.1  # defaults filled
-    assert bl["bilevel_clean"].attack_tag() == "clean-s0"
-    ssb = [e for e in experiments(cfg, ["paper_certssb"])]
+    assert len(list(experiments(tiny))) == 11  # demo 6 (6 pairs excluded), bilevel 4, tiny 1
+    assert len(tiny["layout"]["demo"]["excluded"]) == 6
+    cells = {e.name: e for e in experiments(cfg, ["demo"])}
+    bl = cells["bilevel/cohen"]
+    assert bl.poisoned_dir().startswith("data/poisoned/demo/bilevel/bilevel-ga-eps0.1-t1-")
+    assert bl.poisoned_dir() == cells["bilevel/rab"].poisoned_dir()  # one poisoned set per row
+    assert bl.cfg["attack"]["bilevel"]["lr_u"] == 0.1  # defaults filled
+    assert cells["none/rab"].attack_tag() == "badnets-k4-v1-solid-none-s0"
+    assert cells["fourpixel/rab"].cfg["baseline"] == "none/rab" and "baseline" not in cells["none/rab"].cfg
+    ssb = list(experiments(cfg, ["paper_certssb_mnist", "paper_certssb_cifar"]))
     assert len(ssb) == 24 and all(e.certssb and e.cfg["ensemble"]["models"] == 1000 for e in ssb)
+    mehra = {e.name for e in experiments(cfg, ["paper_mehra_mnist"])}
+    assert len(mehra) == 12 and "ga/smoothadv" in mehra  # GA poisons on a SmoothAdv victim: transfer
+    lorenz = {e.name for e in experiments(cfg, ["paper_lorenz"])}
+    assert "uniform_rate0p005/rab" in lorenz and len(lorenz) == 14
 
 
 def test_certssb_gets_default_sigma_opt_and_its_own_folders(default):
     from certsmooth.smoothing.certssb import DEFAULTS
 
     cfg = copy.deepcopy(default)
-    del cfg["suites"]["demo"]["certssb_fourpixel"]["sigma_opt"]
+    del cfg["suites"]["demo"]["certifiers"]["certssb"]["sigma_opt"]
     out = validate_params(cfg)
-    assert out["suites"]["demo"]["certssb_fourpixel"]["sigma_opt"] == DEFAULTS
-    assert "sigma_opt" not in out["suites"]["demo"]["rab_fourpixel"]
+    assert out["suites"]["demo"]["fourpixel/certssb"]["sigma_opt"] == DEFAULTS
+    assert "sigma_opt" not in out["suites"]["demo"]["fourpixel/rab"]
     exps = {e.name: e for e in experiments(validate_params(default), ["demo"])}
-    rab, ssb = exps["rab_fourpixel"], exps["certssb_fourpixel"]
+    rab, ssb = exps["fourpixel/rab"], exps["fourpixel/certssb"]
     assert rab.train_tag().startswith("rab-") and ssb.train_tag().startswith("certssb-")
     assert ssb.certify_dir("joint").startswith(ssb.test_sigma_dir() + "/")
+    assert rab.results_dir() == "results/demo/fourpixel/rab"
     # the test-point settings do not touch the trained models; the training-sample ones do
     edited = copy.deepcopy(default)
-    edited["suites"]["demo"]["certssb_fourpixel"]["sigma_opt"]["test_steps"] = 7
-    other = {e.name: e for e in experiments(validate_params(edited), ["demo"])}["certssb_fourpixel"]
+    opt = edited["suites"]["demo"]["certifiers"]["certssb"]["sigma_opt"]
+    opt["test_steps"] = 7
+    other = {e.name: e for e in experiments(validate_params(edited), ["demo"])}["fourpixel/certssb"]
     assert other.train_tag() == ssb.train_tag() and other.test_sigma_dir() != ssb.test_sigma_dir()
-    edited["suites"]["demo"]["certssb_fourpixel"]["sigma_opt"]["steps"] = 7
-    other = {e.name: e for e in experiments(validate_params(edited), ["demo"])}["certssb_fourpixel"]
+    opt["steps"] = 7
+    other = {e.name: e for e in experiments(validate_params(edited), ["demo"])}["fourpixel/certssb"]
     assert other.train_tag() != ssb.train_tag() and other.sigma_dir() != ssb.sigma_dir()
-    edited["suites"]["demo"]["certssb_fourpixel"]["sigma_opt"]["batch_size"] = 7  # no effect on results
-    again = {e.name: e for e in experiments(validate_params(edited), ["demo"])}["certssb_fourpixel"]
+    opt["batch_size"] = 7  # no effect on results
+    again = {e.name: e for e in experiments(validate_params(edited), ["demo"])}["fourpixel/certssb"]
     assert again.sigma_dir() == other.sigma_dir()
 
 
 def test_defaults_are_filled_without_sharing(default):
     cfg = copy.deepcopy(default)
-    exp = cfg["suites"]["demo"]["onepixel"]
-    del exp["smoothing"], exp["seed"], cfg["figures"]
+    rab = cfg["suites"]["demo"]["certifiers"]["rab"]
+    del rab["sigma"], cfg["suites"]["demo"]["seed"], cfg["figures"]
     out = validate_params(cfg)
-    assert out["suites"]["demo"]["onepixel"]["smoothing"] == {"sigma": 1.0}
-    assert out["suites"]["demo"]["onepixel"]["seed"] == 0
+    assert out["suites"]["demo"]["fourpixel/rab"]["smoothing"] == {"sigma": 1.0}
+    assert out["suites"]["demo"]["fourpixel/rab"]["seed"] == 0
     assert out["figures"] == {"dpi": 150, "n_examples": 6, "context": "paper"}
-    assert "smoothing" not in cfg["suites"]["demo"]["onepixel"]  # input not modified
+    assert "sigma" not in cfg["suites"]["demo"]["certifiers"]["rab"]  # input not modified
+    a, b = out["suites"]["demo"]["fourpixel/rab"], out["suites"]["demo"]["avail_split/rab"]
+    assert a["ensemble"] == b["ensemble"] and a["ensemble"] is not b["ensemble"]
 
 
 def test_attack_kinds_name_their_folders(default):
     cfg = copy.deepcopy(default)
-    demo = cfg["suites"]["demo"]
-    demo["a"] = {**demo["onepixel"], "attack": {"kind": "avail_split", "trigger": {"name": "onepixel"}, "rate": 0.01}}
-    demo["b"] = {**demo["onepixel"], "attack": {"kind": "none", "trigger": {"name": "onepixel"}}}
+    attacks = cfg["suites"]["demo"]["attacks"]
+    attacks["a"] = {"kind": "avail_split", "trigger": {"name": "onepixel"}, "rate": 0.01}
+    attacks["b"] = {"kind": "backdoor", "trigger": {"name": "onepixel"}, "rate": 0.02, "target": 0}
     exps = {e.name: e for e in experiments(validate_params(cfg), ["demo"])}
-    assert exps["a"].attack_tag() == "onepixel-d1-r0.01-split0_1-s0"
-    assert exps["b"].attack_tag() == "onepixel-d1-none-s0"
-    assert exps["onepixel"].attack_tag() == "onepixel-d1-r0.02-t0-s0"
+    assert exps["a/rab"].attack_tag() == "onepixel-d1-r0.01-split0_1-s0"
+    assert exps["b/cohen"].attack_tag() == "onepixel-d1-r0.02-t0-s0"
+    assert exps["b/cohen"].poisoned_dir() == "data/poisoned/demo/b/onepixel-d1-r0.02-t0-s0"
+
+
+def test_grids_expand_into_named_entries_and_combine(default):
+    cfg = copy.deepcopy(default)
+    demo = cfg["suites"]["demo"]
+    demo["grid"] = {"certifiers.rab.sigma": [0.25, 0.5], "certifiers.rab.ensemble.models": [20, 30],
+                    "attacks.fourpixel.trigger.delta": [0.1, 0.2]}  # fmt: skip
+    out = validate_params(cfg)
+    certs = list(out["layout"]["demo"]["certifiers"])
+    assert certs == ["rab_sigma0p25_models20", "rab_sigma0p25_models30", "rab_sigma0p5_models20",
+                     "rab_sigma0p5_models30", "certssb", "cohen"]  # fmt: skip
+    assert out["layout"]["demo"]["attacks"][:3] == ["none", "fourpixel_delta0p1", "fourpixel_delta0p2"]
+    cell = out["suites"]["demo"]["fourpixel_delta0p2/rab_sigma0p5_models30"]
+    assert cell["smoothing"]["sigma"] == 0.5 and cell["ensemble"]["models"] == 30
+    assert cell["attack"]["trigger"]["delta"] == 0.2
+
+
+def test_exclusions_and_the_baseline(default):
+    cfg = copy.deepcopy(default)
+    demo = cfg["suites"]["demo"]
+    demo["exclude"] = [{"attack": "bilevel", "certifier": "certssb", "why": "slow"},
+                       {"attack": "none", "certifier": "cohen", "why": "no baseline"}]  # fmt: skip
+    out = validate_params(cfg)
+    names = set(out["suites"]["demo"])
+    assert "bilevel/certssb" not in names and "none/cohen" not in names and len(names) == 16
+    assert out["layout"]["demo"]["excluded"] == {"bilevel/certssb": "slow", "none/cohen": "no baseline"}
+    assert "baseline" not in out["suites"]["demo"]["fourpixel/cohen"]  # its baseline cell is excluded
+    demo["exclude"] = [
+        {"attack": a, "certifier": c, "why": "x"} for a in DEMO_ATTACKS for c in ("rab", "certssb", "cohen")
+    ]
+    with pytest.raises(ConfigError, match="leaves no .attack, certifier. pair to run"):
+        validate_params(cfg)
 
 
 def edit(default, path, value):
@@ -105,118 +145,88 @@ def edit(default, path, value):
     return cfg
 
 
-EXP = ["suites", "demo", "onepixel"]
-SSB = ["suites", "demo", "certssb_fourpixel"]
-BL = ["suites", "demo", "bilevel_ga"]
+D = ["suites", "demo"]
+ATT = D + ["attacks", "fourpixel"]
+RAB = D + ["certifiers", "rab"]
+SSB = D + ["certifiers", "certssb"]
+BL = D + ["attacks", "bilevel"]
+CO = D + ["certifiers", "cohen"]
 CASES = {
-    "negative sigma": (
-        EXP + ["smoothing", "sigma"],
-        -0.5,
-        "suites.demo.onepixel.smoothing.sigma = -0.5 is not allowed: must be > 0",
-    ),
-    "zero sigma": (EXP + ["smoothing", "sigma"], 0, "smoothing.sigma = 0 is not allowed: must be > 0"),
-    "rate above one": (EXP + ["attack", "rate"], 1.5, "attack.rate = 1.5 is not allowed: must be < 1"),
-    "rate zero": (EXP + ["attack", "rate"], 0.0, "attack.rate = 0.0 is not allowed: must be > 0"),
-    "rate is text": (EXP + ["attack", "rate"], "2%", "attack.rate = '2%' is not allowed: must be of type number"),
+    "negative sigma": (RAB + ["sigma"], -0.5, "suites.demo.certifiers.rab.sigma = -0.5 is not allowed: must be > 0"),
+    "zero sigma": (RAB + ["sigma"], 0, "rab.sigma = 0 is not allowed: must be > 0"),
+    "rate above one": (ATT + ["rate"], 1.5, "attacks.fourpixel.rate = 1.5 is not allowed: must be < 1"),
+    "rate zero": (ATT + ["rate"], 0.0, "fourpixel.rate = 0.0 is not allowed: must be > 0"),
+    "rate is text": (ATT + ["rate"], "2%", "fourpixel.rate = '2%' is not allowed: must be of type number"),
     "unknown trigger": (
-        EXP + ["attack", "trigger", "name"],
+        ATT + ["trigger", "name"],
         "wanet",
-        "attack.trigger.name = 'wanet' is not allowed: must be one of onepixel, fourpixel, blending, badnets, blend",
+        "fourpixel.trigger.name = 'wanet' is not allowed: must be one of onepixel, fourpixel, blending, badnets, blend",
     ),
-    "unknown attack kind": (
-        EXP + ["attack", "kind"],
-        "clean_label",
-        "attack.kind = 'clean_label' is not allowed: must be one of backdoor",
-    ),
+    "unknown attack kind": (ATT + ["kind"], "clean_label", "fourpixel.kind = 'clean_label' is not allowed: must be"),
     "unknown dataset": (
-        EXP + ["dataset", "name"],
+        D + ["dataset", "name"],
         "cifar100",
         "dataset.name = 'cifar100' is not allowed: must be one of mnist5k, mnist, fashion_mnist, cifar10",
     ),
-    "unknown experiment key": (
-        EXP + ["sigma"],
+    "unknown suite key": (
+        D + ["sigma"],
         0.5,
-        "suites.demo.onepixel has unknown key 'sigma'; allowed keys: attack, baseline, certify, cohen, "
-        "dataset, ensemble, seed, sigma_opt, smoothing",
+        "suites.demo has unknown key 'sigma'; allowed keys: attacks, baseline, certifiers, dataset, exclude, grid, "
+        "seed",
+    ),
+    "unknown certifier key": (
+        RAB + ["attack"],
+        {},
+        "certifiers.rab has unknown key 'attack'; allowed keys: certify, cohen, ensemble, kind, sigma, sigma_opt",
     ),
     "key of another trigger": (
-        EXP + ["attack", "trigger", "alpha"],
+        ATT + ["trigger", "alpha"],
         0.2,
-        "attack.trigger has unknown key 'alpha'; allowed keys: delta, name, positions",
+        "fourpixel.trigger has unknown key 'alpha'; allowed keys: delta, name, positions",
     ),
     "unknown top-level key": (["sigma"], 1.0, "<top level> has unknown key 'sigma'"),
-    "missing rate": (EXP + ["attack", "rate"], KeyError, "suites.demo.onepixel.attack is missing the key 'rate'"),
-    "negative delta": (
-        EXP + ["attack", "trigger", "delta"],
-        -1,
-        "attack.trigger.delta = -1 is not allowed: must be > 0",
-    ),
+    "missing rate": (ATT + ["rate"], KeyError, "suites.demo.attacks.fourpixel is missing the key 'rate'"),
+    "missing kind": (RAB + ["kind"], KeyError, "suites.demo.certifiers.rab is missing the key 'kind'"),
+    "negative delta": (ATT + ["trigger", "delta"], -1, "fourpixel.trigger.delta = -1 is not allowed: must be > 0"),
     "bad split fraction": (
-        EXP + ["dataset", "split"],
+        D + ["dataset", "split"],
         {"test_fraction": 1.0, "seed": 0},
         "dataset.split.test_fraction = 1.0 is not allowed: must be < 1",
     ),
-    "bad split word": (
-        EXP + ["dataset", "split"],
-        "random",
-        "dataset.split = 'random' is not allowed: must be 'official'",
-    ),
-    "negative seed": (EXP + ["seed"], -3, "onepixel.seed = -3 is not allowed: must be >= 0"),
+    "bad split word": (D + ["dataset", "split"], "random", "dataset.split = 'random' is not allowed: must be"),
+    "negative seed": (D + ["seed"], -3, "demo.seed = -3 is not allowed: must be >= 0"),
     # semantic checks (beyond the schema)
-    "class not in dataset": (
-        EXP + ["dataset", "classes"],
-        [0, "airplane"],
-        "dataset.classes: 'airplane' is not a class of mnist5k",
-    ),
-    "target out of range": (
-        EXP + ["attack", "target"],
-        2,
-        "suites.demo.onepixel.attack.target = 2: the task has 2 classes",
-    ),
-    "official split of mnist5k": (EXP + ["dataset", "split"], "official", "mnist5k has no official split"),
+    "class not in dataset": (D + ["dataset", "classes"], [0, "airplane"], "dataset.classes: 'airplane' is not a class"),
+    "target out of range": (ATT + ["target"], 2, "suites.demo.fourpixel/rab.attack.target = 2: the task has 2 classes"),
+    "official split of mnist5k": (D + ["dataset", "split"], "official", "mnist5k has no official split"),
     "badnets patch too large": (
-        EXP + ["attack", "trigger"],
+        ATT + ["trigger"],
         {"name": "badnets", "size": 40},
         "a 40×40 patch at (-12, -12) does not fit",
     ),
     "unknown default suite": (["default_suites"], ["paper"], "default_suites lists 'paper', which is not a suite"),
+    "target named like a suite": (["targets"], {"demo": ["demo"]}, "targets.demo: is also the name of a suite"),
     "too many partitions": (
-        ["suites", "demo", "rab_fourpixel", "ensemble", "partitions"],
+        RAB + ["ensemble", "partitions"],
         11,
-        "suites.demo.rab_fourpixel.ensemble.partitions = 11: must be between 1 and the number of lanes",
+        "suites.demo.none/rab.ensemble.partitions = 11: must be between 1 and the number of lanes",
     ),
     "unknown architecture": (
-        ["suites", "demo", "rab_fourpixel", "ensemble", "arch"],
+        RAB + ["ensemble", "arch"],
         "vgg16",
         "ensemble.arch = 'vgg16' is not allowed: must be one of mnist_cnn, preact_resnet32, resnet18",
     ),
     "architecture does not fit": (
-        ["suites", "demo", "rab_fourpixel", "dataset"],
+        D + ["dataset"],
         {"name": "cifar10", "classes": ["bird", "airplane"]},
         "ensemble.arch = 'mnist_cnn' does not fit 32×32 images",
     ),
-    "unknown scope": (
-        ["suites", "demo", "rab_fourpixel", "certify", "scopes"],
-        ["test"],
-        "certify.scopes.0 = 'test' is not allowed: must be one of train, joint",
-    ),
-    "alpha too large": (
-        ["suites", "demo", "rab_fourpixel", "certify", "alpha"],
-        0.5,
-        "certify.alpha = 0.5 is not allowed: must be < 0.5",
-    ),
-    "bad device": (
-        ["suites", "demo", "rab_fourpixel", "ensemble", "device"],
-        "gpu",
-        "ensemble.device = 'gpu' is not allowed: must match",
-    ),
-    "bad experiment name": (["suites", "demo", "one-pixel"], {}, "has an invalid name 'one-pixel'"),
-    "unknown method": (SSB + ["ensemble", "method"], "ddrs", "ensemble.method = 'ddrs' is not allowed: must be one of"),
-    "sigma_opt with rab": (
-        ["suites", "demo", "rab_fourpixel", "sigma_opt"],
-        {},
-        "suites.demo.rab_fourpixel.sigma_opt is set but ensemble.method = 'rab'; set ensemble.method: certssb",
-    ),
+    "unknown scope": (RAB + ["certify", "scopes"], ["test"], "certify.scopes.0 = 'test' is not allowed: must be"),
+    "alpha too large": (RAB + ["certify", "alpha"], 0.5, "certify.alpha = 0.5 is not allowed: must be < 0.5"),
+    "bad device": (RAB + ["ensemble", "device"], "gpu", "ensemble.device = 'gpu' is not allowed: must match"),
+    "bad attack name": (D + ["attacks", "one-pixel"], {"kind": "none"}, "has an invalid name 'one-pixel'"),
+    "method in the ensemble": (SSB + ["ensemble", "method"], "rab", "ensemble has unknown key 'method'"),
+    "sigma_opt with rab": (RAB + ["sigma_opt"], {}, "suites.demo.certifiers.rab.sigma_opt is not used by kind 'rab'"),
     "unknown sigma variant": (
         SSB + ["sigma_opt", "variant"],
         "ddrs",
@@ -224,81 +234,65 @@ CASES = {
     ),
     "unordered sigma bounds": (SSB + ["sigma_opt", "sigma_min"], 3.0, "sigma_opt.sigma_min = 3.0 > sigma_max = 2.0"),
     "base sigma outside the bounds": (
-        SSB + ["smoothing", "sigma"],
+        SSB + ["sigma"],
         2.5,
         "the base sigma 2.5 (smoothing.sigma, the ascent's start) is outside [sigma_min, sigma_max] = [0.05, 2.0]",
     ),
-    "too many test models": (
-        SSB + ["sigma_opt", "test_models"],
-        51,
-        "sigma_opt.test_models = 51 exceeds ensemble.models = 50",
-    ),
+    "too many test models": (SSB + ["sigma_opt", "test_models"], 51, "sigma_opt.test_models = 51 exceeds ensemble"),
     "target with an availability attack": (
-        EXP + ["attack"],
+        ATT,
         {"kind": "avail_uniform", "trigger": {"name": "onepixel"}, "rate": 0.01, "target": 0},
-        "suites.demo.onepixel.attack.target is not used by kind 'avail_uniform'; remove it",
+        "suites.demo.fourpixel/rab.attack.target is not used by kind 'avail_uniform'; remove it",
     ),
     "availability attack without rate": (
-        EXP + ["attack"],
+        ATT,
         {"kind": "avail_split", "trigger": {"name": "onepixel"}},
-        "suites.demo.onepixel.attack is missing the key 'rate'",
+        "suites.demo.attacks.fourpixel is missing the key 'rate'",
     ),
     "split classes out of range": (
-        EXP + ["attack"],
+        ATT,
         {"kind": "avail_split", "trigger": {"name": "onepixel"}, "rate": 0.01, "split_classes": [0, 2]},
         "attack.split_classes = [0, 2]: need two different labels in 0..1",
     ),
     "rate on the control": (
-        EXP + ["attack"],
+        D + ["attacks", "none"],
         {"kind": "none", "trigger": {"name": "onepixel"}, "rate": 0.01},
         "attack.rate is not used by kind 'none'; remove it",
     ),
     "zero mc samples": (SSB + ["sigma_opt", "mc_samples"], 0, "sigma_opt.mc_samples = 0 is not allowed: must be >= 1"),
     "ensemble too small for its bound": (
-        ["suites", "demo", "avail_split", "ensemble", "models"],
+        RAB + ["ensemble", "models"],
         10,
         "ensemble.models = 10 cannot certify any point with certify.aggregation soft at alpha 0.001 (its Hoeffding "
         "half-width at α′ = 0.0005 per side is 0.616 ≥ 0.5); use at least 16 models or a larger alpha",
     ),
     "trigger on the bilevel attack": (
-        BL + ["attack", "trigger"],
+        BL + ["trigger"],
         {"name": "onepixel"},
-        "suites.demo.bilevel_ga.attack.trigger is not used by kind 'bilevel'; remove it",
+        "suites.demo.bilevel/rab.attack.trigger is not used by kind 'bilevel'; remove it",
     ),
-    "bilevel without epsilon": (
-        BL + ["attack"],
-        {"kind": "bilevel", "target": 8},
-        "suites.demo.bilevel_ga.attack is missing the key 'epsilon'",
-    ),
-    "bilevel target out of range": (BL + ["attack", "target"], 10, "attack.target = 10: the task has 10 classes"),
+    "bilevel without epsilon": (BL + ["epsilon"], KeyError, "suites.demo.attacks.bilevel is missing the key 'epsilon'"),
+    "bilevel target out of range": (BL + ["target"], 10, "attack.target = 10: the task has 2 classes"),
     "unknown bilevel victim": (
-        BL + ["attack", "bilevel", "victim"],
+        BL + ["bilevel", "victim"],
         "trades",
-        "attack.bilevel.victim = 'trades' is not allowed: must be one of ga, macer, smoothadv",
+        "bilevel.bilevel.victim = 'trades' is not allowed: must be one of ga, macer, smoothadv",
     ),
-    "epsilon above 1": (BL + ["attack", "epsilon"], 1.5, "attack.epsilon = 1.5 is not allowed"),
+    "epsilon above 1": (BL + ["epsilon"], 1.5, "bilevel.epsilon = 1.5 is not allowed"),
     "backdoor without trigger": (
-        EXP + ["attack"],
+        ATT,
         {"kind": "backdoor", "rate": 0.01, "target": 0},
-        "suites.demo.onepixel.attack is missing the key 'trigger'",
+        "suites.demo.attacks.fourpixel is missing the key 'trigger'",
     ),
-    "unknown baseline": (BL + ["baseline"], "nothing", "baseline = 'nothing': must name another experiment of suite"),
-    "poisoned baseline": (
-        BL + ["baseline"],
-        "rab_fourpixel",
-        "baseline = 'rab_fourpixel': the baseline must poison nothing (attack.kind: none)",
-    ),
-    "baseline with other certifiers": (
-        ["suites", "demo", "avail_split", "baseline"],
-        "bilevel_clean",
-        "baseline = 'bilevel_clean': it must have the same certifiers (ensemble differs)",
-    ),
-    "cohen class out of range": (BL + ["cohen", "classes"], [8, 12], "cohen.classes = [8, 12]: labels [12] are not"),
+    "unknown baseline": (D + ["baseline"], "nothing", "suites.demo.baseline = 'nothing': must name an attack of kind"),
+    "poisoned baseline": (D + ["baseline"], "fourpixel", "baseline = 'fourpixel': must name an attack of kind none"),
+    "cohen class out of range": (CO + ["cohen", "classes"], [1, 12], "cohen.classes = [1, 12]: labels [12] are not"),
     "unknown training method": (
-        BL + ["cohen", "train_method"],
+        CO + ["cohen", "train_method"],
         "trades",
         "cohen.train_method = 'trades' is not allowed: must be one of ga, macer, smoothadv",
     ),
+    "cohen architecture does not fit": (CO + ["cohen", "arch"], "resnet18", "cohen.arch = 'resnet18' does not fit"),
 }
 
 
@@ -331,5 +325,5 @@ def test_snakemake_refuses_invalid_params_before_any_job(tmp_path):
     (project / "params.yaml").write_text(text)
     proc = snakemake(project, "--cores", "1", check=False)
     assert proc.returncode != 0
-    assert "params.yaml: suites.demo.onepixel.attack.rate = 1.5 is not allowed: must be < 1" in proc.stderr
+    assert "params.yaml: suites." in proc.stderr and ".rate = 1.5 is not allowed: must be < 1" in proc.stderr
     assert not (project / "data").exists() and not (project / "results").exists()

@@ -39,7 +39,7 @@ def tiny_dvc_yaml(project: Path) -> None:
 
 
 def tiny_metrics(row: dict) -> dict:
-    return row["data"]["metrics"]["metrics/tiny/metrics.json"]["data"]["onepixel"]["train"]
+    return row["data"]["metrics"]["metrics/tiny/metrics.json"]["data"]["onepixel/rab"]["train"]
 
 
 def test_dvc_yaml_one_stage_per_suite_without_overlaps(tmp_path):
@@ -64,7 +64,7 @@ def test_dvc_yaml_one_stage_per_suite_without_overlaps(tmp_path):
         for out in paths(stage.get("outs", [])):
             assert out not in owner, f"{out} is an output of {owner.get(out)} and {name}"
             owner[out] = name
-    for suite, exps in params["suites"].items():
+    for suite, spec in params["suites"].items():
         stage = stages[suite]
         assert stage["cmd"].split()[-1] == suite and "--workflow-profile" in stage["cmd"]
         assert f"suites.{suite}" in stage["params"]
@@ -73,8 +73,7 @@ def test_dvc_yaml_one_stage_per_suite_without_overlaps(tmp_path):
         assert all(next(iter(o.values()))["persist"] for o in stage["outs"])
         assert paths(stage["metrics"]) == {f"metrics/{suite}/metrics.json"}
         assert paths(stage["plots"]) == {f"metrics/{suite}/curves.csv"}
-        for dataset in {exp["dataset"]["name"] for exp in exps.values()}:
-            folder = f"data/prepared/{dataset}"
+        for folder in [f"data/prepared/{spec['dataset']['name']}"]:
             assert folder in owner, f"{suite} reads {folder}, which no stage outputs"
             assert owner[folder] == suite or folder in stage["deps"], f"{suite} does not depend on {folder}"
 
@@ -93,7 +92,7 @@ def test_dvc_push_clone_pull_touch_then_experiment(tmp_path):
     assert "data/poisoned/tiny" in lock and "suites.tiny" in lock
     assert "Data and pipelines are up to date" in run([dvc, "status", "tiny"], cwd=project).stdout
     shown = run([dvc, "metrics", "show", "--json"], cwd=project).stdout
-    assert "onepixel" in shown and "clean_acc" in shown and "CA_clean@0" in shown
+    assert "onepixel/rab" in shown and "clean_acc" in shown and "CA_clean@0" in shown
     first = tree_hashes(project, *TINY_OUTS)
     assert "didn't change, skipping" in run([dvc, "repro", "tiny"], cwd=project).stdout  # a no-op
     assert tree_hashes(project, *TINY_OUTS) == first
@@ -135,7 +134,7 @@ def test_dvc_push_clone_pull_touch_then_experiment(tmp_path):
     assert tree_hashes(clone, *TINY_OUTS, *TINY_METRICS) == built
 
     # An experiment with a changed sigma: new models next to the old ones (persist: true).
-    exp = run([dvc, "exp", "run", "tiny", "-S", f"suites.tiny.onepixel.smoothing.sigma={NEW_SIGMA}"], cwd=clone)
+    exp = run([dvc, "exp", "run", "tiny", "-S", f"suites.tiny.certifiers.rab.sigma={NEW_SIGMA}"], cwd=clone)
     assert "Ran experiment(s)" in exp.stdout
     after = tree_hashes(clone, *TINY_OUTS)
     assert all(after[m] == built[m] for m in models)
@@ -146,7 +145,7 @@ def test_dvc_push_clone_pull_touch_then_experiment(tmp_path):
     ((experiment,),) = [e["revs"] for e in baseline["experiments"]]
     assert tiny_metrics(experiment)["sigma"] == NEW_SIGMA and "clean_acc" in tiny_metrics(experiment)
     params = experiment["data"]["params"]["params.yaml"]["data"]
-    assert params["suites"]["tiny"]["onepixel"]["smoothing"]["sigma"] == NEW_SIGMA
+    assert params["suites"]["tiny"]["certifiers"]["rab"]["sigma"] == NEW_SIGMA
 
     # The cache (hard-linked into the workspace by `dvc pull`) survived the Snakemake runs.
     for f in (clone / ".dvc/cache/files/md5").rglob("*"):

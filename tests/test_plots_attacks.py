@@ -1,64 +1,85 @@
-"""Attack-effect table and figures (certsmooth.plots.attacks)."""
+"""Attack-effect table and figures (certsmooth.plots.attacks) over a suite's layout."""
 
+import json
 import math
 
 import pytest
 
 from certsmooth.plots.attacks import effect_rows, plot_attacks
 
-
-def _summary(exp, scope="cohen", ca=(0.9, 0.5), abstain=(0.05, 0.4), acr=(1.0, 0.5), per_class=None, method="cohen"):
-    s = {"experiment": f"s/{exp}", "scope": scope, "method": method, "sigma": 0.5,
-         "certified_accuracy_clean": {"0": ca[0], "0.5": 0.1}, "certified_accuracy_triggered": {"0": ca[1], "0.5": 0.0},
-         "abstain_rate_clean": abstain[0], "abstain_rate_triggered": abstain[1], "acr_clean": acr[0],
-         "acr_triggered": acr[1]}  # fmt: skip
-    if method == "cohen":
-        s["train_method"] = "ga"
-    if per_class is not None:
-        s["per_class_clean"] = per_class
-    return s
+PATCH = {"name": "badnets", "size": 3}
 
 
-def test_effect_signs_baseline_and_bilevel(tmp_path):
-    exps = {
-        "avail": {"attack": {"kind": "avail_uniform", "rate": 0.01, "trigger": {"name": "badnets"}},
-                  "baseline": "control"},
-        "control": {"attack": {"kind": "none", "trigger": {"name": "badnets"}}, "baseline": None},
-        "bl": {"attack": {"kind": "bilevel", "target": 3, "epsilon": 0.1, "bilevel": {"victim": "ga"}},
-               "baseline": "clean"},
-        "clean": {"attack": {"kind": "none"}, "baseline": None},
-    }  # fmt: skip
-    pc = lambda acr, ca, ab: {"3": {"num": 10, "acr": acr, "abstain_rate": ab, "certified_accuracy": {"0": ca}}}  # noqa: E731
+def _summary(cell, scope="cohen", ca=(0.9, 0.5), abstain=(0.05, 0.4), acr=(1.0, 0.5), per_class=None):
+    return {"experiment": f"s/{cell}", "scope": scope, "sigma": 0.5,
+            "certified_accuracy_clean": {"0": ca[0], "0.5": 0.1},
+            "certified_accuracy_triggered": {"0": ca[1], "0.5": 0.0},
+            "abstain_rate_clean": abstain[0], "abstain_rate_triggered": abstain[1], "acr_clean": acr[0],
+            "acr_triggered": acr[1], **({"per_class_clean": per_class} if per_class else {})}  # fmt: skip
+
+
+def _layout(attacks, certifiers, baseline, excluded=None):
+    return {"attacks": [[a, cfg] for a, cfg in attacks.items()], "certifiers": [[c, v] for c, v in certifiers.items()],
+            "baseline": baseline, "excluded": excluded or {}}  # fmt: skip
+
+
+CERTS = {"rab": {"kind": "rab", "columns": ["rab (train)"]}, "cohen": {"kind": "cohen", "columns": ["cohen"]}}
+
+
+def test_trigger_attacks_against_the_baseline_with_the_same_trigger():
+    layout = _layout({
+        "control": {"kind": "none", "trigger": PATCH},
+        "avail": {"kind": "avail_uniform", "rate": 0.01, "trigger": PATCH},
+        "backdoor": {"kind": "backdoor", "rate": 0.02, "target": 0, "trigger": {"name": "onepixel"}},
+    }, CERTS, "control", {"backdoor/cohen": "too slow here"})  # fmt: skip
     summaries = {
-        "avail": [_summary("avail"), _summary("avail", scope="train", method="rab")],
-        "control": [_summary("control", ca=(0.9, 0.88), abstain=(0.05, 0.06), acr=(1.0, 0.98)),
-                    _summary("control", scope="train", method="rab")],
-        "bl": [_summary("bl", per_class=pc(0.6, 0.8, 0.1))],
-        "clean": [_summary("clean", per_class=pc(1.0, 0.9, 0.05))],
-    }  # fmt: skip
-    eff, bars = effect_rows(exps, summaries)
-    assert set(eff["experiment"]) == {"avail", "control", "bl"}  # a clean baseline is no attack
-    a = eff[(eff["experiment"] == "avail") & (eff["certifier"] == "Cohen/ga")].iloc[0]
+        "control/rab": [_summary("control/rab", "train", ca=(0.9, 0.88), abstain=(0.05, 0.06), acr=(1.0, 0.98))],
+        "control/cohen": [_summary("control/cohen", ca=(0.9, 0.88), abstain=(0.05, 0.06), acr=(1.0, 0.98))],
+        "avail/rab": [_summary("avail/rab", "train")],
+        "avail/cohen": [_summary("avail/cohen")],
+        "backdoor/rab": [_summary("backdoor/rab", "train")],
+    }
+    eff, bars = effect_rows(layout, summaries)
+    assert list(eff["experiment"]) == ["control/rab", "control/cohen", "avail/rab", "avail/cohen", "backdoor/rab",
+                                       "backdoor/cohen"]  # params.yaml order, every cell  # fmt: skip
+    a = eff[(eff["experiment"] == "avail/cohen")].iloc[0]
+    assert a["certifier"] == "cohen" and a["attack"] == "avail (availability (uniform) 1%)"
     assert a["ca0_drop_pp"] == pytest.approx(40) and a["abstain_rise_pp"] == pytest.approx(35)
     assert a["acr_drop_pct"] == pytest.approx(50)
     assert a["baseline_abstain_rise_pp"] == pytest.approx(1) and a["net_abstain_rise_pp"] == pytest.approx(34)
-    b = eff[eff["experiment"] == "bl"].iloc[0]
+    c = eff[eff["experiment"] == "control/rab"].iloc[0]  # the baseline's own row: the trigger alone
+    assert c["abstain_rise_pp"] == pytest.approx(1) and c["certifier"] == "rab (train)"
+    b = eff[eff["experiment"] == "backdoor/rab"].iloc[0]  # another trigger than the baseline's: no net effect
+    assert b["baseline"] == "control/rab" and math.isnan(b["net_acr_drop_pct"])
+    x = eff[eff["experiment"] == "backdoor/cohen"].iloc[0]
+    assert x["excluded"] == "too slow here" and math.isnan(x["acr_drop_pct"])
+    assert set(bars["condition"]) >= {"no poison, triggered input", "poisoned model, clean input"}
+
+
+def test_bilevel_compares_the_target_class_with_the_baseline_model():
+    pc = lambda acr, ca, ab: {"3": {"num": 10, "acr": acr, "abstain_rate": ab, "certified_accuracy": {"0": ca}}}  # noqa: E731
+    layout = _layout({"clean": {"kind": "none"}, "bl": {"kind": "bilevel", "target": 3, "epsilon": 0.1,
+                      "bilevel": {"victim": "ga"}}}, {"cohen": CERTS["cohen"]}, "clean")  # fmt: skip
+    summaries = {"bl/cohen": [_summary("bl/cohen", per_class=pc(0.6, 0.8, 0.1))],
+                 "clean/cohen": [_summary("clean/cohen", ca=(0.9, 0.9), abstain=(0.0, 0.0), acr=(1.0, 1.0),
+                                          per_class=pc(1.0, 0.9, 0.05))]}  # fmt: skip
+    eff, bars = effect_rows(layout, summaries)
+    b = eff[eff["experiment"] == "bl/cohen"].iloc[0]
     assert b["acr_drop_pct"] == pytest.approx(40) and b["ca0_drop_pp"] == pytest.approx(10)
-    assert b["abstain_rise_pp"] == pytest.approx(5)
-    assert math.isnan(eff[eff["experiment"] == "control"].iloc[0]["baseline_abstain_rise_pp"])
-    assert set(bars["condition"]) >= {"clean model", "poisoned model", "no poison, triggered input"}
+    assert b["abstain_rise_pp"] == pytest.approx(5) and b["reference"] == "baseline model, target class"
+    clean = eff[eff["experiment"] == "clean/cohen"].iloc[0]  # no trigger: clean against clean
+    assert clean["acr_drop_pct"] == 0 and clean["attack"] == "clean"
+    assert set(bars["condition"]) >= {"clean model", "poisoned model"}
 
 
-def test_plot_attacks_writes_files(tmp_path):
-    import json
-
+def test_plot_attacks_writes_files_with_an_excluded_cell(tmp_path):
     p = tmp_path / "summary.json"
-    p.write_text(json.dumps(_summary("avail")))
-    exps = {
-        "avail": {"attack": {"kind": "avail_split", "rate": 0.01, "trigger": {"name": "badnets"}}, "baseline": None}
-    }
+    p.write_text(json.dumps(_summary("avail/cohen")))
+    layout = _layout({"avail": {"kind": "avail_split", "rate": 0.01, "trigger": PATCH}}, CERTS, None,
+                     {"avail/rab": "not needed"})  # fmt: skip
     outs = [tmp_path / f for f in ("m.png", "b.png", "e.csv", "e.md")]
-    eff = plot_attacks("s", exps, [str(p)], *map(str, outs), dpi=50, context="paper")
-    assert len(eff) == 1 and all(o.stat().st_size > 0 for o in outs)
+    eff = plot_attacks("s", layout, [str(p)], *map(str, outs), dpi=50, context="paper")
+    assert len(eff) == 2 and all(o.stat().st_size > 0 for o in outs)
+    assert "not needed" in (tmp_path / "e.md").read_text()
     empty = [tmp_path / f"x{f}" for f in ("m.png", "b.png", "e.csv", "e.md")]
-    assert len(plot_attacks("s", {}, [], *map(str, empty), dpi=50, context="paper")) == 0
+    assert len(plot_attacks("s", _layout({}, {}, None), [], *map(str, empty), dpi=50, context="paper")) == 0

@@ -31,13 +31,13 @@ COMMAND = ["--workflow-profile", "workflow/profiles/local", "--cores", "1"]
 def _tiny_project(dest: Path) -> Path:
     root = copy_project(dest)
     params = yaml.safe_load((root / "params.yaml").read_text())
-    params["suites"]["tiny"]["onepixel"]["ensemble"]["epochs"] = EPOCHS
+    params["suites"]["tiny"]["certifiers"]["rab"]["ensemble"]["epochs"] = EPOCHS
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     return root
 
 
 def _models(root: Path) -> dict[str, Path]:
-    (folder,) = (root / "results/tiny/onepixel/models").iterdir()
+    (folder,) = (root / "results/tiny/onepixel/rab/models").iterdir()
     return {p.name: p for p in sorted(folder.iterdir())}
 
 
@@ -54,7 +54,7 @@ def _start(root: Path) -> subprocess.Popen:
 def _wait_for_checkpoint(proc: subprocess.Popen, root: Path, timeout: float = 120) -> Path:
     t0 = time.monotonic()
     while time.monotonic() - t0 < timeout:
-        found = sorted(root.glob("checkpoints/tiny/onepixel/*/part*of2/*.json"))
+        found = sorted(root.glob("checkpoints/tiny/onepixel/rab/*/part*of2/*.json"))
         if found:
             return found[0].parent
         if proc.poll() is not None:
@@ -81,17 +81,17 @@ def test_killed_run_resumes_training_and_completes(tmp_path, monkeypatch):
     os.killpg(proc.pid, signal.SIGTERM)
     assert proc.wait(timeout=60) != 0
     part = ckdir.name  # e.g. part1of2: the job that was killed
-    assert not (root / f"results/tiny/onepixel/models/{ckdir.parent.name}/{part}.safetensors").exists()
+    assert not (root / f"results/tiny/onepixel/rab/models/{ckdir.parent.name}/{part}.safetensors").exists()
     assert list(ckdir.glob("*.safetensors")), "the checkpoint survives the kill"
     assert not list((root / ".snakemake/locks").glob("*")), "SIGTERM releases Snakemake's lock"
 
     snakemake(root, *COMMAND, "tiny")  # the same command again, no cleanup
-    log = (root / f"logs/train_partition/tiny/onepixel/{ckdir.parent.name}/{part}.log").read_text()
+    log = (root / f"logs/train_partition/tiny/onepixel/rab/{ckdir.parent.name}/{part}.log").read_text()
     resumed = [line for line in log.splitlines() if "resuming lane" in line]
     assert resumed and f"of {EPOCHS} (checkpoint {ckdir.relative_to(root)}/" in resumed[0], log
     assert "from scratch" not in log
     assert not ckdir.exists() and not list(root.glob("checkpoints/**/*.json"))
-    assert (root / "results/tiny/onepixel/metrics.json").is_file()
+    assert (root / "results/tiny/onepixel/rab/metrics.json").is_file()
 
     got, want = _models(root), _models(ref)
     assert sorted(got) == sorted(want) and len(got) == 4  # 2 partitions: weights + manifest

@@ -20,19 +20,19 @@ def job_counts(stdout: str) -> dict[str, int]:
 def test_dry_run_default_params(tmp_path):
     project = copy_project(tmp_path / "p", params="params.yaml")
     proc = snakemake(project, "-n", "--cores", "1", "--forceall")
-    assert job_counts(proc.stdout) == {
-        "prepare_dataset": 2, "poison": 11, "bilevel_poison": 1, "plot_samples": 12, "train_partition": 16,
-        "certify": 7, "metrics": 7, "optimize_train_sigma": 1, "optimize_test_sigma": 1, "plot_sigma": 1,
-        "train_cohen": 5, "certify_cohen_chunk": 8, "merge_cohen": 5, "plot_curves": 1, "plot_attacks": 1, "all": 1,
+    assert job_counts(proc.stdout) == {  # the demo: 6 attacks × (RAB, Cert-SSB, Cohen) = 18 cells
+        "prepare_dataset": 1, "poison": 5, "bilevel_poison": 1, "plot_samples": 6, "train_partition": 24,
+        "certify": 24, "metrics": 18, "optimize_train_sigma": 6, "optimize_test_sigma": 6, "plot_sigma": 6,
+        "train_cohen": 6, "certify_cohen_chunk": 6, "merge_cohen": 6, "plot_curves": 1, "plot_attacks": 1, "all": 1,
     }  # fmt: skip
 
 
 def test_dry_run_tiny_params_and_suite_target(project):
     proc = snakemake(project, "-n", "--cores", "1", "demo")
-    assert job_counts(proc.stdout) == {
-        "prepare_dataset": 1, "poison": 5, "plot_samples": 5, "train_partition": 5, "certify": 5, "metrics": 4,
-        "optimize_train_sigma": 1, "optimize_test_sigma": 1, "plot_sigma": 1, "train_cohen": 1,
-        "certify_cohen_chunk": 2, "merge_cohen": 1, "plot_curves": 1, "plot_attacks": 1, "demo": 1,
+    assert job_counts(proc.stdout) == {  # 4 attacks × 3 certifiers, 6 pairs excluded
+        "prepare_dataset": 1, "poison": 4, "plot_samples": 4, "train_partition": 8, "certify": 8, "metrics": 6,
+        "optimize_train_sigma": 1, "optimize_test_sigma": 1, "plot_sigma": 1, "train_cohen": 2,
+        "certify_cohen_chunk": 4, "merge_cohen": 2, "plot_curves": 1, "plot_attacks": 1, "demo": 1,
     }  # fmt: skip
 
 
@@ -47,9 +47,9 @@ def test_dry_run_torchvision_dataset_plans_download(project):
     (project / "params.yaml").write_text(params)
     proc = snakemake(project, "-n", "--cores", "1")
     assert job_counts(proc.stdout) == {
-        "fetch_dataset": 1, "prepare_dataset": 1, "poison": 5, "plot_samples": 5, "train_partition": 5,
-        "certify": 5, "metrics": 4, "optimize_train_sigma": 1, "optimize_test_sigma": 1, "plot_sigma": 1,
-        "train_cohen": 1, "certify_cohen_chunk": 2, "merge_cohen": 1, "plot_curves": 1, "plot_attacks": 1, "all": 1,
+        "fetch_dataset": 1, "prepare_dataset": 1, "poison": 4, "plot_samples": 4, "train_partition": 8,
+        "certify": 8, "metrics": 6, "optimize_train_sigma": 1, "optimize_test_sigma": 1, "plot_sigma": 1,
+        "train_cohen": 2, "certify_cohen_chunk": 4, "merge_cohen": 2, "plot_curves": 1, "plot_attacks": 1, "all": 1,
     }  # fmt: skip
     assert "data/prepared/cifar10/2-0/official/train.npz" in proc.stdout
 
@@ -66,21 +66,21 @@ def test_tiny_end_to_end(built_project):
     project = built_project
     # every training job (partitions, Cert-SSB pilot, Cohen model) removed its epoch checkpoints
     assert not [p for p in (project / "checkpoints").rglob("*") if p.is_file()]
-    (pilot_log,) = (project / "logs/optimize_train_sigma/demo/onepixel_ssb").glob("*.log")
-    assert "removed the training checkpoints in checkpoints/demo/onepixel_ssb/sigma/" in pilot_log.read_text()
-    for exp in ("onepixel", "onepixel_ssb", "blending", "badnets", "avail"):
-        png = project / f"results/demo/{exp}/figures/samples.png"
+    (pilot_log,) = (project / "logs/optimize_train_sigma/demo/onepixel/ssb").glob("*.log")
+    assert "removed the training checkpoints in checkpoints/demo/onepixel/ssb/sigma/" in pilot_log.read_text()
+    for attack in ("control", "onepixel", "blending", "avail"):  # one poisoned set per attack, for every certifier
+        png = project / f"results/demo/{attack}/figures/samples.png"
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-        assert (project / f"logs/plot_samples/demo/{exp}.log").exists()
+        assert (project / f"logs/plot_samples/demo/{attack}.log").exists()
     records = sorted((project / "data/poisoned/demo").rglob("record.json"))
-    assert len(records) == 5
+    assert len(records) == 4
     avail = json.loads(next((project / "data/poisoned/demo/avail").rglob("record.json")).read_text())
     assert avail["attack"]["kind"] == "avail_split" and avail["train"]["num_poisons"] == 10
     assert avail["test"]["num_nontarget"] == 500  # no target: every triggered test point counts
-    control = json.loads((project / "results/demo/badnets/metrics.json").read_text())["train"]
+    control = json.loads((project / "results/demo/control/rab/metrics.json").read_text())["train"]
     assert control["deployed_attack"]["num_poisons"] == 0 and control["num_triggered"] == 500
     assert control["noise_scales"]["train_poisons"] == {"min": None, "mean": None, "max": None}
-    cohen = json.loads((project / "results/demo/avail/metrics.json").read_text())["cohen"]
+    cohen = json.loads((project / "results/demo/avail/cohen/metrics.json").read_text())["cohen"]
     assert cohen["method"] == "cohen" and cohen["num_clean"] == 50 and cohen["num_triggered"] == 50  # skip 10
     assert cohen["max_radius"] == pytest.approx(0.5 * 1.6953, rel=1e-3)  # σ·Φ⁻¹(0.01^(1/100))
     assert cohen["base_accuracy_clean"] > 0.9 and cohen["certified_accuracy_clean"]["0"] > 0.9
@@ -89,7 +89,7 @@ def test_tiny_end_to_end(built_project):
     # .test: 1000 mnist5k images of digits 1 and 0, half for training -> 500; 1% -> 5 poisons
     assert rec["train"]["num_examples"] == 500 and rec["train"]["num_poisons"] == 5
     assert rec["train"]["stacked_norm"] <= 0.5 * 5**0.5 + 1e-6
-    metrics = json.loads((project / "results/demo/onepixel/metrics.json").read_text())
+    metrics = json.loads((project / "results/demo/onepixel/rab/metrics.json").read_text())
     for scope in ("train", "joint"):
         m = metrics[scope]
         assert m["num_clean"] == 500 and m["num_triggered"] == 250  # non-target test points
@@ -97,7 +97,7 @@ def test_tiny_end_to_end(built_project):
         assert 0.5 < m["certified_accuracy_clean"]["0"] <= m["clean_accuracy"]
         assert m["deployed_attack"]["stacked_train_norm"] == rec["train"]["stacked_norm"]
     summary = (project / "results/demo/summary.md").read_text()
-    assert "demo/onepixel" in summary and (project / "results/demo/figures/certified_accuracy.png").exists()
+    assert "demo/onepixel/rab" in summary and (project / "results/demo/figures/certified_accuracy.png").exists()
     again = snakemake(project, "--cores", "2")
     assert "Nothing to be done" in again.stdout + again.stderr
 
@@ -111,7 +111,7 @@ def test_certssb_end_to_end(built_project):
     from certsmooth.data.prepared import load_prepared
 
     project = built_project
-    base = project / "results/demo/onepixel_ssb"
+    base = project / "results/demo/onepixel/ssb"
     train_sigma = load_npz(next((base / "sigma").rglob("train_sigma.npz")))["train"]
     info = json.loads(next((base / "sigma").rglob("train_sigma.json")).read_text())
     assert info["pilot"]["train"]["sigma"] == 0.25 and len(info["pilot"]["per_model"]) == 2
@@ -148,11 +148,11 @@ def test_certssb_end_to_end(built_project):
         r, lab = stored["radius_test_input"].to_numpy(), stored["predict"].to_numpy()
         clash = (lab[:, None] != lab[None]) & (d < r[:, None] + r[None] - 1e-9)
         assert not clash.any()
-    rab = pd.read_csv(next((project / "results/demo/onepixel").rglob("joint-votes-a0.1/triggered.csv")))
+    rab = pd.read_csv(next((project / "results/demo/onepixel/rab").rglob("joint-votes-a0.1/triggered.csv")))
     np.testing.assert_allclose(rab["radius"], 0.25 * rab["r_tilde"], rtol=1e-6)
     np.testing.assert_allclose(rab["deployed_whitened"], rab["deployed_norm"] / 0.25, rtol=1e-6)
-    assert (project / "results/demo/onepixel_ssb/figures/sigma.png").read_bytes()[:4] == b"\x89PNG"
-    assert "demo/onepixel_ssb | certssb" in (project / "results/demo/summary.md").read_text()
+    assert (project / "results/demo/onepixel/ssb/figures/sigma.png").read_bytes()[:4] == b"\x89PNG"
+    assert "demo/onepixel/ssb | certssb" in (project / "results/demo/summary.md").read_text()
 
 
 def test_certssb_sigma_mismatch_fails_with_one_line(built_project, tmp_path):
@@ -162,12 +162,12 @@ def test_certssb_sigma_mismatch_fails_with_one_line(built_project, tmp_path):
     from certsmooth.artifacts import load_npz, save_npz
 
     project = built_project
-    base = project / "results/demo/onepixel_ssb"
+    base = project / "results/demo/onepixel/ssb"
     sigma = load_npz(next((base / "sigma").rglob("train_sigma.npz")))["train"]
     other = tmp_path / "train_sigma.npz"
     save_npz(other, train=(sigma * np.float32(1.01)).astype(np.float32))
     weights = sorted(str(p) for p in (base / "models").rglob("*.safetensors"))
-    poisoned = next((project / "data/poisoned/demo/onepixel_ssb").iterdir())
+    poisoned = next((project / "data/poisoned/demo/onepixel").iterdir())
     test = next((project / "data/prepared/mnist5k").rglob("test.npz"))
     ens = json.dumps({"method": "certssb", "models": 8, "arch": "mnist_cnn", "lane_width": 2, "device": "cpu"})
     out, train = tmp_path / "test_sigma.npz", str(poisoned / "train.npz")
@@ -204,38 +204,42 @@ def test_same_outputs_whatever_the_number_of_cores(built_project, tmp_path):
 def test_certificates_identical_for_any_number_of_partitions(built_project, tmp_path):
     b = copy_project(tmp_path / "b")
     params = yaml.safe_load((b / "params.yaml").read_text())
-    for exp in params["suites"]["demo"].values():  # only the demo suite: tiny has two lanes
-        if exp.get("ensemble", {}).get("partitions") == 2:
-            exp["ensemble"]["partitions"] = 4
-        if exp.get("cohen", {}).get("chunks") == 2:
-            exp["cohen"]["chunks"] = 3
+    for cert in params["suites"]["demo"]["certifiers"].values():  # only the demo suite: tiny has two lanes
+        if cert.get("ensemble", {}).get("partitions") == 2:
+            cert["ensemble"]["partitions"] = 4
+        if cert.get("cohen", {}).get("chunks") == 2:
+            cert["cohen"]["chunks"] = 3
     (b / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    snakemake(b, "--cores", "2", "results/demo/avail/metrics.json")
+    snakemake(b, "--cores", "2", "results/demo/avail/cohen/metrics.json")
     for f in ("clean.csv", "triggered.csv", "summary.json"):  # Cohen: the same for 2 and 3 chunks
-        pa = next((built_project / "results/demo/avail/cohen").rglob(f))
+        pa = next((built_project / "results/demo/avail/cohen/cohen").rglob(f))
         assert pa.read_bytes() == (b / pa.relative_to(built_project)).read_bytes()
-    snakemake(b, "--cores", "2", "results/demo/onepixel/metrics.json", "results/demo/onepixel_ssb/metrics.json")
-    for exp, files in (("onepixel", 6), ("onepixel_ssb", 8)):  # Cert-SSB: + test_sigma.npz/.json
+    snakemake(b, "--cores", "2", "results/demo/onepixel/rab/metrics.json", "results/demo/onepixel/ssb/metrics.json")
+    for exp, files in (("onepixel/rab", 6), ("onepixel/ssb", 8)):  # Cert-SSB: + test_sigma.npz/.json
         ca = tree_hashes(built_project, f"results/demo/{exp}/certify")
         cb = tree_hashes(b, f"results/demo/{exp}/certify")
         assert len(ca) == files and list(ca.values()) == list(cb.values())
         assert len(list((b / f"results/demo/{exp}/models").rglob("*.safetensors"))) == 4
 
 
-def test_sigma_change_reruns_only_that_experiment(built_project):
+def test_sigma_change_reruns_only_that_certifier(built_project):
+    """RAB's σ: its three cells retrain and recertify (and the sample figures that show
+    its noise); not Cert-SSB, not Cohen, not the poisoned sets."""
     project = built_project
-    text = (project / "params.yaml").read_text().replace("smoothing: {sigma: 0.25}", "smoothing: {sigma: 0.3}", 1)
-    (project / "params.yaml").write_text(text)
+    old = "sigma: 0.25\n        ensemble: {models: 16"
+    text = (project / "params.yaml").read_text()
+    assert text.count(old) == 1
+    (project / "params.yaml").write_text(text.replace(old, old.replace("0.25", "0.3")))
     proc = snakemake(project, "-n", "--cores", "1")
     assert job_counts(proc.stdout) == {
-        "train_partition": 2, "certify": 2, "metrics": 1, "plot_samples": 1, "plot_curves": 1, "plot_attacks": 1,
+        "train_partition": 6, "certify": 6, "metrics": 3, "plot_samples": 3, "plot_curves": 1, "plot_attacks": 1,
         "all": 1,
     }  # fmt: skip
 
 
 def test_corrupt_checkpoint_fails_certification_clearly(built_project):
     project = built_project
-    weights = sorted((project / "results/demo/onepixel/models").rglob("part0of2.safetensors"))[0]
+    weights = sorted((project / "results/demo/onepixel/rab/models").rglob("part0of2.safetensors"))[0]
     weights.write_bytes(weights.read_bytes()[:1000])
     proc = snakemake(project, "--cores", "1", "--forcerun", "certify", check=False)
     assert proc.returncode != 0
@@ -248,7 +252,7 @@ def test_figure_param_change_reruns_only_figures(built_project):
     (project / "params.yaml").write_text(text)
     proc = snakemake(project, "-n", "--cores", "1")
     assert job_counts(proc.stdout) == {
-        "plot_samples": 5, "plot_sigma": 1, "plot_curves": 1, "plot_attacks": 1, "all": 1,
+        "plot_samples": 4, "plot_sigma": 1, "plot_curves": 1, "plot_attacks": 1, "all": 1,
     }  # fmt: skip
 
 
@@ -290,21 +294,22 @@ def test_report_contains_figures_and_table(built_project):
     assert all(f in html for f in figures), [f for f in figures if f not in html]
     # the suite-level captions quote every certification run's settings (σ, M, α in the names)
     assert html.count("Runs shown") == 4
-    assert "onepixel: rab-mnist_cnn-sigma0.25-M16-W4-e2-b100-lr0.001-s1/joint-votes-a0.1" in html
-    assert "onepixel_ssb: certssb-" in html and "avail: ga-" in html
+    assert "onepixel/rab: rab-mnist_cnn-sigma0.25-M16-W4-e2-b100-lr0.001-s1/joint-votes-a0.1" in html
+    assert "onepixel/ssb: certssb-" in html and "avail/cohen: ga-" in html
 
 
 def test_bilevel_end_to_end(built_project):
-    """Tiny bilevel suite: one shared attack job for two victims, clean-label poisons within
-    ε and [0, 1], target-class metrics, the attack matrix."""
+    """Tiny bilevel suite: one attack job whose poisons (optimised against the GA victim)
+    both victims certify (the MACER column measures the transfer), clean-label poisons
+    within ε and [0, 1], target-class metrics against the clean row, the attack matrix."""
     import numpy as np
     import pandas as pd
 
     project = built_project  # the session built the bilevel suite too
     dry = snakemake(project, "-n", "--cores", "1", "--forceall", "bilevel")
     counts = job_counts(dry.stdout)
-    assert counts["bilevel_poison"] == 1 and counts["train_cohen"] == 3 and counts["poison"] == 1
-    (d,) = (project / "data/poisoned/bilevel/_bilevel").iterdir()
+    assert counts["bilevel_poison"] == 1 and counts["train_cohen"] == 4 and counts["poison"] == 1
+    (d,) = (project / "data/poisoned/bilevel/poisoned").iterdir()
     train = np.load(d / "train.npz")
     from certsmooth.data.prepared import load_prepared
 
@@ -320,16 +325,20 @@ def test_bilevel_end_to_end(built_project):
     assert np.array_equal(train["x"][rest], x0[rest])
     record = json.loads((d / "record.json").read_text())
     assert record["bilevel"]["linf"]["max"] <= 0.1 + 1e-6 and record["train"]["num_poisons"] == len(idx)
-    for exp, method in (("poisoned", "ga"), ("transfer", "macer"), ("clean", "ga")):
-        m = json.loads((project / f"results/bilevel/{exp}/metrics.json").read_text())["cohen"]
-        assert m["train_method"] == method and set(m["per_class_clean"]) == {"1"}  # cohen.classes: [1]
-        assert m["num_clean"] == m["per_class_clean"]["1"]["num"] > 0
-    eff = pd.read_csv(project / "results/bilevel/attack_effects.csv")
-    (row,) = eff.to_dict("records")
-    base = json.loads((project / "results/bilevel/clean/metrics.json").read_text())["cohen"]["per_class_clean"]["1"]
-    pois = json.loads((project / "results/bilevel/poisoned/metrics.json").read_text())["cohen"]["per_class_clean"]["1"]
-    assert row["experiment"] == "poisoned" and row["acr_ref"] == pytest.approx(base["acr"])
-    assert row["acr_drop_pct"] == pytest.approx(100 * (base["acr"] - pois["acr"]) / base["acr"])
+    cls = {}
+    for attack in ("clean", "poisoned"):
+        for cert in ("ga", "macer"):
+            m = json.loads((project / f"results/bilevel/{attack}/{cert}/metrics.json").read_text())["cohen"]
+            assert m["train_method"] == cert and set(m["per_class_clean"]) == {"1"}  # cohen.classes: [1]
+            assert m["num_clean"] == m["per_class_clean"]["1"]["num"] > 0
+            cls[attack, cert] = m["per_class_clean"]["1"]
+    eff = pd.read_csv(project / "results/bilevel/attack_effects.csv").set_index("experiment")
+    assert list(eff.index) == ["clean/ga", "clean/macer", "poisoned/ga", "poisoned/macer"]
+    for cert in ("ga", "macer"):
+        row, base, pois = eff.loc[f"poisoned/{cert}"], cls["clean", cert], cls["poisoned", cert]
+        assert row["baseline"] == f"clean/{cert}" and row["acr_ref"] == pytest.approx(base["acr"])
+        assert row["acr_drop_pct"] == pytest.approx(100 * (base["acr"] - pois["acr"]) / base["acr"])
+        assert eff.loc[f"clean/{cert}", "acr_drop_pct"] == 0  # the baseline row: clean against clean
     assert (project / "results/bilevel/figures/attack_matrix.png").read_bytes()[:4] == b"\x89PNG"
 
 
@@ -341,11 +350,11 @@ def test_nothing_changed_nothing_reruns(built_project):
 def test_alpha_change_reruns_only_certification_and_downstream(built_project):
     project = built_project
     text = (project / "params.yaml").read_text()
-    one = "certify: {scopes: [train], aggregation: votes, alpha: 0.2, radii: [0, 0.1]}"  # the badnets control
-    assert text.count(one) == 1
-    (project / "params.yaml").write_text(text.replace(one, one.replace("alpha: 0.2", "alpha: 0.3")))
-    proc = snakemake(project, "-n", "--cores", "1")
-    assert job_counts(proc.stdout) == {"certify": 1, "metrics": 1, "plot_curves": 1, "plot_attacks": 1, "all": 1}
+    one = "certify: {scopes: [train, joint], aggregation: votes, alpha: 0.1, radii: [0, 0.1, 0.2]}"
+    assert text.count(one) == 1  # RAB's
+    (project / "params.yaml").write_text(text.replace(one, one.replace("alpha: 0.1", "alpha: 0.2")))
+    proc = snakemake(project, "-n", "--cores", "1")  # RAB's three cells, both scopes
+    assert job_counts(proc.stdout) == {"certify": 6, "metrics": 3, "plot_curves": 1, "plot_attacks": 1, "all": 1}
 
 
 def test_library_edit_reruns_the_rules_that_use_it(built_project):
@@ -354,5 +363,5 @@ def test_library_edit_reruns_the_rules_that_use_it(built_project):
     module.write_text(module.read_text() + "\n# an edit\n")
     proc = snakemake(project, "-n", "--cores", "1")
     assert job_counts(proc.stdout) == {
-        "plot_samples": 5, "plot_sigma": 1, "plot_curves": 1, "plot_attacks": 1, "all": 1,
+        "plot_samples": 4, "plot_sigma": 1, "plot_curves": 1, "plot_attacks": 1, "all": 1,
     }  # fmt: skip

@@ -25,7 +25,7 @@ def cmd_validate(args) -> None:
     schema = load_schema(args.schema or DEFAULT_SCHEMA)
     config = validate_params(load_yaml(args.params), schema, source=str(args.params))
     n = sum(1 for _ in experiments(config))
-    print(f"{args.params}: valid ({len(config['suites'])} suites, {n} experiments)")
+    print(f"{args.params}: valid ({len(config['suites'])} suites, {n} attack × certifier cells)")
 
 
 def cmd_download(args) -> None:
@@ -528,7 +528,7 @@ def cmd_plot_attacks(args) -> None:
     from certsmooth.plots.attacks import plot_attacks
 
     effects = plot_attacks(
-        args.suite, json.loads(args.experiments), args.summaries, args.out_matrix, args.out_bars, args.out_csv,
+        args.suite, json.loads(args.layout), args.summaries, args.out_matrix, args.out_bars, args.out_csv,
         args.out_md, args.dpi, args.context,
     )  # fmt: skip
     LOG.info("%d (attack, certifier) pairs: %s", len(effects), args.out_matrix)
@@ -583,7 +583,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     sp = add("plot-attacks", cmd_plot_attacks, "attack x certifier matrix, effect bars and table of a suite")
     sp.add_argument("--suite", required=True)
-    sp.add_argument("--experiments", required=True, help="JSON: experiment name -> {attack, baseline}")
+    sp.add_argument("--layout", required=True, help="JSON: the suite's attacks, columns, baseline, exclusions")
     sp.add_argument("--summaries", nargs="*", default=[], help="certification summary.json files")
     sp.add_argument("--out-matrix", required=True)
     sp.add_argument("--out-bars", required=True)

@@ -36,6 +36,8 @@ class _UniqueKeyLoader(yaml.SafeLoader):
     def construct_mapping(self, node, deep=False):
         seen = {}
         for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *anchor` (merged below, may repeat keys)
+                continue
             key = self.construct_object(key_node, deep=deep)
             if key in seen:
                 raise yaml.constructor.ConstructorError(
@@ -142,14 +144,146 @@ def validate_params(config: Any, schema: dict | None = None, source: str = "para
     schema = load_schema() if schema is None else schema
     _check_finite(config, source)
     config = copy.deepcopy(config)
+    expand_grids(config, source)
     validator = _Validator(schema)
     errors = list(validator.iter_errors(config))
     if errors:
         raise ConfigError(format_error(best_match(errors), source))
-    if _fill_sigma_opt(config):  # a second pass fills the defaults of added blocks
-        validator.validate(config)
+    expand_suites(config, source)
+    cells = _Validator(_cells_schema(schema))  # the cells of every suite, with their blocks' defaults
+    errors = list(cells.iter_errors({"suites": config["suites"]}))
+    if errors:
+        raise ConfigError(format_error(best_match(errors), source))
     _check_semantics(config, source)
     return config
+
+
+# ---------------------------------------------------------------- suites: grids and cells
+
+
+def _grid_suffix(leaf: str, value: Any, index: int) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return f"{leaf}{index}"
+    return f"{leaf}{value:g}".replace(".", "p").replace("-", "m")
+
+
+def expand_grids(config: dict, source: str = "params.yaml") -> None:
+    """Each suite's ``grid``: ``{"<attacks|certifiers>.<name>.<key>[.<key>...]": [values]}``
+    replaces the entry ``<name>`` by one copy per value, named ``<name>_<value>`` (numbers
+    as ``<key><value>``, e.g. ``rab_sigma0p25``); several keys of one entry give every
+    combination. In place, before validation."""
+    for suite, spec in (config.get("suites") or {}).items():
+        if not isinstance(spec, dict) or "grid" not in spec:
+            continue
+        grid = spec.pop("grid")
+        if not isinstance(grid, dict):
+            raise ConfigError(f"{source}: suites.{suite}.grid must map dotted keys to lists of values")
+        origin: dict[str, str] = {}  # expanded name -> the entry's name in params.yaml
+        for path, values in grid.items():
+            where = f"{source}: suites.{suite}.grid.{path}"
+            parts = str(path).split(".")
+            if len(parts) < 3 or parts[0] not in ("attacks", "certifiers"):
+                raise ConfigError(f"{where}: a grid key is attacks.<name>.<key> or certifiers.<name>.<key>")
+            group, name, keys = parts[0], parts[1], parts[2:]
+            if not isinstance(values, list) or not values:
+                raise ConfigError(f"{where} = {values!r}: give a non-empty list of values")
+            entries = spec.get(group)
+            targets = [n for n in (entries or {}) if origin.get(n, n) == name]
+            if not targets:
+                raise ConfigError(f"{where}: suite {suite!r} has no {group[:-1]} named {name!r}")
+            expanded = {}
+            for n, entry in entries.items():
+                if n not in targets:
+                    expanded[n] = entry
+                    continue
+                for i, v in enumerate(values):
+                    new = copy.deepcopy(entry)
+                    node = new
+                    for k in keys[:-1]:
+                        node = node.setdefault(k, {})
+                        if not isinstance(node, dict):
+                            raise ConfigError(f"{where}: {k!r} of {group}.{n} is not a mapping")
+                    node[keys[-1]] = copy.deepcopy(v)
+                    name_v = f"{n}_{_grid_suffix(keys[-1], v, i)}"
+                    origin[name_v] = origin.get(n, n)
+                    expanded[name_v] = new
+            spec[group] = expanded
+
+
+def expand_suites(config: dict, source: str = "params.yaml") -> None:
+    """Cross every suite's attacks with its certifiers: ``config["suites"][suite]`` becomes
+    ``{"<attack>/<certifier>": cell}`` (one certification of one poisoned set; the cells of
+    an attack share its poisoned set, the runs of a certifier its settings), and
+    ``config["layout"][suite]`` records the rows, columns, baseline and excluded pairs."""
+    from certsmooth.certifiers import CERTIFIERS
+
+    layout, all_cells = {}, {}
+    for suite, spec in config["suites"].items():
+        where = f"{source}: suites.{suite}"
+        attacks, certs = spec["attacks"], spec["certifiers"]
+        plain = [a for a, cfg in attacks.items() if cfg["kind"] == "none"]
+        base = spec.get("baseline", plain[0] if len(plain) == 1 else None)
+        if base is not None and (base not in attacks or attacks[base]["kind"] != "none"):
+            raise ConfigError(
+                f"{where}.baseline = {base!r}: must name an attack of kind none ({', '.join(plain) or 'none'})"
+            )
+        excluded = {}
+        for e in spec.get("exclude", []):
+            if e["attack"] not in attacks or e["certifier"] not in certs:
+                raise ConfigError(
+                    f"{where}.exclude: ({e['attack']!r}, {e['certifier']!r}) is not an (attack, certifier) of the suite"
+                )
+            excluded[f"{e['attack']}/{e['certifier']}"] = e["why"]
+        for what, names in (("attacks", attacks), ("certifiers", certs)):
+            if "figures" in names:  # results/<suite>/figures and results/<suite>/<attack>/figures
+                raise ConfigError(
+                    f"{where}.{what}.figures: the name 'figures' is reserved for the figure folders; rename it"
+                )
+        blocks = {b for k in CERTIFIERS.values() for b in k.blocks}
+        for c, cfg in certs.items():
+            kind = CERTIFIERS[cfg["kind"]]
+            for block in sorted(blocks):
+                if block in cfg and block not in kind.blocks:
+                    raise ConfigError(f"{where}.certifiers.{c}.{block} is not used by kind {cfg['kind']!r}; remove it")
+        for a, cfg in attacks.items():
+            if cfg["kind"] == "bilevel" and cfg.get("bilevel", {}).get("sigma") is None:
+                raise ConfigError(
+                    f"{where}.attacks.{a}.bilevel.sigma is not set: the poisons are built once for every certifier, "
+                    "so give the σ of their surrogate (e.g. the Cohen certifier's)"
+                )
+        cells = {}
+        for a, acfg in attacks.items():
+            for c, ccfg in certs.items():
+                if f"{a}/{c}" in excluded:
+                    continue
+                kind = ccfg["kind"]
+                cell = {"seed": spec["seed"], "dataset": copy.deepcopy(spec["dataset"]), "attack": copy.deepcopy(acfg),
+                        "smoothing": {"sigma": ccfg["sigma"]}, "certifier": kind}  # fmt: skip
+                for block in CERTIFIERS[kind].blocks:
+                    cell[block] = copy.deepcopy(ccfg.get(block, {}))
+                if base is not None and a != base and f"{base}/{c}" not in excluded:
+                    cell["baseline"] = f"{base}/{c}"
+                cells[f"{a}/{c}"] = cell
+        if not cells:
+            raise ConfigError(f"{where}.exclude leaves no (attack, certifier) pair to run; exclude fewer")
+        layout[suite] = {"attacks": list(attacks), "certifiers": {c: cfg["kind"] for c, cfg in certs.items()},
+                         "baseline": base, "excluded": excluded}  # fmt: skip
+        all_cells[suite] = cells
+    config["suites"] = all_cells
+    config["layout"] = layout
+
+
+def _cells_schema(schema: dict) -> dict:
+    """The schema of the expanded suites (``$defs.cell``), for a second pass with defaults."""
+    return {
+        "$schema": schema.get("$schema"),
+        "$defs": schema["$defs"],
+        "type": "object",
+        "properties": {"suites": {"type": "object", "additionalProperties": {
+            "type": "object", "additionalProperties": {"$ref": "#/$defs/cell"}}}},
+    }  # fmt: skip
 
 
 def _check_finite(node: Any, source: str, path: tuple = ()) -> None:
@@ -164,26 +298,18 @@ def _check_finite(node: Any, source: str, path: tuple = ()) -> None:
         raise ConfigError(f"{source}: {_dotted(path)} = {node} is not allowed: numbers must be finite; give a number")
 
 
-def _fill_sigma_opt(config: dict) -> bool:
-    """Give Cert-SSB experiments without a sigma_opt block, and bilevel attacks without a
-    bilevel block, an empty one (= the defaults)."""
-    added = False
-    for exps in config["suites"].values():
-        for cfg in exps.values():
-            if cfg.get("ensemble", {}).get("method") == "certssb" and "sigma_opt" not in cfg:
-                cfg["sigma_opt"] = {}
-                added = True
-            if cfg["attack"]["kind"] == "bilevel" and "bilevel" not in cfg["attack"]:
-                cfg["attack"]["bilevel"] = {}
-                added = True
-    return added
-
-
 def _check_semantics(config: dict, source: str) -> None:
     from certsmooth.attacks.triggers import make_trigger
     from certsmooth.data.prepared import resolve_classes
     from certsmooth.data.sources import get_source
 
+    for target, suites in config["targets"].items():
+        missing = [s for s in suites if s not in config["suites"]]
+        if missing or target in config["suites"]:
+            raise ConfigError(
+                f"{source}: targets.{target}: "
+                + (f"names no suite {missing[0]!r}" if missing else "is also the name of a suite; rename one")
+            )
     for suite in config["default_suites"]:
         if suite not in config["suites"]:
             raise ConfigError(
@@ -220,7 +346,6 @@ def _check_semantics(config: dict, source: str) -> None:
             if "trigger" in attack:
                 trigger = make_trigger(attack["trigger"])
                 trigger.pattern(source_info.shape)  # checks positions / patch geometry
-            _check_baseline(exp, config)
             if exp.has_cohen:
                 from certsmooth.models.inputs import check_fits
 
@@ -251,17 +376,11 @@ def _check_semantics(config: dict, source: str) -> None:
 
 
 def _check_attack_keys(attack: dict) -> None:
+    from certsmooth.attacks.kinds import ATTACKS
+
     kind = attack["kind"]
-    allowed = {
-        "backdoor": {"rate", "target", "trigger"},
-        "avail_uniform": {"rate", "trigger"},
-        "avail_split": {"rate", "split_classes", "trigger"},
-        "none": {"trigger"},
-        "bilevel": {"target", "epsilon", "bilevel"},
-    }[kind]
-    for key in ("rate", "target", "split_classes", "trigger", "epsilon", "bilevel"):
-        if key in attack and key not in allowed:
-            raise ConfigError(f"attack.{key} is not used by kind {kind!r}; remove it")
+    for key in sorted(set(attack) - {"kind"} - ATTACKS[kind].keys):
+        raise ConfigError(f"attack.{key} is not used by kind {kind!r}; remove it")
 
 
 def _check_can_certify(exp: Experiment) -> None:
@@ -285,31 +404,8 @@ def _classes_of(exp: Experiment) -> list:
     return resolve_classes(ds["name"], ds["classes"])
 
 
-def _check_baseline(exp: Experiment, config: dict) -> None:
-    base = exp.cfg.get("baseline")
-    if base is None:
-        return
-    others = config["suites"][exp.suite]
-    if base == exp.name or base not in others:
-        raise ConfigError(
-            f"baseline = {base!r}: must name another experiment of suite {exp.suite!r} "
-            f"({', '.join(n for n in others if n != exp.name)})"
-        )
-    b = others[base]
-    if b["attack"]["kind"] != "none":
-        raise ConfigError(f"baseline = {base!r}: the baseline must poison nothing (attack.kind: none)")
-    for certifier in ("ensemble", "cohen"):
-        if (certifier in exp.cfg) != (certifier in b):
-            raise ConfigError(f"baseline = {base!r}: it must have the same certifiers ({certifier} differs)")
-
-
 def _check_sigma_opt(exp: Experiment) -> None:
-    method = exp.cfg.get("ensemble", {}).get("method")
-    if "sigma_opt" in exp.cfg and method != "certssb":
-        raise ConfigError(
-            f"sigma_opt is set but ensemble.method = {method!r}; set ensemble.method: certssb or remove sigma_opt"
-        )
-    if method != "certssb":
+    if not exp.certssb:  # (a sigma_opt block elsewhere is refused by the expansion)
         return
     opt, sigma = exp.cfg["sigma_opt"], exp.sigma
     if opt["sigma_min"] > opt["sigma_max"]:
@@ -359,11 +455,32 @@ class Experiment:
     def id(self) -> str:
         return f"{self.suite}/{self.name}"
 
+    @property
+    def attack_name(self) -> str:
+        """The row: the attack's name in the suite (its poisoned set is shared by the row)."""
+        return self.name.split("/")[0]
+
+    @property
+    def certifier_name(self) -> str:
+        """The column group: the certifier's name in the suite."""
+        return self.name.split("/")[1]
+
+    @property
+    def certifier(self):
+        """Its entry of the certifier registry (:mod:`certsmooth.certifiers`)."""
+        from certsmooth.certifiers import CERTIFIERS
+
+        return CERTIFIERS[self.cfg["certifier"]]
+
+    def runs(self) -> list[tuple[str, str]]:
+        """(matrix column, certification folder) of this cell."""
+        return self.certifier.runs(self)
+
     def settings(self, stage: str) -> dict:
         """The settings ``stage`` (a key of :data:`STAGE_KEYS`) reads, and nothing else;
         Cohen training adds its method's block (``macer`` or ``smoothadv``)."""
         block, keys = STAGE_KEYS[stage]
-        cfg = self.cfg[block]
+        cfg = {**self.cfg[block], "method": self.cfg["certifier"]}  # an ensemble's method is its certifier
         out = {k: cfg[k] for k in keys}
         if stage == "train-cohen" and cfg["train_method"] != "ga":
             out[cfg["train_method"]] = cfg[cfg["train_method"]]
@@ -443,11 +560,9 @@ class Experiment:
         return f"{t['name']}-{key}{custom}-{how}-s{self.seed}"
 
     def poisoned_dir(self) -> str:
-        """Poisons of this experiment; bilevel poisons are shared by every experiment of the
-        suite with the same attack, data and seed (e.g. victims trained differently)."""
-        if self.bilevel:
-            return f"data/poisoned/{self.suite}/_bilevel/{self.attack_tag()}"
-        return f"data/poisoned/{self.suite}/{self.name}/{self.attack_tag()}"
+        """The attack's poisoned training set and triggered test set, shared by every cell of
+        its row (every certifier certifies the same poisons)."""
+        return f"data/poisoned/{self.suite}/{self.attack_name}/{self.attack_tag()}"
 
     @property
     def bilevel(self) -> bool:
@@ -459,11 +574,17 @@ class Experiment:
         return self.sigma if s is None else float(s)
 
     def results_dir(self) -> str:
+        """``results/<suite>/<attack>/<certifier>``: this cell's models, certificates, metrics."""
         return f"results/{self.suite}/{self.name}"
+
+    def attack_dir(self) -> str:
+        """``results/<suite>/<attack>``: what belongs to the row (its sample figure)."""
+        return f"results/{self.suite}/{self.attack_name}"
 
     @property
     def trained(self) -> bool:
-        return "ensemble" in self.cfg
+        """A trained smoothed ensemble (RAB, Cert-SSB)."""
+        return self.cfg["certifier"] in ("rab", "certssb")
 
     @property
     def sigma(self) -> float:
@@ -471,7 +592,7 @@ class Experiment:
 
     @property
     def certssb(self) -> bool:
-        return self.trained and self.cfg["ensemble"]["method"] == "certssb"
+        return self.cfg["certifier"] == "certssb"
 
     def _sigma_hash(self, stage: str) -> str:
         """Short hash of every setting the ``stage`` ('train' or 'test') σ vector depends on."""
@@ -497,14 +618,14 @@ class Experiment:
         (Cert-SSB adds the hash of its training-sample σ settings)."""
         e = self.cfg["ensemble"]
         return (
-            f"{e['method']}-{e['arch']}-sigma{self.sigma:g}-M{e['models']}-W{e['lane_width']}"
+            f"{self.cfg['certifier']}-{e['arch']}-sigma{self.sigma:g}-M{e['models']}-W{e['lane_width']}"
             f"-e{e['epochs']}-b{e['batch_size']}-lr{e['lr']:g}{'-bf16' if e['bf16'] else ''}-s{self.seed}"
             + (f"-o{self._sigma_hash('train')}" if self.certssb else "")
         )
 
     @property
     def has_cohen(self) -> bool:
-        return "cohen" in self.cfg
+        return self.cfg["certifier"] == "cohen"
 
     def cohen_model_dir(self) -> str:
         """Cohen et al.'s base classifier (Gaussian augmentation) for this experiment."""

@@ -75,6 +75,11 @@ def prepared(wildcards):
     return {"train": f"{d}/train.npz", "test": f"{d}/test.npz"}
 
 
+def attack_prepared(wildcards):
+    d = attack_cell(wildcards).prepared_dir()
+    return {"train": f"{d}/train.npz", "test": f"{d}/test.npz"}
+
+
 def poisoned_dir(wildcards):
     return experiment(wildcards).poisoned_dir()
 
@@ -123,38 +128,32 @@ def sigma_flags(wildcards, input):
 
 
 def certify_runs(suite):
-    """Certification folders of a suite: one per (trained experiment, scope), one per
-    experiment with a Cohen certifier."""
-    out = []
-    for exp in experiments(config, [suite]):
-        if exp.trained:
-            out += [exp.certify_dir(scope) for scope in exp.cfg["certify"]["scopes"]]
-        if exp.has_cohen:
-            out.append(exp.cohen_dir())
-    return out
+    """Certification folders of a suite: each cell's runs (the ensembles one per scope)."""
+    return [d for exp in experiments(config, [suite]) for _, d in exp.runs()]
 
 
 def run_settings(wildcards):
-    """The certification runs of a suite as `experiment: model folder / run folder`; the
-    folder names record the settings (report captions quote them)."""
+    """The certification runs of a suite as `attack/certifier: model folder / run folder`;
+    the folder names record the settings (report captions quote them)."""
     out = []
-    for d in certify_runs(wildcards.suite):
-        exp, _, rest = d.removeprefix(f"results/{wildcards.suite}/").partition("/")
-        out.append(f"{exp}: {rest.partition('/')[2]}")
+    for exp in experiments(config, [wildcards.suite]):
+        for _, d in exp.runs():
+            rest = Path(d).relative_to(exp.results_dir()).parts[1:]  # below certify/ or cohen/
+            out.append(f"{exp.name}: {Path(*rest).as_posix()}")
     return "; ".join(out)
 
 
 def experiment_summaries(wildcards):
-    """Every certification summary of one experiment (merged into metrics.json)."""
-    exp = experiment(wildcards)
-    out = []
-    if exp.trained:
-        out += [
-            f"{exp.certify_dir(s)}/summary.json" for s in exp.cfg["certify"]["scopes"]
-        ]
-    if exp.has_cohen:
-        out.append(f"{exp.cohen_dir()}/summary.json")
-    return out
+    """Every certification summary of one cell (merged into metrics.json)."""
+    return [f"{d}/summary.json" for _, d in experiment(wildcards).runs()]
+
+
+def attack_cell(wildcards):
+    """A cell of the attack's row (all of them read the same poisoned set)."""
+    for exp in experiments(config, [wildcards.suite]):
+        if exp.attack_name == wildcards.attack:
+            return exp
+    raise WorkflowError(f"suite {wildcards.suite} has no attack {wildcards.attack}")
 
 
 def suite_targets(suites):
@@ -164,77 +163,45 @@ def suite_targets(suites):
     next plain run, and what follows it reruns (Snakemake does not rebuild a missing
     intermediate file whose consumers are present)."""
     out = []
+    rows = {}
     for exp in experiments(config, suites):
+        rows.setdefault((exp.suite, exp.attack_name), exp)
+        out.append(f"{exp.results_dir()}/metrics.json")
+        out += exp.certifier.targets(exp)
+        out += [f"{d}/{f}" for _, d in exp.runs() for f in ("clean.csv", "triggered.csv", "summary.json")]
+    for exp in rows.values():
         d = exp.poisoned_dir()
-        out += [
-            f"{d}/{f}"
-            for f in (
-                "train.npz",
-                "test.npz",
-                "trigger.npz",
-                "poisons.csv",
-                "record.json",
-            )
-        ]
-        out.append(f"{exp.results_dir()}/figures/samples.png")
-        if exp.trained or exp.has_cohen:
-            out.append(f"{exp.results_dir()}/metrics.json")
-        if exp.trained:
-            weights, manifests = exp.partition_files()
-            out += weights + manifests
-        if exp.certssb:
-            sd, td = exp.sigma_dir(), exp.test_sigma_dir()
-            out += [
-                f"{sd}/{f}"
-                for f in (
-                    "train_sigma.npz",
-                    "train_sigma.json",
-                    "pilot.safetensors",
-                    "pilot.json",
-                )
-            ]
-            out += [f"{td}/test_sigma.npz", f"{td}/test_sigma.json"]
-            out.append(f"{exp.results_dir()}/figures/sigma.png")
-        if exp.has_cohen:
-            out += [
-                f"{exp.cohen_model_dir()}/model.safetensors",
-                f"{exp.cohen_model_dir()}/model.json",
-            ]
+        out += [f"{d}/{f}" for f in ("train.npz", "test.npz", "trigger.npz", "poisons.csv", "record.json")]
+        out.append(f"{exp.attack_dir()}/figures/samples.png")
     for suite in suites:
         out += [
-            f"{r}/{f}"
-            for r in certify_runs(suite)
-            for f in ("clean.csv", "triggered.csv", "summary.json")
+            f"results/{suite}/figures/certified_accuracy.png",
+            f"results/{suite}/summary.md",
+            f"results/{suite}/summary.csv",
+            f"results/{suite}/figures/attack_matrix.png",
+            f"results/{suite}/figures/attack_effects.png",
+            f"results/{suite}/attack_effects.csv",
+            f"results/{suite}/attack_effects.md",
+            f"metrics/{suite}/metrics.json",  # DVC metrics/plots (git-tracked)
+            f"metrics/{suite}/curves.csv",
         ]
-    for suite in suites:
-        if certify_runs(suite):
-            out += [
-                f"results/{suite}/figures/certified_accuracy.png",
-                f"results/{suite}/summary.md",
-                f"results/{suite}/summary.csv",
-                f"results/{suite}/figures/attack_matrix.png",
-                f"results/{suite}/figures/attack_effects.png",
-                f"results/{suite}/attack_effects.csv",
-                f"results/{suite}/attack_effects.md",
-                f"metrics/{suite}/metrics.json",  # DVC metrics/plots (git-tracked)
-                f"metrics/{suite}/curves.csv",
-            ]
     return out
 
 
-def bilevel_experiment(wildcards):
-    """An experiment whose bilevel poisons these are (all sharing them are equivalent)."""
-    for exp in experiments(config, [wildcards.suite]):
-        if exp.bilevel and exp.attack_tag() == wildcards.btag:
-            return exp
-    raise WorkflowError(
-        f"no experiment of suite {wildcards.suite} has bilevel poisons {wildcards.btag}"
-    )
-
-
-def attack_settings(suite):
-    """name -> {attack, baseline} of a suite's experiments (what plot_attacks needs)."""
-    return {
-        exp.name: {"attack": exp.attack_settings(), "baseline": exp.cfg.get("baseline")}
-        for exp in experiments(config, [suite])
+def matrix_layout(suite):
+    """What plot_attacks needs: the rows (attack settings), the columns (certifier runs),
+    the baseline and the excluded pairs with the reason."""
+    lay = config["layout"][suite]
+    attacks, columns = {}, {}
+    for exp in experiments(config, [suite]):
+        attacks[exp.attack_name] = exp.attack_settings()
+        for col, _ in exp.runs():
+            columns.setdefault(exp.certifier_name, [])
+            if col not in columns[exp.certifier_name]:
+                columns[exp.certifier_name].append(col)
+    return {  # lists of pairs: the order of params.yaml survives the JSON of the command line
+        "attacks": [[a, attacks[a]] for a in lay["attacks"] if a in attacks],
+        "certifiers": [[c, {"kind": k, "columns": columns.get(c, [c])}] for c, k in lay["certifiers"].items()],
+        "baseline": lay["baseline"],
+        "excluded": lay["excluded"],
     }

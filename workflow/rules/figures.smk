@@ -3,30 +3,30 @@
 
 rule plot_samples:
     input:
-        train=lambda wc: f"{poisoned_dir(wc)}/train.npz",
-        record=lambda wc: f"{poisoned_dir(wc)}/record.json",
-        clean=lambda wc: prepared(wc)["train"],
+        train=lambda wc: f"{attack_cell(wc).poisoned_dir()}/train.npz",
+        record=lambda wc: f"{attack_cell(wc).poisoned_dir()}/record.json",
+        clean=lambda wc: attack_prepared(wc)["train"],
         lib=lib("plot-samples"),
     output:
         report(
-            "results/{suite}/{exp}/figures/samples.png",
+            "results/{suite}/{attack}/figures/samples.png",
             caption="../report/samples.rst",
             category="Poisoning",
             subcategory="{suite}",
             labels={
                 "suite": "{suite}",
-                "experiment": "{exp}",
+                "experiment": "{attack}",
                 "figure": "trigger samples",
             },
         ),
     log:
-        "logs/plot_samples/{suite}/{exp}.log",
+        "logs/plot_samples/{suite}/{attack}.log",
     conda:
         ENV
     params:
-        poisoned_dir=poisoned_dir,
-        sigma=lambda wc: experiment(wc).cfg["smoothing"]["sigma"],
-        seed=lambda wc: experiment(wc).seed,
+        poisoned_dir=lambda wc: attack_cell(wc).poisoned_dir(),
+        sigma=lambda wc: attack_cell(wc).sigma,
+        seed=lambda wc: attack_cell(wc).seed,
         n_examples=config["figures"]["n_examples"],
         dpi=config["figures"]["dpi"],
         context=config["figures"]["context"],
@@ -104,11 +104,11 @@ rule plot_attacks:
     conda:
         ENV
     params:
-        experiments=lambda wc: json.dumps(attack_settings(wc.suite), sort_keys=True),
+        layout=lambda wc: json.dumps(matrix_layout(wc.suite), sort_keys=True),
         settings=run_settings,
         dpi=config["figures"]["dpi"],
         context=config["figures"]["context"],
     shell:
-        "python -m certsmooth plot-attacks --suite {wildcards.suite} --experiments {params.experiments:q}"
+        "python -m certsmooth plot-attacks --suite {wildcards.suite} --layout {params.layout:q}"
         " --summaries {input.summaries} --out-matrix {output.matrix} --out-bars {output.bars}"
         " --out-csv {output.csv} --out-md {output.md} --dpi {params.dpi} --context {params.context} --log {log}"

@@ -26,7 +26,7 @@ from certsmooth.certify.memory import storage_update
 from certsmooth.data.prepared import load_prepared
 from certsmooth.device import resolve_device
 from certsmooth.errors import ConfigError, CorruptFileError, check_positive
-from certsmooth.metrics import summarize
+from certsmooth.metrics import per_class, summarize
 from certsmooth.models.partitions import check_manifest, load_partition
 
 CERTSSB_CAVEAT = (
@@ -219,6 +219,8 @@ def certify_experiment(
             "collapsed_models": int(np.sum(model_acc <= np.bincount(clean.y).max() / len(clean.y) + 1e-9)),
         }
     )
+    # per true label, as Cohen's summaries: the bilevel attack's target-class metrics
+    summary["per_class_clean"] = per_class(clean_frame, certify["radii"], certify["radius_cmp"])
     if ssb:
         summary["caveat"] = CERTSSB_CAVEAT
     for frame, out in ((clean_frame, out_clean), (trig_frame, out_triggered)):

@@ -74,7 +74,7 @@ def plot_suite(
     for run in runs:
         s, clean, trig = load_run(run)
         rows.append(summary_row(s))
-        label = f"{s['experiment'].split('/')[-1]} ({method_label(s)}, σ={s['sigma']:g}, {s['aggregation']})"
+        label = f"{s['experiment'].partition('/')[2]} ({method_label(s)}, σ={s['sigma']:g}, {s['aggregation']})"
         attacks.append((s["scope"], label, s["deployed_attack"]["stacked_train_norm"]))
         for name, frame in (("clean", clean), ("triggered", trig)):
             c = curve(frame, s["radius_cmp"])
@@ -121,11 +121,11 @@ def plot_suite(
         table.to_csv(tmp, index=False, float_format="%.6g")
     with atomic_path(out_md) as tmp:
         tmp.write_text(f"# {suite}: certification summary\n\n" + to_markdown(table))
-    # DVC: metrics (nested: experiment -> scope -> value) and plot data, outside results/
+    # DVC: metrics (nested: attack/certifier cell -> scope -> value) and plot data, outside results/
     metrics: dict = {}
     for row in rows:
         keep = {k: v for k, v in row.items() if k not in ("experiment", "method", "scope", "aggregation")}
-        metrics.setdefault(row["experiment"].split("/")[-1], {})[row["scope"]] = keep
+        metrics.setdefault(row["experiment"].partition("/")[2], {})[row["scope"]] = keep
     write_json(out_metrics, metrics)
     plot_data = data.rename(columns={"test set": "test_set"})
     plot_data["series"] = plot_data["model"] + " / " + plot_data["scope"] + " / " + plot_data["test_set"]
