@@ -3,6 +3,7 @@
 import json
 import math
 
+import pandas as pd
 import pytest
 
 from certsmooth.plots.attacks import effect_rows, plot_attacks
@@ -83,3 +84,26 @@ def test_plot_attacks_writes_files_with_an_excluded_cell(tmp_path):
     assert "not needed" in (tmp_path / "e.md").read_text()
     empty = [tmp_path / f"x{f}" for f in ("m.png", "b.png", "e.csv", "e.md")]
     assert len(plot_attacks("s", _layout({}, {}, None), [], *map(str, empty), dpi=50, context="paper")) == 0
+
+
+def test_summary_markdown_has_one_table_per_certifier_family_with_its_columns():
+    from certsmooth.plots.curves import family_tables
+
+    table = pd.DataFrame(
+        [
+            {
+                "experiment": "s/a/cohen",
+                "method": "cohen/ga",
+                "scope": "cohen",
+                "attack_success": math.nan,
+                "ACR_clean": 0.8,
+            },
+            {"experiment": "s/a/rab", "method": "rab", "scope": "train", "attack_success": 0.1, "ACR_clean": 0.5},
+            {"experiment": "s/a/ssb", "method": "certssb", "scope": "joint", "attack_success": 0.2, "ACR_clean": 0.4},
+        ]
+    )
+    md = family_tables(table)
+    sections = md.split("## ")[1:]
+    assert [s.split("\n")[0] for s in sections] == ["RAB", "Cert-SSB", "Cohen"]  # the registry's order
+    assert "attack_success" in sections[0] and "attack_success" not in sections[2]
+    assert "s/a/cohen" in sections[2] and "s/a/cohen" not in sections[0]

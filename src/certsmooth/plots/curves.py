@@ -12,6 +12,7 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
 from certsmooth.artifacts import atomic_path, read_json, write_json  # noqa: E402
+from certsmooth.certifiers import CERTIFIERS  # noqa: E402
 from certsmooth.metrics import curve  # noqa: E402
 
 TEST_INPUT = "joint, test input only"
@@ -64,6 +65,17 @@ def to_markdown(table: pd.DataFrame) -> str:
     for _, row in table.iterrows():
         lines.append("| " + " | ".join(f(row[c]) for f, c in zip(fmt, cols, strict=True)) + " |")
     return "\n".join(lines) + "\n"
+
+
+def family_tables(table: pd.DataFrame) -> str:
+    """One Markdown table per certifier family (RAB, Cert-SSB, Cohen/<training>), each with
+    only the columns that have a value for it (the CSV keeps every column)."""
+    family = table["method"].str.split("/").str[0]
+    out = []
+    for kind in [k for k in CERTIFIERS if k in set(family)]:  # registry order
+        rows = table[family == kind].dropna(axis=1, how="all")
+        out.append(f"## {CERTIFIERS[kind].label}\n\n" + to_markdown(rows))
+    return "\n".join(out)
 
 
 def plot_suite(
@@ -120,7 +132,7 @@ def plot_suite(
     with atomic_path(out_csv) as tmp:
         table.to_csv(tmp, index=False, float_format="%.6g")
     with atomic_path(out_md) as tmp:
-        tmp.write_text(f"# {suite}: certification summary\n\n" + to_markdown(table))
+        tmp.write_text(f"# {suite}: certification summary\n\n" + family_tables(table))
     # DVC: metrics (nested: attack/certifier cell -> scope -> value) and plot data, outside results/
     metrics: dict = {}
     for row in rows:
