@@ -5,7 +5,7 @@ import copy
 
 import pytest
 
-from certsmooth.config import experiments, load_yaml, validate_params
+from certsmooth.config import experiments, load_schema, load_yaml, validate_params
 from certsmooth.errors import ConfigError
 from conftest import REPO, copy_project, snakemake
 
@@ -327,3 +327,21 @@ def test_snakemake_refuses_invalid_params_before_any_job(tmp_path):
     assert proc.returncode != 0
     assert "params.yaml: suites." in proc.stderr and ".rate = 1.5 is not allowed: must be < 1" in proc.stderr
     assert not (project / "data").exists() and not (project / "results").exists()
+
+
+def test_the_schema_and_the_registries_name_the_same_kinds_and_blocks():
+    """A certifier or attack kind is declared once in its registry and once in the schema:
+    the two agree (kinds, and every block a certifier reads is a $def of both entries)."""
+    from certsmooth.attacks.kinds import ATTACKS
+    from certsmooth.certifiers import CERTIFIERS
+
+    defs = load_schema()["$defs"]
+    assert defs["certifier"]["properties"]["kind"]["enum"] == list(CERTIFIERS)
+    assert defs["cell"]["properties"]["certifier"]["enum"] == list(CERTIFIERS)
+    assert set(defs["attack"]["properties"]["kind"]["enum"]) == set(ATTACKS)
+    for kind in CERTIFIERS.values():
+        for block in kind.blocks:
+            assert block in defs, (kind.kind, block)
+            assert block in defs["certifier"]["properties"] and block in defs["cell"]["properties"], block
+    for kind in ATTACKS.values():  # the keys a kind takes are keys of the attack schema
+        assert kind.keys <= set(defs["attack"]["properties"]), kind.kind
