@@ -197,7 +197,7 @@ CASES = {
     "negative seed": (D + ["seed"], -3, "demo.seed = -3 is not allowed: must be >= 0"),
     # semantic checks (beyond the schema)
     "class not in dataset": (D + ["dataset", "classes"], [0, "airplane"], "dataset.classes: 'airplane' is not a class"),
-    "target out of range": (ATT + ["target"], 2, "suites.demo.fourpixel/rab.attack.target = 2: the task has 2 classes"),
+    "target out of range": (ATT + ["target"], 2, "suites.demo.attacks.fourpixel.target = 2: the task has 2 classes"),
     "official split of mnist5k": (D + ["dataset", "split"], "official", "mnist5k has no official split"),
     "badnets patch too large": (
         ATT + ["trigger"],
@@ -209,7 +209,7 @@ CASES = {
     "too many partitions": (
         RAB + ["ensemble", "partitions"],
         11,
-        "suites.demo.none/rab.ensemble.partitions = 11: must be between 1 and the number of lanes",
+        "suites.demo.certifiers.rab.ensemble.partitions = 11: must be between 1 and the number of lanes",
     ),
     "unknown architecture": (
         RAB + ["ensemble", "arch"],
@@ -242,7 +242,7 @@ CASES = {
     "target with an availability attack": (
         ATT,
         {"kind": "avail_uniform", "trigger": {"name": "onepixel"}, "rate": 0.01, "target": 0},
-        "suites.demo.fourpixel/rab.attack.target is not used by kind 'avail_uniform'; remove it",
+        "suites.demo.attacks.fourpixel.target is not used by kind 'avail_uniform'; remove it",
     ),
     "availability attack without rate": (
         ATT,
@@ -252,27 +252,27 @@ CASES = {
     "split classes out of range": (
         ATT,
         {"kind": "avail_split", "trigger": {"name": "onepixel"}, "rate": 0.01, "split_classes": [0, 2]},
-        "attack.split_classes = [0, 2]: need two different labels in 0..1",
+        "attacks.fourpixel.split_classes = [0, 2]: need two different labels in 0..1",
     ),
     "rate on the control": (
         D + ["attacks", "none"],
         {"kind": "none", "trigger": {"name": "onepixel"}, "rate": 0.01},
-        "attack.rate is not used by kind 'none'; remove it",
+        "attacks.none.rate is not used by kind 'none'; remove it",
     ),
     "zero mc samples": (SSB + ["sigma_opt", "mc_samples"], 0, "sigma_opt.mc_samples = 0 is not allowed: must be >= 1"),
     "ensemble too small for its bound": (
         RAB + ["ensemble", "models"],
         10,
-        "ensemble.models = 10 cannot certify any point with certify.aggregation soft at alpha 0.001 (its Hoeffding "
-        "half-width at α′ = 0.0005 per side is 0.616 ≥ 0.5); use at least 16 models or a larger alpha",
+        "ensemble.models = 10 cannot certify any point with certify.aggregation votes at alpha 0.001 (even unanimous "
+        "votes give p_A,low = 0.468 ≤ 0.5 at α′ = 0.0005 per side); use at least 11 models or a larger alpha",
     ),
     "trigger on the bilevel attack": (
         BL + ["trigger"],
         {"name": "onepixel"},
-        "suites.demo.bilevel/rab.attack.trigger is not used by kind 'bilevel'; remove it",
+        "suites.demo.attacks.bilevel.trigger is not used by kind 'bilevel'; remove it",
     ),
     "bilevel without epsilon": (BL + ["epsilon"], KeyError, "suites.demo.attacks.bilevel is missing the key 'epsilon'"),
-    "bilevel target out of range": (BL + ["target"], 10, "attack.target = 10: the task has 2 classes"),
+    "bilevel target out of range": (BL + ["target"], 10, "attacks.bilevel.target = 10: the task has 2 classes"),
     "unknown bilevel victim": (
         BL + ["bilevel", "victim"],
         "trades",

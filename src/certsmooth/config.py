@@ -317,7 +317,6 @@ def _check_semantics(config: dict, source: str) -> None:
                 f"defined suites: {', '.join(config['suites'])}"
             )
     for exp in experiments(config):
-        where = f"{source}: suites.{exp.suite}.{exp.name}"
         try:
             ds = exp.cfg["dataset"]
             classes = resolve_classes(ds["name"], ds["classes"])
@@ -371,8 +370,15 @@ def _check_semantics(config: dict, source: str) -> None:
                 except ConfigError as exc:
                     raise ConfigError(f"ensemble.{exc}") from None
                 _check_can_certify(exp)
-        except ConfigError as exc:
-            raise ConfigError(f"{where}.{exc}") from None
+        except ConfigError as exc:  # name the entry of params.yaml the setting is in
+            msg = str(exc)
+            if msg.startswith("attack."):
+                at = f"suites.{exp.suite}.attacks.{exp.attack_name}.{msg.removeprefix('attack.')}"
+            elif msg.startswith("dataset."):
+                at = f"suites.{exp.suite}.{msg}"
+            else:
+                at = f"suites.{exp.suite}.certifiers.{exp.certifier_name}.{msg}"
+            raise ConfigError(f"{source}: {at}") from None
 
 
 def _check_attack_keys(attack: dict) -> None:
