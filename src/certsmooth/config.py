@@ -590,7 +590,7 @@ class Experiment:
     @property
     def trained(self) -> bool:
         """A trained smoothed ensemble (RAB, Cert-SSB)."""
-        return self.cfg["certifier"] in ("rab", "certssb")
+        return "ensemble" in self.certifier.blocks
 
     @property
     def sigma(self) -> float:
@@ -598,7 +598,7 @@ class Experiment:
 
     @property
     def certssb(self) -> bool:
-        return self.cfg["certifier"] == "certssb"
+        return "sigma_opt" in self.certifier.blocks
 
     def _sigma_hash(self, stage: str) -> str:
         """Short hash of every setting the ``stage`` ('train' or 'test') σ vector depends on."""
@@ -631,7 +631,7 @@ class Experiment:
 
     @property
     def has_cohen(self) -> bool:
-        return self.cfg["certifier"] == "cohen"
+        return "cohen" in self.certifier.blocks
 
     def cohen_model_dir(self) -> str:
         """Cohen et al.'s base classifier (Gaussian augmentation) for this experiment."""
