@@ -140,9 +140,9 @@ def test_bilevel_deterministic_and_save_final():
 
 def test_bilevel_config_errors():
     with pytest.raises(ConfigError, match="victim"):
-        BilevelConfig(victim="trades")
+        BilevelConfig(victim="trades", sigma=0.5, epsilon=0.1)
     with pytest.raises(ConfigError, match="u_moments"):
-        BilevelConfig(u_moments="global")
+        BilevelConfig(u_moments="global", sigma=0.5, epsilon=0.1)
 
 
 def test_soft_radius_closed_form():

@@ -5,7 +5,6 @@ import pytest
 import torch
 
 from certsmooth.artifacts import load_sigma
-from certsmooth.config import load_schema
 from certsmooth.models import WideEnsemble, build_model, probabilities
 from certsmooth.smoothing import certssb
 from certsmooth.smoothing.sigma import MeanProbability, SigmaConfig, optimize_sigma, optimize_sigma_batched
@@ -86,12 +85,6 @@ def test_test_sigma_uses_the_first_models_per_set(toy):
     states[3] = build_model("mnist_cnn", (1, 28, 28), 2, seed=99).state_dict()
     third, _ = certssb.test_sigmas(states, "mnist_cnn", 2, 2, sets, OPT, 0.5, seed=0, device=CPU)
     assert np.array_equal(out["clean"], third["clean"])
-
-
-def test_defaults_match_the_schema():
-    schema = load_schema()["$defs"]["sigma_opt"]["properties"]
-    assert {k: v["default"] for k, v in schema.items()} == certssb.DEFAULTS
-
 
 def test_sigma_files_are_checked(tmp_path):
     from certsmooth.artifacts import save_npz

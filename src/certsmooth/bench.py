@@ -688,8 +688,9 @@ def bench_bilevel(args) -> None:
 
     rows = np.sort(np.random.default_rng(0).permutation(train.y.size)[: args.points])  # a class-balanced sample
     x, y = train.floats()[rows], train.y[rows]
-    common = dict(k=args.k, niter1=args.niter1, niter2=args.niter2, epochs=1, batch_clean=args.batch_clean,
-                  batch_poison=args.batch_poison, batch_val=args.batch_val, save_final=True)  # fmt: skip
+    common = dict(sigma=0.5, epsilon=0.1, k=args.k, niter1=args.niter1, niter2=args.niter2, epochs=1,
+                  batch_clean=args.batch_clean, batch_poison=args.batch_poison, batch_val=args.batch_val,
+                  save_final=True)  # fmt: skip
     cfgs = {v: BilevelConfig(victim=v, **common) for v in ("ga", "macer", "smoothadv")}
     variants = {
         f"one epoch vs {v}": (lambda c=c: bilevel_poison(x, y, 8, c, 0, 10, args.device)) for v, c in cfgs.items()

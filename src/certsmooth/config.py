@@ -21,9 +21,10 @@ import jsonschema
 import yaml
 from jsonschema.exceptions import ValidationError, best_match
 
+from certsmooth import schema
 from certsmooth.errors import ConfigError
 
-DEFAULT_SCHEMA = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "params.schema.yaml"
+DEFAULT_SCHEMA = schema.PATH
 
 
 # ---------------------------------------------------------------- loading
@@ -606,10 +607,9 @@ class Experiment:
 
         opt = dict(self.cfg["sigma_opt"])
         opt.pop("batch_size")  # results do not depend on it
-        other = ("test_steps", "test_models") if stage == "train" else ("steps", "pilot_models", "pilot_epochs")
-        for k in other:  # the other stage's settings
+        for k in SIGMA_STAGE_ONLY["test" if stage == "train" else "train"]:  # the other stage's settings
             opt.pop(k)
-        ens = {k: self.cfg["ensemble"][k] for k in ("arch", "epochs", "batch_size", "lr", "lane_width", "bf16")}
+        ens = {k: self.cfg["ensemble"][k] for k in STAGE_KEYS["sigma"][1] if k != "models"}  # not M: σ comes first
         return short_hash({"stage": stage, "sigma_opt": opt, "ensemble": ens, "sigma": self.sigma, "seed": self.seed})
 
     def sigma_dir(self) -> str:

@@ -44,6 +44,7 @@ import numpy as np
 import torch
 from torch.func import functional_call
 
+from certsmooth import schema
 from certsmooth.device import resolve_device
 from certsmooth.errors import ConfigError
 from certsmooth.logs import LOG
@@ -56,34 +57,37 @@ from certsmooth.smoothing.train import flush_denormal
 VICTIMS = ("ga", "macer", "smoothadv")
 
 
-@dataclass(frozen=True)
+_D = schema.defaults("bilevel")  # the only copy of these defaults: the params schema
+
+
+@dataclass(frozen=True, kw_only=True)
 class BilevelConfig:
-    victim: str = "ga"  # the lower level: ga | macer | smoothadv
-    arch: str = "mnist_cnn"
-    sigma: float = 0.5
-    epsilon: float = 0.1  # ℓ∞ budget
-    k: int = 20  # upper-level noise copies
-    a: float = 0.001  # p ↦ (1 − 2a)p + a in the upper level
-    beta: float = 16.0
-    lr_u: float = 0.1
-    lr_v: float = 1e-3
-    lr_p: float = 1e-2
-    niter1: int = 10
-    niter2: int = 10
-    epochs: int = 50
-    restart: int = 10
-    batch_clean: int = 900
-    batch_poison: int = 100
-    batch_val: int = 100
-    damping: float = 1e-3
-    macer_k: int = 1
-    macer_lam: float = 1.0
-    macer_gamma: float = 8.0
-    adv_eps: float = 1.0
-    adv_steps: int = 2
-    adv_ramp_epochs: int = 4
-    u_moments: str = "shared"
-    save_final: bool = False
+    victim: str = _D["victim"]  # the lower level: ga | macer | smoothadv
+    arch: str = _D["arch"]
+    sigma: float  # the attack σ (params: bilevel.sigma, null = the smoothing σ)
+    epsilon: float  # ℓ∞ budget (params: the attack's epsilon, required)
+    k: int = _D["k"]  # upper-level noise copies
+    a: float = _D["a"]  # p ↦ (1 − 2a)p + a in the upper level
+    beta: float = _D["beta"]
+    lr_u: float = _D["lr_u"]
+    lr_v: float = _D["lr_v"]
+    lr_p: float = _D["lr_p"]
+    niter1: int = _D["niter1"]
+    niter2: int = _D["niter2"]
+    epochs: int = _D["epochs"]
+    restart: int = _D["restart"]
+    batch_clean: int = _D["batch_clean"]
+    batch_poison: int = _D["batch_poison"]
+    batch_val: int = _D["batch_val"]
+    damping: float = _D["damping"]
+    macer_k: int = _D["macer_k"]
+    macer_lam: float = _D["macer_lam"]
+    macer_gamma: float = _D["macer_gamma"]
+    adv_eps: float = _D["adv_eps"]
+    adv_steps: int = _D["adv_steps"]
+    adv_ramp_epochs: int = _D["adv_ramp_epochs"]
+    u_moments: str = _D["u_moments"]
+    save_final: bool = _D["save_final"]
 
     def __post_init__(self):
         if self.victim not in VICTIMS:

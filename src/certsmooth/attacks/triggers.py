@@ -32,6 +32,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from certsmooth import schema
 from certsmooth.errors import ConfigError
 
 ONEPIXEL_POSITIONS = {(28, 28): [(23, 23)], (32, 32): [(15, 15)], (224, 224): [(112, 112)]}
@@ -40,6 +41,9 @@ FOURPIXEL_POSITIONS = {
     (32, 32): [(14, 16), (15, 15), (16, 14), (16, 16)],
     (224, 224): [(112, 112), (111, 113), (113, 111), (113, 113)],
 }
+
+# the params schema is the only copy of the triggers' defaults
+_DEFAULTS = {kind: schema.defaults(f"{kind}_trigger") for kind in ("pixel", "blending", "badnets", "blend")}
 
 
 def _check_images(x: np.ndarray) -> None:
@@ -74,8 +78,8 @@ class Trigger(abc.ABC):
 class PixelTrigger(Trigger):
     """Add δ/√(C·k) to all channels of k pixels, then clip each entry at 1 (RAB)."""
 
-    delta: float = 1.0
-    positions: list[list[int]] | None = None
+    delta: float = _DEFAULTS["pixel"]["delta"]
+    positions: list[list[int]] | None = _DEFAULTS["pixel"]["positions"]
     table = {}  # overridden per subclass
 
     def pixels(self, shape: Sequence[int]) -> list[tuple[int, int]]:
@@ -140,8 +144,8 @@ class FourPixel(PixelTrigger):
 class Blending(Trigger):
     """RAB's additive Gaussian pattern with ℓ2 norm δ, not clipped."""
 
-    delta: float = 1.0
-    pattern_seed: int = 0
+    delta: float = _DEFAULTS["blending"]["delta"]
+    pattern_seed: int = _DEFAULTS["blending"]["pattern_seed"]
 
     def __post_init__(self):
         self.name = "blending"
@@ -167,10 +171,10 @@ class Blending(Trigger):
 class BadNets(Trigger):
     """A square patch pasted on every channel."""
 
-    size: int = 4
-    position: list[int] | None = None
-    value: float = 1.0
-    style: str = "solid"
+    size: int = _DEFAULTS["badnets"]["size"]
+    position: list[int] | None = _DEFAULTS["badnets"]["position"]
+    value: float = _DEFAULTS["badnets"]["value"]
+    style: str = _DEFAULTS["badnets"]["style"]
 
     def __post_init__(self):
         self.name = "badnets"
@@ -209,8 +213,8 @@ class BadNets(Trigger):
 class Blend(Trigger):
     """Chen et al.'s blended injection with a fixed uniform-noise key pattern."""
 
-    alpha: float = 0.2
-    pattern_seed: int = 0
+    alpha: float = _DEFAULTS["blend"]["alpha"]
+    pattern_seed: int = _DEFAULTS["blend"]["pattern_seed"]
 
     def __post_init__(self):
         self.name = "blend"

@@ -27,19 +27,22 @@ import pandas as pd
 import torch
 from scipy.stats import binomtest, norm
 
+from certsmooth import schema
 from certsmooth.certify.bounds import ABSTAIN, clopper_pearson
 from certsmooth.models import predictions
 from certsmooth.noise import standard_normal
 from certsmooth.seeding import derive_seed
 
+_D = schema.defaults("cohen")  # the only copy of these defaults: the params schema
+
 
 @dataclass(frozen=True)
 class CohenConfig:
     sigma: float
-    n0: int = 100
-    n: int = 100_000
-    alpha: float = 0.001
-    batch: int = 1000
+    n0: int = _D["n0"]
+    n: int = _D["n"]
+    alpha: float = _D["alpha"]
+    batch: int = _D["batch"]
 
     def __post_init__(self):
         bad_sigma = not math.isfinite(self.sigma) or self.sigma <= 0

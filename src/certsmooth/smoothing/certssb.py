@@ -22,6 +22,7 @@ import time
 import numpy as np
 import torch
 
+from certsmooth import schema
 from certsmooth.lanes import lanes
 from certsmooth.logs import LOG
 from certsmooth.models import wide_lane
@@ -29,21 +30,7 @@ from certsmooth.seeding import derive_seed
 from certsmooth.smoothing.sigma import MeanProbability, SigmaConfig, optimize_sigma_batched
 from certsmooth.smoothing.train import TrainConfig, train_partition
 
-# defaults of params.yaml's sigma_opt block (the schema holds the same values)
-DEFAULTS = {
-    "variant": "paper",
-    "steps": 20,
-    "test_steps": 20,
-    "lr": None,  # paper: 0.01; released-code: 1e-4 (the public code's lr_sig)
-    "mc_samples": 4,
-    "sigma_min": 0.05,
-    "sigma_max": 2.0,
-    "pilot_models": 5,
-    "pilot_epochs": None,  # None: the ensemble's epochs
-    "test_models": 5,
-    "batch_size": 256,
-}
-DEFAULT_LR = {"paper": 1e-2, "released-code": 1e-4}
+DEFAULTS = schema.defaults("sigma_opt")  # params.yaml's sigma_opt block, from the schema (the only copy)
 
 
 def settings(opt: dict | None) -> dict:
@@ -53,12 +40,11 @@ def settings(opt: dict | None) -> dict:
 def sigma_config(opt: dict, stage: str) -> SigmaConfig:
     """The ascent settings of ``stage`` ('train' or 'test')."""
     opt = settings(opt)
-    lr = opt["lr"] if opt["lr"] is not None else DEFAULT_LR[opt["variant"]]
     steps = opt["steps"] if stage == "train" else opt["test_steps"]
     return SigmaConfig(
         variant=opt["variant"],
         steps=steps,
-        lr=lr,
+        lr=opt["lr"],
         mc_samples=opt["mc_samples"],
         sigma_min=opt["sigma_min"],
         sigma_max=opt["sigma_max"],

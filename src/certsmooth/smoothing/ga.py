@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from certsmooth import schema
 from certsmooth.artifacts import sha256_array
 from certsmooth.device import resolve_device
 from certsmooth.errors import ConfigError, check_positive
@@ -38,8 +39,9 @@ from certsmooth.smoothing.robust import macer_loss, smoothadv_perturbation
 from certsmooth.smoothing.train import flush_denormal, loss_per_model
 
 METHODS = ("ga", "macer", "smoothadv")
-MACER_DEFAULTS = {"k": 16, "beta": 16.0, "gamma": 8.0, "lam": 16.0}
-SMOOTHADV_DEFAULTS = {"eps": 1.0, "steps": 2, "warmup_epochs": 10, "noise": "fixed"}
+# the params schema's cohen block is the only copy of these defaults
+MACER_DEFAULTS = schema.defaults("cohen", "macer")
+SMOOTHADV_DEFAULTS = schema.defaults("cohen", "smoothadv")
 
 
 @dataclass(frozen=True)
@@ -49,7 +51,7 @@ class GAConfig:
     epochs: int
     batch_size: int
     lr: float
-    method: str = "ga"
+    method: str = schema.defaults("cohen")["train_method"]
     macer: dict = field(default_factory=lambda: dict(MACER_DEFAULTS))
     smoothadv: dict = field(default_factory=lambda: dict(SMOOTHADV_DEFAULTS))
 

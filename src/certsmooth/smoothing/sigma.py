@@ -29,26 +29,31 @@ import numpy as np
 import torch
 from torch import nn
 
+from certsmooth import schema
 from certsmooth.errors import ConfigError
 from certsmooth.noise import standard_normal
 from certsmooth.seeding import derive_seed
 
 VARIANTS = ("paper", "released-code")
+DEFAULT_LR = {"paper": 1e-2, "released-code": 1e-4}  # sigma_opt.lr = null: the paper's, the public code's lr_sig
+_D = schema.defaults("sigma_opt")  # the only copy of these defaults: the params schema
 
 
 @dataclass(frozen=True)
 class SigmaConfig:
-    variant: str = "paper"
-    steps: int = 100
-    lr: float = 1e-2
-    mc_samples: int = 8
-    sigma_min: float = 0.05
-    sigma_max: float = 2.0
-    eps: float = 1e-4  # clamp of p̄ in the paper variant
+    variant: str = _D["variant"]
+    steps: int = _D["steps"]
+    lr: float | None = _D["lr"]  # None: DEFAULT_LR of the variant
+    mc_samples: int = _D["mc_samples"]
+    sigma_min: float = _D["sigma_min"]
+    sigma_max: float = _D["sigma_max"]
+    eps: float = 1e-4  # clamp of p̄ in the paper variant (not a setting)
 
     def __post_init__(self):
         if self.variant not in VARIANTS:
             raise ConfigError(f"sigma.variant = {self.variant!r}: allowed {', '.join(VARIANTS)}")
+        if self.lr is None:
+            object.__setattr__(self, "lr", DEFAULT_LR[self.variant])
         if not 0 < self.sigma_min <= self.sigma_max:
             raise ConfigError(f"sigma bounds [{self.sigma_min}, {self.sigma_max}]: need 0 < min <= max")
 
@@ -144,7 +149,7 @@ def optimize_sigma_batched(
     cfg: SigmaConfig,
     seed: int,
     device: torch.device,
-    batch_size: int = 256,
+    batch_size: int = _D["batch_size"],
     progress=None,
 ) -> np.ndarray:
     """:func:`optimize_sigma` over a whole dataset ``x`` (N, ...) in batches; the result

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from certsmooth import schema
 from certsmooth.artifacts import sha256_array
 from certsmooth.device import resolve_device
 from certsmooth.errors import check_positive
@@ -43,7 +44,7 @@ class TrainConfig:
     batch_size: int
     lr: float
     lane_width: int
-    bf16: bool = False
+    bf16: bool = schema.defaults("ensemble")["bf16"]
 
     def __post_init__(self):
         check_positive(sigma=self.sigma, lr=self.lr, epochs=self.epochs, batch_size=self.batch_size,
