@@ -166,7 +166,8 @@ CASES = {
     "unknown dataset": (
         D + ["dataset", "name"],
         "cifar100",
-        "dataset.name = 'cifar100' is not allowed: must be one of mnist5k, mnist, fashion_mnist, cifar10",
+        "suites.demo.dataset.name = 'cifar100': no such dataset; allowed: mnist5k, mnist, fashion_mnist, cifar10, "
+        "gtsrb, or declare your own under datasets:",
     ),
     "unknown suite key": (
         D + ["sigma"],

@@ -141,6 +141,6 @@ def test_load_prepared_rejects_damage(tmp_path):
 
 
 def test_source_table():
-    assert set(SOURCES) == {"mnist5k", "mnist", "fashion_mnist", "cifar10"}
+    assert set(SOURCES) == {"mnist5k", "mnist", "fashion_mnist", "cifar10", "gtsrb"}
     assert SOURCES["cifar10"].class_names[0] == "airplane" and SOURCES["cifar10"].class_names[2] == "bird"
     assert not SOURCES["mnist5k"].needs_download and SOURCES["mnist"].needs_download

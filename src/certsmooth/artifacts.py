@@ -112,11 +112,13 @@ def sha256_file(path: PathLike, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
-def sha256_files(paths: Iterable[PathLike]) -> str:
-    """One checksum over several files (names and contents, in the given order)."""
+def sha256_files(paths: Iterable[PathLike], root: PathLike | None = None) -> str:
+    """One checksum over several files (names and contents, in the given order); with
+    ``root``, each file's name is its path relative to ``root``."""
     h = hashlib.sha256()
     for p in paths:
-        h.update(Path(p).name.encode() + b"\0")
+        name = Path(p).relative_to(root).as_posix() if root is not None else Path(p).name
+        h.update(name.encode() + b"\0")
         h.update(sha256_file(p).encode())
     return h.hexdigest()
 

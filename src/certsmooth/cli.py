@@ -32,6 +32,7 @@ def cmd_download(args) -> None:
     from certsmooth.artifacts import write_json
     from certsmooth.data.sources import fetch
 
+    _register_user_dataset(args)
     manifest = fetch(args.dataset, args.raw_dir, download=not args.offline)
     LOG.info("%s: %d raw files, sha256 %s", args.dataset, len(manifest["files"]), manifest["sha256"])
     if args.manifest:
@@ -43,6 +44,7 @@ def cmd_prepare(args) -> None:
     from certsmooth.data.prepared import parse_classes_token, parse_split_token, prepare, save_prepared
     from certsmooth.data.sources import get_source
 
+    _register_user_dataset(args)
     source = get_source(args.dataset)
     classes = parse_classes_token(args.classes, len(source.class_names))
     split = parse_split_token(args.split)
@@ -541,6 +543,26 @@ CHECKPOINT_HELP = (
 )
 
 
+def _user_dataset_args(sp) -> None:
+    g = sp.add_argument_group("a dataset of your own (params.yaml datasets: entry)")
+    g.add_argument("--format", choices=["npz", "imagefolder"], help="the dataset is yours, in this format")
+    g.add_argument("--path", help="its .npz file or ImageFolder root")
+    g.add_argument("--channels", type=int, choices=[1, 3], default=3, help="imagefolder: 1 or 3")
+    g.add_argument("--size", type=int, nargs=2, metavar=("H", "W"), help="imagefolder: resize to H×W")
+
+
+def _register_user_dataset(args) -> None:
+    """Register ``args.dataset`` as the user dataset the ``--format`` flags describe."""
+    from certsmooth.data.sources import register_user_datasets
+
+    if args.format is None:
+        return
+    if args.path is None:
+        raise ConfigError("--format needs --path (the .npz file or the ImageFolder root)")
+    spec = {"format": args.format, "path": args.path, "channels": args.channels, "size": args.size}
+    register_user_datasets({args.dataset: spec})
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="certsmooth", description=__doc__.splitlines()[0])
     p.add_argument("--version", action="version", version=f"certsmooth {__version__}")
@@ -564,6 +586,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--raw-dir", default="data/raw")
     sp.add_argument("--manifest", help="write a JSON manifest (files, sha256) here")
     sp.add_argument("--offline", action="store_true", help="never download; only check the files")
+    _user_dataset_args(sp)
 
     sp = add("prepare", cmd_prepare, "write the prepared train/test .npz of a dataset and class subset")
     sp.add_argument("--dataset", required=True)
@@ -572,6 +595,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--raw-dir", default="data/raw")
     sp.add_argument("--manifest", help="the download manifest the raw files must match (SHA-256)")
     sp.add_argument("--out-dir", required=True)
+    _user_dataset_args(sp)
 
     sp = add("poison", cmd_poison, "generate a poisoned training set and a triggered test set")
     sp.add_argument("--train", required=True)

@@ -302,8 +302,12 @@ def _check_finite(node: Any, source: str, path: tuple = ()) -> None:
 def _check_semantics(config: dict, source: str) -> None:
     from certsmooth.attacks.triggers import make_trigger
     from certsmooth.data.prepared import resolve_classes
-    from certsmooth.data.sources import get_source
+    from certsmooth.data.sources import SOURCES, USER, get_source, register_user_datasets
 
+    try:
+        register_user_datasets(config["datasets"])
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
     for target, suites in config["targets"].items():
         missing = [s for s in suites if s not in config["suites"]]
         if missing or target in config["suites"]:
@@ -320,6 +324,11 @@ def _check_semantics(config: dict, source: str) -> None:
     for exp in experiments(config):
         try:
             ds = exp.cfg["dataset"]
+            if ds["name"] not in SOURCES and ds["name"] not in USER:
+                raise ConfigError(
+                    f"dataset.name = {ds['name']!r}: no such dataset; allowed: {', '.join([*SOURCES, *USER])}, "
+                    "or declare your own under datasets: (docs/workflow.md)"
+                )
             classes = resolve_classes(ds["name"], ds["classes"])
             source_info = get_source(ds["name"])
             split = ds.get("split", "official" if source_info.has_official_split else None)

@@ -14,7 +14,12 @@ _pythonpath = os.environ.get("PYTHONPATH", "")
 if SRC not in _pythonpath.split(os.pathsep):
     os.environ.update(PYTHONPATH=os.pathsep.join(p for p in (SRC, _pythonpath) if p))
 
-from certsmooth.config import experiments, load_schema, load_yaml, validate_params  # noqa: E402
+from certsmooth.config import (
+    experiments,
+    load_schema,
+    load_yaml,
+    validate_params,
+)  # noqa: E402
 from certsmooth.errors import ConfigError  # noqa: E402
 
 # params.yaml's YAML syntax (file, line, column) and duplicate keys get one line before
@@ -58,12 +63,39 @@ def gpus(wildcards):
 
 
 def raw_manifest(wildcards):
-    """The download manifest a prepared dataset depends on (none for embedded data)."""
+    """The manifest (raw files' SHA-256) a prepared dataset depends on: of the download,
+    or of the user's files; none for embedded data."""
     from certsmooth.data.sources import get_source
 
-    if get_source(wildcards.dataset).needs_download:
-        return [f"{config['raw_dir']}/{wildcards.dataset}.manifest.json"]
+    name = wildcards.dataset
+    if get_source(name).needs_download or name in config["datasets"]:
+        return [f"{config['raw_dir']}/{name}.manifest.json"]
     return []
+
+
+def user_dataset_files(wildcards):
+    """A user dataset's files (so that editing one reruns what read it); none otherwise."""
+    from certsmooth.data.sources import get_source
+
+    if wildcards.dataset not in config["datasets"]:
+        return []
+    return [
+        str(p) for p in get_source(wildcards.dataset).raw_files(Path(config["raw_dir"]))
+    ]
+
+
+def user_dataset_flags(wildcards):
+    """The `--format ...` flags that describe a user dataset to the command; "" otherwise."""
+    spec = config["datasets"].get(wildcards.dataset)
+    if spec is None:
+        return ""
+    import shlex
+
+    size = f" --size {spec['size'][0]} {spec['size'][1]}" if spec["size"] else ""
+    path = shlex.quote(spec["path"])
+    return (
+        f"--format {spec['format']} --path {path} --channels {spec['channels']}{size}"
+    )
 
 
 def experiment(wildcards):
@@ -138,7 +170,9 @@ def run_settings(wildcards):
     out = []
     for exp in experiments(config, [wildcards.suite]):
         for _, d in exp.runs():
-            rest = Path(d).relative_to(exp.results_dir()).parts[1:]  # below certify/ or cohen/
+            rest = (
+                Path(d).relative_to(exp.results_dir()).parts[1:]
+            )  # below certify/ or cohen/
             out.append(f"{exp.name}: {Path(*rest).as_posix()}")
     return "; ".join(out)
 
@@ -168,10 +202,23 @@ def suite_targets(suites):
         rows.setdefault((exp.suite, exp.attack_name), exp)
         out.append(f"{exp.results_dir()}/metrics.json")
         out += exp.certifier.targets(exp)
-        out += [f"{d}/{f}" for _, d in exp.runs() for f in ("clean.csv", "triggered.csv", "summary.json")]
+        out += [
+            f"{d}/{f}"
+            for _, d in exp.runs()
+            for f in ("clean.csv", "triggered.csv", "summary.json")
+        ]
     for exp in rows.values():
         d = exp.poisoned_dir()
-        out += [f"{d}/{f}" for f in ("train.npz", "test.npz", "trigger.npz", "poisons.csv", "record.json")]
+        out += [
+            f"{d}/{f}"
+            for f in (
+                "train.npz",
+                "test.npz",
+                "trigger.npz",
+                "poisons.csv",
+                "record.json",
+            )
+        ]
         out.append(f"{exp.attack_dir()}/figures/samples.png")
     for suite in suites:
         out += [
@@ -201,7 +248,10 @@ def matrix_layout(suite):
                 columns[exp.certifier_name].append(col)
     return {  # lists of pairs: the order of params.yaml survives the JSON of the command line
         "attacks": [[a, attacks[a]] for a in lay["attacks"] if a in attacks],
-        "certifiers": [[c, {"kind": k, "columns": columns.get(c, [c])}] for c, k in lay["certifiers"].items()],
+        "certifiers": [
+            [c, {"kind": k, "columns": columns.get(c, [c])}]
+            for c, k in lay["certifiers"].items()
+        ],
         "baseline": lay["baseline"],
         "excluded": lay["excluded"],
     }

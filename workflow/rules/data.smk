@@ -4,9 +4,11 @@
 rule fetch_dataset:
     # Downloads through torchvision (checksums verified by torchvision) and records the
     # raw files' SHA-256. Cheap and network-bound: a local rule on clusters.
-    # With `download: false` it only checks that the files are already in place.
+    # With `download: false` it only checks that the files are already in place. For a
+    # dataset of the user's (datasets: in params.yaml) it records the checksum of its files.
     input:
         lib=lib("download"),
+        files=user_dataset_files,
     output:
         manifest=f"{config['raw_dir']}/{{dataset}}.manifest.json",
     log:
@@ -16,9 +18,10 @@ rule fetch_dataset:
     params:
         raw_dir=lambda wc, output: str(Path(output.manifest).parent),
         offline="" if config["download"] else "--offline",
+        user=user_dataset_flags,
     shell:
         "python -m certsmooth download {wildcards.dataset} --raw-dir {params.raw_dir} {params.offline}"
-        " --manifest {output.manifest} --log {log}"
+        " {params.user} --manifest {output.manifest} --log {log}"
 
 
 rule prepare_dataset:
@@ -38,7 +41,8 @@ rule prepare_dataset:
         manifest=lambda wc, input: (
             f"--manifest {input.manifest}" if input.manifest else ""
         ),
+        user=user_dataset_flags,
     shell:
         "python -m certsmooth prepare --dataset {wildcards.dataset} --classes {wildcards.classes}"
         " --split {wildcards.split} --raw-dir {params.raw_dir} {params.manifest} --out-dir {params.out_dir}"
-        " --log {log}"
+        " {params.user} --log {log}"

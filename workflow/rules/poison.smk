@@ -11,10 +11,10 @@ rule poison:
         trigger="data/poisoned/{suite}/{attack}/{tag}/trigger.npz",
         poisons="data/poisoned/{suite}/{attack}/{tag}/poisons.csv",
         record="data/poisoned/{suite}/{attack}/{tag}/record.json",
-    wildcard_constraints:
-        tag=r"(?!bilevel-)[A-Za-z0-9_.+-]+",
     log:
         "logs/poison/{suite}/{attack}/{tag}.log",
+    wildcard_constraints:
+        tag=r"(?!bilevel-)[A-Za-z0-9_.+-]+",
     conda:
         ENV
     params:
@@ -51,9 +51,7 @@ rule bilevel_poison:
         device=lambda wc: attack_cell(wc).device("bilevel"),
     params:
         threads=config["torch_threads"],
-        attack=lambda wc: json.dumps(
-            attack_cell(wc).attack_settings(), sort_keys=True
-        ),
+        attack=lambda wc: json.dumps(attack_cell(wc).attack_settings(), sort_keys=True),
         sigma=lambda wc: attack_cell(wc).bilevel_sigma,
         seed=lambda wc: attack_cell(wc).seed,
         experiment=lambda wc: f"{wc.suite}/{wc.attack}",

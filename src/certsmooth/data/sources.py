@@ -5,6 +5,12 @@
   installed file; no network, no official train/test split.
 * ``mnist``, ``fashion_mnist``, ``cifar10``: torchvision's dataset classes, downloaded
   to ``<raw_dir>`` (torchvision's own layout, md5 checksums verified by torchvision).
+* ``gtsrb``: the German Traffic Sign Recognition Benchmark (43 classes, the third dataset
+  of DPA and Finite Aggregation) through ``torchvision.datasets.GTSRB``; its images vary in
+  size (15 to 250 pixels a side) and are resized to 32×32 RGB (bilinear, Pillow), the
+  CIFAR-10 geometry, so the CIFAR architectures and trigger positions apply.
+* a user's own data (``datasets:`` in params.yaml, :mod:`certsmooth.data.user`): an
+  ``.npz`` file or an ImageFolder tree, registered under the name the user gives it.
 
 All sources return uint8 images N×C×H×W and int64 labels.
 """
@@ -22,7 +28,7 @@ from urllib.error import URLError
 import numpy as np
 
 from certsmooth.artifacts import sha256_files
-from certsmooth.errors import CorruptFileError, DatasetUnavailableError
+from certsmooth.errors import ConfigError, CorruptFileError, DatasetUnavailableError
 
 
 @dataclass
@@ -69,6 +75,10 @@ class Source(abc.ABC):
     @abc.abstractmethod
     def load(self, raw_dir: Path) -> RawDataset:
         """Read the raw files (never downloads)."""
+
+    def checksum(self, files: list[Path], raw_dir: Path) -> str:
+        """The raw checksum of ``files`` (the download manifest's and :attr:`RawDataset.raw_sha256`)."""
+        return sha256_files(files)
 
 
 DIGITS = tuple(str(d) for d in range(10))
@@ -146,6 +156,10 @@ class TorchvisionSource(Source):
 
         return getattr(tvd, self.tv_class)
 
+    def _open(self, raw_dir: Path, train: bool, download: bool):
+        """torchvision's dataset object of one split."""
+        return self._cls()(root=str(raw_dir), train=train, download=download)
+
     def raw_files(self, raw_dir: Path) -> list[Path]:
         cls = self._cls()
         if self.tv_class == "CIFAR10":
@@ -164,12 +178,11 @@ class TorchvisionSource(Source):
             self.load(raw_dir)  # raises the clear error when files are missing or corrupted
             return self.raw_files(raw_dir)
         raw_dir.mkdir(parents=True, exist_ok=True)
-        cls = self._cls()
         previous = socket.getdefaulttimeout()
         socket.setdefaulttimeout(60)
         try:
             for train in (True, False):
-                cls(root=str(raw_dir), train=train, download=True)
+                self._open(raw_dir, train, download=True)
         except (URLError, OSError, RuntimeError) as exc:
             reason = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
             raise DatasetUnavailableError(
@@ -183,10 +196,9 @@ class TorchvisionSource(Source):
         return self.raw_files(raw_dir)
 
     def load(self, raw_dir: Path) -> RawDataset:
-        cls = self._cls()
         try:
-            train = cls(root=str(raw_dir), train=True, download=False)
-            test = cls(root=str(raw_dir), train=False, download=False)
+            train = self._open(raw_dir, True, download=False)
+            test = self._open(raw_dir, False, download=False)
         except RuntimeError as exc:
             reason = str(exc).split(".")[0]
             raise DatasetUnavailableError(
@@ -195,7 +207,7 @@ class TorchvisionSource(Source):
                 f"(e.g. a login node), or place torchvision's files at {self.layout_hint(raw_dir)}"
             ) from exc
         splits = [self._to_split(ds) for ds in (train, test)]
-        names = [str(c) for c in train.classes]
+        names = [str(c) for c in getattr(train, "classes", self.class_names)]
         if self.tv_class == "MNIST":  # torchvision names MNIST classes "0 - zero", ...
             names = [c.split(" - ")[0] for c in names]
         files = self.raw_files(raw_dir)
@@ -205,18 +217,49 @@ class TorchvisionSource(Source):
             test=splits[1],
             class_names=names,
             origin=f"torchvision.datasets.{self.tv_class} ({raw_dir})",
-            raw_sha256=sha256_files(files),
+            raw_sha256=self.checksum(files, raw_dir),
             files=[str(f) for f in files],
         )
 
-    @staticmethod
-    def _to_split(ds) -> RawSplit:
+    def _to_split(self, ds) -> RawSplit:
         data = np.asarray(ds.data)
         if data.ndim == 3:  # MNIST-like: N×H×W
             x = data[:, None, :, :]
         else:  # CIFAR: N×H×W×C
             x = np.transpose(data, (0, 3, 1, 2))
         return RawSplit(np.ascontiguousarray(x, dtype=np.uint8), np.asarray(ds.targets, dtype=np.int64))
+
+
+@dataclass(frozen=True)
+class GtsrbSource(TorchvisionSource):
+    """GTSRB through ``torchvision.datasets.GTSRB`` (split="train" / "test"), every image
+    resized to the source's H×W (bilinear) as RGB."""
+
+    def _open(self, raw_dir: Path, train: bool, download: bool):
+        return self._cls()(root=str(raw_dir), split="train" if train else "test", download=download)
+
+    def raw_files(self, raw_dir: Path) -> list[Path]:
+        base = raw_dir / "gtsrb"
+        folders = [base / "GTSRB" / "Training", base / "GTSRB" / "Final_Test" / "Images"]
+        files = sorted(f for d in folders if d.is_dir() for f in d.rglob("*") if f.is_file())
+        return files + [base / "GT-final_test.csv"] if files else folders + [base / "GT-final_test.csv"]
+
+    def layout_hint(self, raw_dir: Path) -> str:
+        return f"{raw_dir / 'gtsrb'}/{{GTSRB/Training/<class>/*.ppm,GTSRB/Final_Test/Images/*.ppm,GT-final_test.csv}}"
+
+    def _to_split(self, ds) -> RawSplit:
+        from PIL import Image
+
+        c, h, w = self.shape
+        x = np.empty((len(ds), c, h, w), dtype=np.uint8)
+        y = np.empty(len(ds), dtype=np.int64)
+        for i in range(len(ds)):
+            image, y[i] = ds[i]  # a PIL RGB image of the sign's own size
+            x[i] = np.asarray(image.resize((w, h), Image.Resampling.BILINEAR), dtype=np.uint8).transpose(2, 0, 1)
+        return RawSplit(x, y)
+
+    def checksum(self, files: list[Path], raw_dir: Path) -> str:
+        return sha256_files(files, root=raw_dir)  # class folders matter, not only file names
 
 
 FASHION = (
@@ -226,6 +269,19 @@ FASHION = (
 CIFAR10 = (
     "airplane", "automobile", "bird", "cat", "deer",
     "dog", "frog", "horse", "ship", "truck",
+)  # fmt: skip
+
+GTSRB = (  # the benchmark's signnames, by ClassId
+    "speed limit 20", "speed limit 30", "speed limit 50", "speed limit 60", "speed limit 70",
+    "speed limit 80", "end of speed limit 80", "speed limit 100", "speed limit 120", "no passing",
+    "no passing for vehicles over 3.5 t", "right-of-way at the next intersection", "priority road", "yield",
+    "stop", "no vehicles", "vehicles over 3.5 t prohibited", "no entry", "general caution",
+    "dangerous curve to the left", "dangerous curve to the right", "double curve", "bumpy road",
+    "slippery road", "road narrows on the right", "road work", "traffic signals", "pedestrians",
+    "children crossing", "bicycles crossing", "beware of ice/snow", "wild animals crossing",
+    "end of all speed and passing limits", "turn right ahead", "turn left ahead", "ahead only",
+    "go straight or right", "go straight or left", "keep right", "keep left", "roundabout mandatory",
+    "end of no passing", "end of no passing by vehicles over 3.5 t",
 )  # fmt: skip
 
 SOURCES: dict[str, Source] = {
@@ -243,14 +299,31 @@ SOURCES: dict[str, Source] = {
     "cifar10": TorchvisionSource(
         "cifar10", CIFAR10, (3, 32, 32), True, True, tv_class="CIFAR10", host="www.cs.toronto.edu"
     ),
+    "gtsrb": GtsrbSource("gtsrb", GTSRB, (3, 32, 32), True, True, tv_class="GTSRB", host="sid.erda.dk"),
 }
+USER: dict[str, Source] = {}  # the user's datasets of the params file in use (register_user_datasets)
+
+
+def register_user_datasets(specs: dict[str, dict]) -> None:
+    """Register the ``datasets:`` entries of params.yaml (after schema validation) under
+    their names; each is checked now (file present, shapes, labels), one line on error."""
+    from certsmooth.data.user import user_source
+
+    for name in specs:
+        if name in SOURCES:
+            raise ConfigError(f"datasets.{name}: {name!r} is a built-in dataset; give your dataset another name")
+    USER.clear()
+    USER.update({name: user_source(name, spec) for name, spec in specs.items()})
 
 
 def get_source(name: str) -> Source:
     try:
-        return SOURCES[name]
+        return SOURCES[name] if name in SOURCES else USER[name]
     except KeyError:
-        raise DatasetUnavailableError(f"unknown dataset {name!r}; allowed: {', '.join(SOURCES)}") from None
+        raise DatasetUnavailableError(
+            f"unknown dataset {name!r}; allowed: {', '.join([*SOURCES, *USER])} (or declare your own under "
+            "datasets: in params.yaml)"
+        ) from None
 
 
 def fetch(name: str, raw_dir: str | Path, download: bool = True) -> dict:
@@ -260,7 +333,7 @@ def fetch(name: str, raw_dir: str | Path, download: bool = True) -> dict:
     return {
         "dataset": name,
         "files": [str(f) for f in files],
-        "sha256": sha256_files(files),
+        "sha256": source.checksum(files, Path(raw_dir)),
     }
 
 
