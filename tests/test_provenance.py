@@ -230,3 +230,11 @@ def test_parsing_the_workflow_imports_no_torch():
     )
     proc = subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO, capture_output=True, text=True)
     assert proc.stdout.split() == [], f"parsing imported {proc.stdout.split()[:5]}"
+
+
+def test_steps_sit_between_the_cli_and_the_algorithms():
+    """certsmooth.steps holds every command's step logic: only the CLI calls it, and it
+    calls the algorithms (never the other way round)."""
+    graph = folder_graph()
+    assert {node for node, deps in graph.items() if "steps" in deps} == {"cli"}
+    assert {"attacks", "smoothing", "certify", "plots", "data"} <= graph["steps"]

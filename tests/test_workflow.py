@@ -260,7 +260,8 @@ def test_failing_job_leaves_no_output(project):
     # 90% of the training set cannot be drawn from the non-target half: the poison job fails
     text = (project / "params.yaml").read_text().replace("rate: 0.01", "rate: 0.9")
     (project / "params.yaml").write_text(text)
-    proc = snakemake(project, "--cores", "1", "--keep-going", check=False)
+    targets = ("results/demo/onepixel/figures/samples.png", "results/demo/blending/figures/samples.png")
+    proc = snakemake(project, "--cores", "1", "--keep-going", *targets, check=False)
     assert proc.returncode != 0
     log = (project / "logs/poison/demo/onepixel/onepixel-d0.5-r0.9-t0-s1.log").read_text()
     assert "attack.rate = 0.9 asks for 450 poisons but only 250 training points" in log

@@ -29,6 +29,18 @@ os.umask(_UMASK)
 
 
 @contextlib.contextmanager
+def removed_on_failure(paths: Iterable[PathLike | None]) -> Iterator[None]:
+    """Delete every path of a multi-file output if writing the rest fails."""
+    try:
+        yield
+    except BaseException:
+        for p in paths:
+            if p is not None:
+                Path(p).unlink(missing_ok=True)
+        raise
+
+
+@contextlib.contextmanager
 def atomic_path(path: PathLike) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; move it into place only on success."""
     path = Path(path)
