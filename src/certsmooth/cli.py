@@ -157,11 +157,12 @@ def cmd_merge_cohen(args) -> None:
 
 
 def cmd_metrics(args) -> None:
-    from certsmooth.artifacts import read_json, write_json
+    from certsmooth.artifacts import write_json
+    from certsmooth.summary import read_summary
 
     out = {"experiment": args.experiment}
     for path in args.summaries:
-        s = read_json(path)
+        s = read_summary(path)
         out[s["scope"]] = s
     write_json(args.out, out)
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from certsmooth.artifacts import atomic_path, read_json, sha256_array, write_json
+from certsmooth.artifacts import atomic_path, read_json, sha256_array
 from certsmooth.attacks.store import load_poisoned_train, load_triggered_test
 from certsmooth.certify.anisotropic import whitened_norm
 from certsmooth.certify.ensemble import certify_points, model_probabilities, per_model_accuracy
@@ -28,6 +28,7 @@ from certsmooth.device import resolve_device
 from certsmooth.errors import ConfigError, CorruptFileError, check_positive
 from certsmooth.metrics import per_class, summarize
 from certsmooth.models.partitions import check_manifest, load_partition
+from certsmooth.summary import write_summary
 
 CERTSSB_CAVEAT = (
     "Cert-SSB radii hold for perturbations of the training set and test input with the noise "
@@ -226,5 +227,5 @@ def certify_experiment(
     for frame, out in ((clean_frame, out_clean), (trig_frame, out_triggered)):
         with atomic_path(out) as tmp:
             frame.to_csv(tmp, index=False, float_format="%.8g")
-    write_json(out_summary, summary)
+    write_summary(out_summary, summary)
     return summary

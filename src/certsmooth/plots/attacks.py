@@ -33,9 +33,10 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-from certsmooth.artifacts import atomic_path, read_json  # noqa: E402
+from certsmooth.artifacts import atomic_path  # noqa: E402
 from certsmooth.attacks.kinds import ATTACKS, attack_label  # noqa: E402
 from certsmooth.plots.curves import to_markdown  # noqa: E402
+from certsmooth.summary import read_summary  # noqa: E402
 
 NAN = float("nan")
 
@@ -195,7 +196,7 @@ def plot_attacks(
 ) -> pd.DataFrame:  # fmt: skip
     summaries: dict[str, list[dict]] = {}
     for p in summary_paths:
-        s = read_json(p)
+        s = read_summary(p)
         summaries.setdefault(s["experiment"].split("/", 1)[1], []).append(s)
     effects, bars = effect_rows(layout, summaries)
     plot_matrix(effects, out_matrix, f"{suite}: effect of each attack on each certifier", dpi, context)

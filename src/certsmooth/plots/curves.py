@@ -11,16 +11,17 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-from certsmooth.artifacts import atomic_path, read_json, write_json  # noqa: E402
+from certsmooth.artifacts import atomic_path, write_json  # noqa: E402
 from certsmooth.certifiers import CERTIFIERS  # noqa: E402
 from certsmooth.metrics import curve  # noqa: E402
+from certsmooth.summary import read_summary  # noqa: E402
 
 TEST_INPUT = "joint, test input only"
 
 
 def load_run(run_dir: str | Path) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
     run_dir = Path(run_dir)
-    summary = read_json(run_dir / "summary.json")
+    summary = read_summary(run_dir / "summary.json")
     clean = pd.read_csv(run_dir / "clean.csv")
     trig = pd.read_csv(run_dir / "triggered.csv")
     return summary, clean, trig[trig["nontarget"]]

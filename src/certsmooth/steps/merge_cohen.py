@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import pandas as pd
 
-from certsmooth.artifacts import atomic_path, read_json, write_json
+from certsmooth.artifacts import atomic_path, read_json
 from certsmooth.attacks.store import load_triggered_test
 from certsmooth.certify.cohen import max_radius, merge_chunks
 from certsmooth.metrics import per_class, summarize
+from certsmooth.summary import write_summary
 
 
 def summary(clean: pd.DataFrame, triggered: pd.DataFrame, cohen: dict, sigma: float, record: dict,
@@ -62,4 +63,4 @@ def run(*, chunks: list[str], record: str, triggered_test: str, cohen: dict, sig
     for frame, out in ((clean, out_clean), (triggered, out_triggered)):
         with atomic_path(out) as tmp:
             frame.to_csv(tmp, index=False, float_format="%.10g")
-    write_json(out_summary, result)
+    write_summary(out_summary, result)
