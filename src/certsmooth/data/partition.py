@@ -1,0 +1,95 @@
+"""Content-based partitions of a training set for the count certificates (spec
+``baselines.md`` §1, §2, §4).
+
+* **DPA** (Levine & Feizi): sample i goes to partition h_i = (Σ of its uint8 values) mod k.
+  certsmooth hashes the **stored** uint8 training data after poisoning (the prepared /
+  poisoned ``train.npz``, values 0..255: the quantisation is the datasets' own 8 bits, the
+  same as DPA's ``partition_data_norm_hash.py``); the label does not enter the hash, as in
+  DPA. A sample's partition depends on its content only, so inserting or deleting one sample
+  changes exactly one partition, and a clean sample lands in the same partition in every
+  attack row of a suite.
+* **Finite Aggregation** (Wang, Levine & Feizi): k·d subsets; h_i = (Σ uint8) mod (k·d), and
+  d distinct shifts s_1..s_d drawn once from range(k·d) with a seeded generator (recorded by
+  the caller); sample i is in the d subsets (h_i + s_j) mod (k·d). d = 1 with shift 0 is DPA.
+* **Bagging** (Jia, Cao & Gong): N subsamples of k indices drawn uniformly **with
+  replacement**, seeded per model, independent of content.
+
+Within a subset the members are ordered by content (their bytes, then their label), so the
+data a base model trains on does not depend on the order of the training set.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from certsmooth.errors import ConfigError
+from certsmooth.seeding import numpy_rng
+
+
+def content_hash(x: np.ndarray) -> np.ndarray:
+    """Σ of each sample's uint8 values (int64): x (N, ...) uint8 → (N,)."""
+    if x.dtype != np.uint8:
+        raise TypeError(f"the content hash reads stored uint8 images, got {x.dtype}")
+    return x.reshape(len(x), -1).sum(axis=1, dtype=np.int64)
+
+
+def content_order(x: np.ndarray, y: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """``index`` sorted by the content of its samples (bytes, then label): a subset's order
+    that does not depend on where its samples sit in the dataset."""
+    index = np.asarray(index, dtype=np.int64)
+    if index.size == 0:
+        return index
+    flat = np.ascontiguousarray(x[index].reshape(len(index), -1))
+    keys = [y[index]] + [flat[:, j] for j in range(flat.shape[1] - 1, -1, -1)]  # lexsort: last key first
+    return index[np.lexsort(keys)]
+
+
+def dpa_partitions(x: np.ndarray, y: np.ndarray, k: int) -> list[np.ndarray]:
+    """The k DPA partitions (indices into x, each in content order)."""
+    if k < 1:
+        raise ConfigError(f"dpa.k = {k}: need at least one partition")
+    if k > len(x):
+        raise ConfigError(f"dpa.k = {k}: more partitions than the {len(x)} training samples; use k ≤ {len(x)}")
+    h = content_hash(x) % k
+    return [content_order(x, y, np.flatnonzero(h == p)) for p in range(k)]
+
+
+def fa_shifts(k: int, d: int, seed: int) -> np.ndarray:
+    """d distinct shifts from range(k·d), drawn with the seeded generator of ``seed``."""
+    if d < 1:
+        raise ConfigError(f"fa.d = {d}: need d ≥ 1 (d = 1 is DPA)")
+    if k < 1:
+        raise ConfigError(f"fa.k = {k}: need k ≥ 1")
+    return np.sort(numpy_rng(seed, "fa-shifts").choice(k * d, size=d, replace=False)).astype(np.int64)
+
+
+def fa_subsets(x: np.ndarray, y: np.ndarray, k: int, d: int, shifts: np.ndarray) -> list[np.ndarray]:
+    """The k·d Finite Aggregation subsets (indices, each in content order); every sample is
+    in exactly d of them."""
+    n = k * d
+    shifts = np.asarray(shifts, dtype=np.int64)
+    if shifts.shape != (d,) or len(set(shifts.tolist())) != d or shifts.min() < 0 or shifts.max() >= n:
+        raise ConfigError(f"fa shifts {shifts.tolist()}: need {d} distinct values in 0..{n - 1}")
+    if n > len(x):
+        raise ConfigError(f"fa.k·d = {n}: more subsets than the {len(x)} training samples; lower k or d")
+    h = content_hash(x) % n
+    members: list[list[np.ndarray]] = [[] for _ in range(n)]
+    for s in shifts:
+        bucket = (h + s) % n
+        for b in range(n):
+            members[b].append(np.flatnonzero(bucket == b))
+    return [content_order(x, y, np.concatenate(m)) for m in members]
+
+
+def fa_classifiers_of_hash(k: int, d: int, shifts: np.ndarray) -> np.ndarray:
+    """(k·d, d): the subsets a sample of hash value h (row h) lands in."""
+    n = k * d
+    return (np.arange(n)[:, None] + np.asarray(shifts, dtype=np.int64)[None, :]) % n
+
+
+def bagging_subsets(num_train: int, num_models: int, k: int, seed: int) -> np.ndarray:
+    """(N, k) indices: model m's k training samples, drawn uniformly with replacement with
+    the generator of (seed, m), so model m's subsample does not depend on N."""
+    if k < 1 or num_models < 1:
+        raise ConfigError(f"bagging: need k ≥ 1 and N ≥ 1 models, got k = {k}, N = {num_models}")
+    return np.stack([numpy_rng(seed, "bagging", m).integers(0, num_train, size=k) for m in range(num_models)])
