@@ -1,0 +1,135 @@
+"""Base models on subsets: model m of a count certifier trains on its own index set (a DPA
+partition, an FA subset or a bagging subsample), as lanes of one wide network.
+
+Each epoch, model m draws a permutation of its subset with its own generator (seeded by
+``(seed, "model", m, "shuffle")``, as the ensembles) and takes ⌈|S_m| / batch⌉ steps: full
+batches, then the remainder. In a lane step every model gets a batch of ``batch_size`` rows;
+rows beyond a model's batch are padding with weight 0 in its loss, and a model without a batch
+in that step is left unchanged (:class:`~certsmooth.aggregation.optim.LaneAdam`), so each
+model takes exactly the steps it would take alone, and its weights are a function of its own
+subset, its seeds and the settings only: inserting or deleting a training sample changes the
+models whose subsets hold it and no other (``tests/test_aggregation.py`` checks this bit for
+bit). Plain cross-entropy training, no smoothing noise and no augmentation (DPA's code uses
+random crops: a documented divergence). Architectures with BatchNorm see the padding rows in
+their batch statistics (still a function of the model's own subset, but not the statistics of
+the model trained alone); the RAB MNIST CNN has none.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from certsmooth.aggregation.optim import LaneAdam
+from certsmooth.device import resolve_device
+from certsmooth.errors import check_positive
+from certsmooth.lanes import lanes
+from certsmooth.models import WideEnsemble, build_model
+from certsmooth.seeding import derive_seed
+
+
+@dataclass(frozen=True)
+class SubsetTrainConfig:
+    arch: str
+    epochs: int
+    batch_size: int
+    lr: float
+    lane_width: int
+
+    def __post_init__(self):
+        check_positive(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr, lane_width=self.lane_width)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def model_seeds(root: int, model_id: int) -> dict[str, int]:
+    return {k: derive_seed(root, "model", model_id, k) for k in ("init", "shuffle")}
+
+
+def masked_loss(logits: torch.Tensor, y: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """Per-model mean loss over the rows with weight 1: logits (K, B, out), y and w (K, B)."""
+    if logits.shape[-1] == 1:
+        per = F.binary_cross_entropy_with_logits(logits[..., 0], y.to(logits.dtype), reduction="none")
+    else:
+        k, b, c = logits.shape
+        per = F.cross_entropy(logits.reshape(k * b, c), y.reshape(-1), reduction="none").reshape(k, b)
+    return (per * w).sum(1) / w.sum(1).clamp(min=1)
+
+
+def _bn_buffers(net: torch.nn.Module) -> list[torch.Tensor]:
+    return [b for name, b in net.named_buffers() if name.endswith(("running_mean", "running_var"))]
+
+
+def train_lane(x: torch.Tensor, y: torch.Tensor, subsets: list[np.ndarray], model_ids: list[int], root_seed: int,
+               cfg: SubsetTrainConfig, num_classes: int, device: torch.device) -> tuple[list, list]:  # fmt: skip
+    """Train the models ``model_ids`` of one lane, model j on rows ``subsets[j]`` of x (float
+    images on ``device``, with one extra all-zero row last: the padding); returns their state
+    dicts and statistics."""
+    k, bsz = len(model_ids), cfg.batch_size
+    pad = x.shape[0] - 1  # the padding row: no training sample's content enters a padded row
+    seeds = [model_seeds(root_seed, m) for m in model_ids]
+    models = [build_model(cfg.arch, tuple(x.shape[1:]), num_classes, seed=s["init"], check=False) for s in seeds]
+    net = WideEnsemble(models).to(device).train()
+    opt = LaneAdam(net.parameters(), k, cfg.lr)
+    gens = [torch.Generator().manual_seed(s["shuffle"]) for s in seeds]
+    sizes = [len(s) for s in subsets]
+    members = [torch.as_tensor(np.asarray(s, dtype=np.int64)) for s in subsets]
+    steps = [-(-n // bsz) for n in sizes]  # ⌈|S_m| / batch⌉
+    buffers = _bn_buffers(net)
+    losses = torch.zeros(k, dtype=torch.float64)
+    for _ in range(cfg.epochs):
+        order = [m[torch.randperm(len(m), generator=g)] if len(m) else m for m, g in zip(members, gens, strict=True)]
+        losses.zero_()
+        for t in range(max(steps, default=0)):
+            idx = torch.full((k, bsz), pad, dtype=torch.int64)
+            w = torch.zeros(k, bsz)
+            for j, o in enumerate(order):
+                part = o[t * bsz : (t + 1) * bsz]
+                idx[j, : len(part)] = part
+                w[j, : len(part)] = 1.0
+            active = w.sum(1) > 0
+            idx, w = idx.to(device), w.to(device)
+            saved = [b.clone() for b in buffers]
+            logits = net(x[idx])
+            loss = masked_loss(logits.float(), y[idx], w)
+            opt.zero_grad()
+            loss.sum().backward()
+            opt.step(active)
+            with torch.no_grad():  # an inactive model's BatchNorm statistics stay as they were
+                for b, old in zip(buffers, saved, strict=True):
+                    rows = (~active).repeat_interleave(b.shape[0] // k).to(b.device)
+                    b[rows] = old[rows]
+            losses += loss.detach().cpu().double() * w.sum(1).cpu().double()
+    stats = [{"model": m, "subset_size": n, "steps_per_epoch": s, **seeds[j],
+              "final_epoch_loss": float(losses[j] / n) if n else None}
+             for j, (m, n, s) in enumerate(zip(model_ids, sizes, steps, strict=True))]  # fmt: skip
+    return net.state_dicts(), stats
+
+
+def train_subsets(x: np.ndarray, y: np.ndarray, subsets: dict[int, np.ndarray], root_seed: int,
+                  cfg: SubsetTrainConfig, num_classes: int, device: str = "auto") -> tuple:  # fmt: skip
+    """Train one model per entry of ``subsets`` ({model id: row indices of x}), ``lane_width``
+    models at a time; x uint8 N×C×H×W (scaled to [0, 1] here) or float32 in [0, 1]. Returns
+    {model id: state dict}, per-model statistics and timing."""
+    dev = resolve_device(device)
+    xf = x.astype(np.float32) / np.float32(255.0) if x.dtype == np.uint8 else np.asarray(x, dtype=np.float32)
+    xf = np.concatenate([xf, np.zeros((1, *xf.shape[1:]), dtype=np.float32)])  # the padding row
+    xt = torch.from_numpy(np.ascontiguousarray(xf)).to(dev)
+    yt = torch.from_numpy(np.concatenate([np.asarray(y, dtype=np.int64), [0]])).to(dev)
+    ids = sorted(subsets)
+    states, stats = {}, []
+    t0 = time.perf_counter()
+    for lane in lanes(len(ids), cfg.lane_width):
+        lane_ids = [ids[i] for i in lane]
+        lane_states, lane_stats = train_lane(xt, yt, [subsets[m] for m in lane_ids], lane_ids, root_seed, cfg,
+                                             num_classes, dev)  # fmt: skip
+        states.update(dict(zip(lane_ids, lane_states, strict=True)))
+        stats += lane_stats
+    wall = time.perf_counter() - t0
+    samples = cfg.epochs * sum(len(s) for s in subsets.values())
+    return states, stats, {"device": str(dev), "wall_s": wall, "sample_steps_per_s": samples / max(wall, 1e-9)}

@@ -1,0 +1,78 @@
+"""The subset trainer of the count certificates: each model of a wide lane follows the
+trajectory it would follow alone, and depends on its own subset only (bit for bit)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from certsmooth.aggregation.train import SubsetTrainConfig, model_seeds, train_subsets
+from certsmooth.models import build_model
+
+CFG = SubsetTrainConfig(arch="mnist_cnn", epochs=2, batch_size=16, lr=1e-3, lane_width=4)
+
+
+@pytest.fixture(scope="module")
+def data():
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, size=(120, 1, 28, 28), dtype=np.uint8)
+    y = rng.integers(0, 3, size=120)
+    return x, y
+
+
+def _alone(x, y, rows, model_id, seed, cfg, num_classes):
+    """The reference: one model, torch.optim.Adam, the same seeds and batches."""
+    s = model_seeds(seed, model_id)
+    model = build_model(cfg.arch, x.shape[1:], num_classes, seed=s["init"], check=False)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, foreach=False)
+    gen = torch.Generator().manual_seed(s["shuffle"])
+    xt = torch.from_numpy(x.astype(np.float32) / np.float32(255.0))
+    yt = torch.from_numpy(np.asarray(y, dtype=np.int64))
+    members = torch.as_tensor(rows)
+    for _ in range(cfg.epochs):
+        order = members[torch.randperm(len(members), generator=gen)] if len(members) else members
+        for start in range(0, len(order), cfg.batch_size):
+            b = order[start : start + cfg.batch_size]
+            loss = F.cross_entropy(model(xt[b]), yt[b])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    return model.state_dict()
+
+
+def test_each_model_trains_as_if_alone(data):
+    x, y = data
+    subsets = {0: np.arange(0, 37), 1: np.arange(37, 101), 2: np.arange(101, 111), 3: np.array([], dtype=np.int64),
+               4: np.arange(111, 120)}  # fmt: skip
+    states, stats, _ = train_subsets(x, y, subsets, 5, CFG, 3, "cpu")
+    assert [s["steps_per_epoch"] for s in stats] == [3, 4, 1, 0, 1]
+    for m, rows in subsets.items():
+        want = _alone(x, y, rows, m, 5, CFG, 3)
+        for key, t in want.items():
+            torch.testing.assert_close(states[m][key], t, rtol=2e-5, atol=2e-6, msg=f"model {m} {key}")
+    init = build_model("mnist_cnn", (1, 28, 28), 3, seed=model_seeds(5, 3)["init"], check=False).state_dict()
+    assert all(torch.equal(states[3][k], v) for k, v in init.items())  # an empty subset: not trained
+
+
+def test_a_model_depends_on_its_own_subset_only_bit_for_bit(data):
+    x, y = data
+    subsets = {0: np.arange(0, 30), 1: np.arange(30, 60), 2: np.arange(60, 80)}
+    a, _, _ = train_subsets(x, y, subsets, 1, CFG, 3, "cpu")
+    x2 = x.copy()
+    x2[60:80] = 255 - x2[60:80]  # model 2's samples change content
+    b, _, _ = train_subsets(x2, y, {**subsets, 2: np.arange(60, 120)}, 1, CFG, 3, "cpu")  # ... and it gains 40
+    for m in (0, 1):
+        assert all(torch.equal(a[m][k], b[m][k]) for k in a[m]), m
+    assert not all(torch.equal(a[2][k], b[2][k]) for k in a[2])
+
+
+def test_lane_width_does_not_change_the_models(data):
+    x, y = data
+    subsets = {m: np.arange(m * 20, m * 20 + 20) for m in range(5)}
+    a, _, _ = train_subsets(x, y, subsets, 2, CFG, 3, "cpu")
+    b, _, _ = train_subsets(x, y, subsets, 2, SubsetTrainConfig("mnist_cnn", 2, 16, 1e-3, 2), 3, "cpu")
+    for m in subsets:
+        for k in a[m]:
+            torch.testing.assert_close(a[m][k], b[m][k], rtol=1e-5, atol=1e-6)
