@@ -12,7 +12,7 @@ wildcard_constraints:
     suite=r"[A-Za-z][A-Za-z0-9_]*",
     exp=r"[A-Za-z][A-Za-z0-9_]*/[A-Za-z][A-Za-z0-9_]*",  # a cell: <attack>/<certifier>
     attack=r"[A-Za-z][A-Za-z0-9_]*",
-    dataset=r"[a-z0-9_]+",
+    dataset=r"[A-Za-z0-9_]+",
     classes=r"all|\d+(-\d+)+",
     split=r"official|test[0-9.eE+-]+-seed\d+",
     tag=r"[A-Za-z0-9_.+-]+",
@@ -22,6 +22,8 @@ wildcard_constraints:
     btag=r"bilevel-[A-Za-z0-9_.+-]+",
     ctag=r"(ga|macer|smoothadv)-[A-Za-z0-9_.+-]+",
     crun=r"n0\d+-n\d+-a[0-9.eE+-]+-skip\d+(-c[0-9_]+)?",
+    ntag=r"(dpa|fa|bagging)-[A-Za-z0-9_.+-]+",
+    nrun=r"certify(-a[0-9.eE+-]+(-pts)?-r\d+)?",
     chunk=r"\d+",
     chunks=r"\d+",
     part=r"\d+",
@@ -37,6 +39,7 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/sigma.smk"
 include: "workflow/rules/certify.smk"
 include: "workflow/rules/cohen.smk"
+include: "workflow/rules/count.smk"
 include: "workflow/rules/figures.smk"
 
 

@@ -21,9 +21,10 @@ DEMO_ATTACKS = ("none", "fourpixel", "onepixel_paper", "avail_uniform", "avail_s
 def test_default_and_test_params_are_valid(default):
     cfg = validate_params(default)
     demo = [e.name for e in experiments(cfg, ["demo"])]
-    assert demo == [f"{a}/{c}" for a in DEMO_ATTACKS for c in ("rab", "certssb", "cohen")]  # the full matrix
+    kinds = ("rab", "certssb", "cohen", "dpa", "fa", "bagging")
+    assert demo == [f"{a}/{c}" for a in DEMO_ATTACKS for c in kinds]  # the full matrix
     assert cfg["layout"]["demo"] == {"attacks": list(DEMO_ATTACKS), "baseline": "none", "excluded": {},
-                                     "certifiers": {"rab": "rab", "certssb": "certssb", "cohen": "cohen"}}  # fmt: skip
+                                     "certifiers": {c: c for c in kinds}}  # fmt: skip
     paper = list(experiments(cfg, ["paper_rab_mnist", "paper_rab_cifar"]))
     assert len(paper) == 24 and all(e.cfg["ensemble"]["models"] == 1000 for e in paper)
     assert {e.name for e in experiments(cfg, ["paper_rab_mnist"])} == {
@@ -33,7 +34,7 @@ def test_default_and_test_params_are_valid(default):
     }
     assert cfg["default_suites"] == ["demo"] and cfg["targets"]["paper_rab"] == ["paper_rab_mnist", "paper_rab_cifar"]
     tiny = validate_params(load_yaml(REPO / ".test/params.yaml"))
-    assert len(list(experiments(tiny))) == 11  # demo 6 (6 pairs excluded), bilevel 4, tiny 1
+    assert len(list(experiments(tiny))) == 17  # demo 6 (6 pairs excluded), bilevel 4, tiny 1, count 6
     assert len(tiny["layout"]["demo"]["excluded"]) == 6
     cells = {e.name: e for e in experiments(cfg, ["demo"])}
     bl = cells["bilevel/cohen"]
@@ -109,7 +110,7 @@ def test_grids_expand_into_named_entries_and_combine(default):
     out = validate_params(cfg)
     certs = list(out["layout"]["demo"]["certifiers"])
     assert certs == ["rab_sigma0p25_models20", "rab_sigma0p25_models30", "rab_sigma0p5_models20",
-                     "rab_sigma0p5_models30", "certssb", "cohen"]  # fmt: skip
+                     "rab_sigma0p5_models30", "certssb", "cohen", "dpa", "fa", "bagging"]  # fmt: skip
     assert out["layout"]["demo"]["attacks"][:3] == ["none", "fourpixel_delta0p1", "fourpixel_delta0p2"]
     cell = out["suites"]["demo"]["fourpixel_delta0p2/rab_sigma0p5_models30"]
     assert cell["smoothing"]["sigma"] == 0.5 and cell["ensemble"]["models"] == 30
@@ -123,11 +124,11 @@ def test_exclusions_and_the_baseline(default):
                        {"attack": "none", "certifier": "cohen", "why": "no baseline"}]  # fmt: skip
     out = validate_params(cfg)
     names = set(out["suites"]["demo"])
-    assert "bilevel/certssb" not in names and "none/cohen" not in names and len(names) == 16
+    assert "bilevel/certssb" not in names and "none/cohen" not in names and len(names) == 34
     assert out["layout"]["demo"]["excluded"] == {"bilevel/certssb": "slow", "none/cohen": "no baseline"}
     assert "baseline" not in out["suites"]["demo"]["fourpixel/cohen"]  # its baseline cell is excluded
     demo["exclude"] = [
-        {"attack": a, "certifier": c, "why": "x"} for a in DEMO_ATTACKS for c in ("rab", "certssb", "cohen")
+        {"attack": a, "certifier": c, "why": "x"} for a in DEMO_ATTACKS for c in demo["certifiers"]
     ]
     with pytest.raises(ConfigError, match="leaves no .attack, certifier. pair to run"):
         validate_params(cfg)
@@ -178,7 +179,8 @@ CASES = {
     "unknown certifier key": (
         RAB + ["attack"],
         {},
-        "certifiers.rab has unknown key 'attack'; allowed keys: certify, cohen, ensemble, kind, sigma, sigma_opt",
+        "certifiers.rab has unknown key 'attack'; allowed keys: certify, cohen, count, ensemble, kind, sigma, "
+        "sigma_opt",
     ),
     "key of another trigger": (
         ATT + ["trigger", "alpha"],

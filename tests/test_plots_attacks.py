@@ -12,11 +12,16 @@ PATCH = {"name": "badnets", "size": 3}
 
 
 def _summary(cell, scope="cohen", ca=(0.9, 0.5), abstain=(0.05, 0.4), acr=(1.0, 0.5), per_class=None):
-    return {"experiment": f"s/{cell}", "scope": scope, "sigma": 0.5,
+    """A summary that keeps the contract (certsmooth.summary); the fields the matrix reads vary."""
+    return {"experiment": f"s/{cell}", "scope": scope, "sigma": 0.5, "method": cell.split("/")[1],
+            "aggregation": "votes", "alpha": 0.001, "num_models": 1, "radius_cmp": "ge", "radius": "ℓ2",
+            "clean_accuracy": ca[0], "attack_success_rate": 0.0, "certified_vs_deployed_attack": 0.0,
+            "num_clean": 10, "num_triggered": 10,
+            "deployed_attack": {"num_poisons": 1, "stacked_train_norm": 1.0, "covered": "-", "not_covered": "-"},
             "certified_accuracy_clean": {"0": ca[0], "0.5": 0.1},
             "certified_accuracy_triggered": {"0": ca[1], "0.5": 0.0},
             "abstain_rate_clean": abstain[0], "abstain_rate_triggered": abstain[1], "acr_clean": acr[0],
-            "acr_triggered": acr[1], **({"per_class_clean": per_class} if per_class else {})}  # fmt: skip
+            "acr_triggered": acr[1], "per_class_clean": per_class or {}}  # fmt: skip
 
 
 def _layout(attacks, certifiers, baseline, excluded=None):

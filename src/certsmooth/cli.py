@@ -156,6 +156,26 @@ def cmd_merge_cohen(args) -> None:
                     out_summary=args.out_summary)  # fmt: skip
 
 
+def cmd_train_count(args) -> None:
+    from certsmooth.steps import train_count
+
+    _threads(args)
+    train_count.run(train=args.train, count=_json_arg(args, "count"), seed=args.seed, part=args.part,
+                    parts=args.parts, experiment=args.experiment, device=args.device, out=args.out,
+                    manifest=args.manifest)  # fmt: skip
+
+
+def cmd_certify_count(args) -> None:
+    from certsmooth.steps import certify_count
+
+    _threads(args)
+    certify_count.run(weights=args.weights, manifests=args.manifests, train=args.train, record=args.record,
+                      clean_test=args.clean_test, triggered_test=args.triggered_test,
+                      count=_json_arg(args, "count"), seed=args.seed, experiment=args.experiment,
+                      device=args.device, out_clean=args.out_clean, out_triggered=args.out_triggered,
+                      out_summary=args.out_summary)  # fmt: skip
+
+
 def cmd_metrics(args) -> None:
     from certsmooth.artifacts import write_json
     from certsmooth.summary import read_summary
@@ -392,6 +412,34 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--cohen", required=True)
     sp.add_argument("--sigma", type=float, required=True)
     sp.add_argument("--experiment", required=True)
+    sp.add_argument("--out-clean", required=True)
+    sp.add_argument("--out-triggered", required=True)
+    sp.add_argument("--out-summary", required=True)
+
+    sp = add("train-count", cmd_train_count, "count certificates: train one job's share of the base models")
+    sp.add_argument("--train", required=True, help="poisoned train.npz")
+    sp.add_argument("--count", required=True, help="the certifier's count settings as JSON (method = its kind)")
+    sp.add_argument("--seed", type=int, required=True)
+    sp.add_argument("--part", type=int, required=True)
+    sp.add_argument("--parts", type=int, required=True)
+    sp.add_argument("--experiment", required=True)
+    sp.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda or cuda:N")
+    sp.add_argument("--threads", type=int, default=0)
+    sp.add_argument("--out", required=True, help="safetensors file")
+    sp.add_argument("--manifest", required=True, help="JSON manifest")
+
+    sp = add("certify-count", cmd_certify_count, "count certificates (DPA, FA, bagging) of the test points")
+    sp.add_argument("--weights", nargs="+", required=True)
+    sp.add_argument("--manifests", nargs="+", required=True)
+    sp.add_argument("--train", required=True, help="poisoned train.npz (checksum check, n for bagging)")
+    sp.add_argument("--record", required=True)
+    sp.add_argument("--clean-test", required=True)
+    sp.add_argument("--triggered-test", required=True)
+    sp.add_argument("--count", required=True)
+    sp.add_argument("--seed", type=int, required=True)
+    sp.add_argument("--experiment", required=True)
+    sp.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda or cuda:N")
+    sp.add_argument("--threads", type=int, default=0)
     sp.add_argument("--out-clean", required=True)
     sp.add_argument("--out-triggered", required=True)
     sp.add_argument("--out-summary", required=True)

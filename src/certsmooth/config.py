@@ -380,6 +380,16 @@ def _check_semantics(config: dict, source: str) -> None:
                 except ConfigError as exc:
                     raise ConfigError(f"ensemble.{exc}") from None
                 _check_can_certify(exp)
+            if "count" in exp.certifier.blocks:
+                from certsmooth.lanes import partition_lanes
+                from certsmooth.models.inputs import check_fits
+
+                c = exp.cfg["count"]
+                try:
+                    check_fits(c["arch"], source_info.shape)
+                    partition_lanes(exp.count_models, c["lane_width"], c["partitions"])
+                except ConfigError as exc:
+                    raise ConfigError(f"count.{exc}") from None
         except ConfigError as exc:  # name the entry of params.yaml the setting is in
             msg = str(exc)
             if msg.startswith("attack."):
@@ -453,6 +463,13 @@ STAGE_KEYS = {
     "train-cohen": ("cohen", ("arch", "epochs", "batch_size", "lr", "train_method")),
     "certify-cohen": ("cohen", ("arch", "n0", "n", "alpha", "batch", "skip", "classes")),
     "merge-cohen": ("cohen", ("radii", "alpha", "n0", "n", "train_method")),
+    # count certificates: the subsets and their models, then the certificate from the votes
+    "train-dpa": ("count", ("method", "k", "arch", "epochs", "batch_size", "lr", "lane_width")),
+    "train-fa": ("count", ("method", "k", "d", "arch", "epochs", "batch_size", "lr", "lane_width")),
+    "train-bagging": ("count", ("method", "k", "models", "arch", "epochs", "batch_size", "lr", "lane_width")),
+    "certify-dpa": ("count", ("method", "k", "arch", "radii")),
+    "certify-fa": ("count", ("method", "k", "d", "arch", "radii")),
+    "certify-bagging": ("count", ("method", "k", "models", "arch", "radii", "alpha", "alpha_over_points", "r_max")),
 }
 # Cert-SSB's σ ascent settings that the other stage alone reads
 SIGMA_STAGE_ONLY = {"train": ("steps", "pilot_models", "pilot_epochs"), "test": ("test_steps", "test_models")}
@@ -515,7 +532,7 @@ class Experiment:
         return a
 
     def device(self, block: str) -> str:
-        """The ``device`` setting of ``ensemble``, ``cohen`` or ``bilevel`` (a job resource)."""
+        """The ``device`` setting of ``ensemble``, ``cohen``, ``count`` or ``bilevel`` (a job resource)."""
         cfg = self.cfg["attack"]["bilevel"] if block == "bilevel" else self.cfg[block]
         return cfg["device"]
 
@@ -674,6 +691,35 @@ class Experiment:
         p = self.cfg["ensemble"]["partitions"]
         stems = [f"{self.models_dir()}/part{i}of{p}" for i in range(p)]
         return [f"{s}.safetensors" for s in stems], [f"{s}.json" for s in stems]
+
+    # ------------------------------------------------------------ count certificates
+
+    @property
+    def count_models(self) -> int:
+        """Base models of a count certifier: k (DPA), k·d (FA), N (bagging)."""
+        c, kind = self.cfg["count"], self.cfg["certifier"]
+        return {"dpa": c["k"], "fa": c["k"] * c["d"], "bagging": c["models"]}[kind]
+
+    def count_model_dir(self) -> str:
+        """e.g. ``results/<suite>/<attack>/<certifier>/count/dpa-k10-mnist_cnn-e20-b128-lr0.001-W10-s0``."""
+        c, kind = self.cfg["count"], self.cfg["certifier"]
+        size = {"dpa": f"k{c['k']}", "fa": f"k{c['k']}-d{c['d']}", "bagging": f"N{c['models']}-k{c['k']}"}[kind]
+        return (
+            f"{self.results_dir()}/count/{kind}-{size}-{c['arch']}-e{c['epochs']}-b{c['batch_size']}-lr{c['lr']:g}"
+            f"-W{c['lane_width']}-s{self.seed}"
+        )
+
+    def count_model_files(self) -> tuple[list[str], list[str]]:
+        p = self.cfg["count"]["partitions"]
+        stems = [f"{self.count_model_dir()}/part{i}of{p}" for i in range(p)]
+        return [f"{s}.safetensors" for s in stems], [f"{s}.json" for s in stems]
+
+    def count_certify_dir(self) -> str:
+        c = self.cfg["count"]
+        if self.cfg["certifier"] != "bagging":
+            return f"{self.count_model_dir()}/certify"
+        pts = "-pts" if c["alpha_over_points"] else ""
+        return f"{self.count_model_dir()}/certify-a{c['alpha']:g}{pts}-r{c['r_max']}"
 
     def certify_dir(self, scope: str) -> str:
         c = self.cfg["certify"]

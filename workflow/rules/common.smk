@@ -177,6 +177,13 @@ def run_settings(wildcards):
     return "; ".join(out)
 
 
+def count_settings(wildcards, stage):
+    """What a count certifier's ``stage`` ('train' or 'certify') reads: the keys of its kind
+    (config.STAGE_KEYS['<stage>-<kind>'])."""
+    exp = experiment(wildcards)
+    return exp.settings(f"{stage}-{exp.cfg['certifier']}")
+
+
 def experiment_summaries(wildcards):
     """Every certification summary of one cell (merged into metrics.json)."""
     return [f"{d}/summary.json" for _, d in experiment(wildcards).runs()]

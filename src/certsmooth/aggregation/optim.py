@@ -43,6 +43,7 @@ class LaneAdam:
         active = active.to("cpu", torch.bool)
         if not active.any():
             return
+        everyone = bool(active.all())
         b1, b2 = self.betas
         self.steps += active.double()
         t = self.steps.clamp(min=1)
@@ -50,11 +51,16 @@ class LaneAdam:
         bc2_sqrt = torch.sqrt(1 - b2**t).float()
         for p, m, v in zip(self.params, self.exp_avg, self.exp_avg_sq, strict=True):
             g = p.grad if p.grad is not None else torch.zeros_like(p)
+            size, denom_scale = self._rows(step_size, p).to(p.device), self._rows(bc2_sqrt, p).to(p.device)
+            if everyone:  # the common case: torch.optim.Adam's in-place update, per-model scalars
+                m.lerp_(g, 1 - b1)
+                v.mul_(b2).addcmul_(g, g, value=1 - b2)
+                p.sub_((m / (v.sqrt() / denom_scale + self.eps)) * size)
+                continue
             mask = self._rows(active, p).to(p.device)
             m.copy_(torch.where(mask, torch.lerp(m, g, 1 - b1), m))
             v.copy_(torch.where(mask, torch.addcmul(v * b2, g, g, value=1 - b2), v))
-            denom = v.sqrt() / self._rows(bc2_sqrt, p).to(p.device) + self.eps
-            update = (m / denom) * self._rows(step_size, p).to(p.device)  # as Adam's addcdiv
+            update = (m / (v.sqrt() / denom_scale + self.eps)) * size  # as Adam's addcdiv
             p.sub_(torch.where(mask, update, torch.zeros_like(update)))
 
     def state(self) -> dict[str, torch.Tensor]:

@@ -83,28 +83,31 @@ def train_lane(x: torch.Tensor, y: torch.Tensor, subsets: list[np.ndarray], mode
     buffers = _bn_buffers(net)
     losses = torch.zeros(k, dtype=torch.float64)
     for _ in range(cfg.epochs):
-        order = [m[torch.randperm(len(m), generator=g)] if len(m) else m for m, g in zip(members, gens, strict=True)]
+        # the epoch's batches of every model at once: (K, steps, batch) rows and weights
+        idx = torch.full((k, max(steps, default=0) * bsz), pad, dtype=torch.int64)
+        w = torch.zeros(k, idx.shape[1])
+        for j, (m, g) in enumerate(zip(members, gens, strict=True)):
+            if len(m):
+                idx[j, : len(m)] = m[torch.randperm(len(m), generator=g)]
+                w[j, : len(m)] = 1.0
+        idx, w = idx.reshape(k, -1, bsz).to(device), w.reshape(k, -1, bsz).to(device)
+        active_all = (w.sum(2) > 0).cpu()  # (K, steps)
         losses.zero_()
-        for t in range(max(steps, default=0)):
-            idx = torch.full((k, bsz), pad, dtype=torch.int64)
-            w = torch.zeros(k, bsz)
-            for j, o in enumerate(order):
-                part = o[t * bsz : (t + 1) * bsz]
-                idx[j, : len(part)] = part
-                w[j, : len(part)] = 1.0
-            active = w.sum(1) > 0
-            idx, w = idx.to(device), w.to(device)
+        for t in range(idx.shape[1]):
             saved = [b.clone() for b in buffers]
-            logits = net(x[idx])
-            loss = masked_loss(logits.float(), y[idx], w)
+            logits = net(x[idx[:, t]])
+            wt = w[:, t]
+            loss = masked_loss(logits.float(), y[idx[:, t]], wt)
             opt.zero_grad()
             loss.sum().backward()
+            active = active_all[:, t]
             opt.step(active)
-            with torch.no_grad():  # an inactive model's BatchNorm statistics stay as they were
-                for b, old in zip(buffers, saved, strict=True):
-                    rows = (~active).repeat_interleave(b.shape[0] // k).to(b.device)
-                    b[rows] = old[rows]
-            losses += loss.detach().cpu().double() * w.sum(1).cpu().double()
+            if buffers and not active.all():
+                with torch.no_grad():  # an inactive model's BatchNorm statistics stay as they were
+                    for b, old in zip(buffers, saved, strict=True):
+                        rows = (~active).repeat_interleave(b.shape[0] // k).to(b.device)
+                        b[rows] = old[rows]
+            losses += loss.detach().cpu().double() * wt.sum(1).cpu().double()
     stats = [{"model": m, "subset_size": n, "steps_per_epoch": s, **seeds[j],
               "final_epoch_loss": float(losses[j] / n) if n else None}
              for j, (m, n, s) in enumerate(zip(model_ids, sizes, steps, strict=True))]  # fmt: skip

@@ -11,10 +11,10 @@ iterate over it. docs/certifiers.md ("Adding a certifier") lists what a new one 
 
 from __future__ import annotations
 
-from certsmooth.certifiers import certssb, cohen, rab
+from certsmooth.certifiers import bagging, certssb, cohen, dpa, fa, rab
 from certsmooth.certifiers.base import Certifier
 
-CERTIFIERS: dict[str, Certifier] = {m.CERTIFIER.kind: m.CERTIFIER for m in (rab, certssb, cohen)}
+CERTIFIERS: dict[str, Certifier] = {m.CERTIFIER.kind: m.CERTIFIER for m in (rab, certssb, cohen, dpa, fa, bagging)}
 
 
 def get(kind: str) -> Certifier:

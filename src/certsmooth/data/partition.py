@@ -2,10 +2,12 @@
 ``baselines.md`` §1, §2, §4).
 
 * **DPA** (Levine & Feizi): sample i goes to partition h_i = (Σ of its uint8 values) mod k.
-  certsmooth hashes the **stored** uint8 training data after poisoning (the prepared /
-  poisoned ``train.npz``, values 0..255: the quantisation is the datasets' own 8 bits, the
-  same as DPA's ``partition_data_norm_hash.py``); the label does not enter the hash, as in
-  DPA. A sample's partition depends on its content only, so inserting or deleting one sample
+  certsmooth hashes the training data **as stored after poisoning**: the poisoned
+  ``train.npz`` holds float32 images in [0, 1] (triggers and bilevel poisons are not on the
+  8-bit grid), quantised for the hash only to q = round(255·clip(x, 0, 1)) as uint8
+  (:func:`quantise`; a clean image gives back its dataset's own 8-bit values exactly, so the
+  hash is DPA's ``partition_data_norm_hash.py`` on clean data); the label does not enter the
+  hash, as in DPA. A sample's partition depends on its content only, so inserting or deleting one sample
   changes exactly one partition, and a clean sample lands in the same partition in every
   attack row of a suite.
 * **Finite Aggregation** (Wang, Levine & Feizi): k·d subsets; h_i = (Σ uint8) mod (k·d), and
@@ -14,11 +16,13 @@
 * **Bagging** (Jia, Cao & Gong): N subsamples of k indices drawn uniformly **with
   replacement**, seeded per model, independent of content.
 
-Within a subset the members are ordered by content (their bytes, then their label), so the
-data a base model trains on does not depend on the order of the training set.
+Within a subset the members are ordered by content (a BLAKE2 digest of their bytes and
+label), so the data a base model trains on does not depend on the order of the training set.
 """
 
 from __future__ import annotations
+
+import hashlib
 
 import numpy as np
 
@@ -26,22 +30,26 @@ from certsmooth.errors import ConfigError
 from certsmooth.seeding import numpy_rng
 
 
+def quantise(x: np.ndarray) -> np.ndarray:
+    """The 8-bit values the hash reads: uint8 images as they are, float images in [0, 1] as
+    round(255·clip(x, 0, 1))."""
+    if x.dtype == np.uint8:
+        return x
+    return np.rint(np.clip(x, 0.0, 1.0) * np.float32(255.0)).astype(np.uint8)
+
+
 def content_hash(x: np.ndarray) -> np.ndarray:
-    """Σ of each sample's uint8 values (int64): x (N, ...) uint8 → (N,)."""
-    if x.dtype != np.uint8:
-        raise TypeError(f"the content hash reads stored uint8 images, got {x.dtype}")
-    return x.reshape(len(x), -1).sum(axis=1, dtype=np.int64)
+    """Σ of each sample's 8-bit values (int64): x (N, ...) uint8 or float in [0, 1] → (N,)."""
+    return quantise(x).reshape(len(x), -1).sum(axis=1, dtype=np.int64)
 
 
 def content_order(x: np.ndarray, y: np.ndarray, index: np.ndarray) -> np.ndarray:
-    """``index`` sorted by the content of its samples (bytes, then label): a subset's order
-    that does not depend on where its samples sit in the dataset."""
+    """``index`` sorted by the content of its samples (a digest of their bytes and label): a
+    subset's order that does not depend on where its samples sit in the dataset."""
     index = np.asarray(index, dtype=np.int64)
-    if index.size == 0:
-        return index
-    flat = np.ascontiguousarray(x[index].reshape(len(index), -1))
-    keys = [y[index]] + [flat[:, j] for j in range(flat.shape[1] - 1, -1, -1)]  # lexsort: last key first
-    return index[np.lexsort(keys)]
+    keys = [hashlib.blake2b(np.ascontiguousarray(x[i]).tobytes() + int(y[i]).to_bytes(8, "little", signed=True),
+                            digest_size=16).digest() for i in index]  # fmt: skip
+    return index[np.argsort(np.array(keys, dtype="S16"), kind="stable")] if len(index) else index
 
 
 def dpa_partitions(x: np.ndarray, y: np.ndarray, k: int) -> list[np.ndarray]:

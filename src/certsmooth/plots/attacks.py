@@ -43,7 +43,8 @@ NAN = float("nan")
 
 def column_of(summary: dict, certifier: str) -> str:
     """The matrix column of a certification summary (as in :mod:`certsmooth.certifiers`)."""
-    return certifier if summary["scope"] == "cohen" else f"{certifier} ({summary['scope']})"
+    scope = summary["scope"]  # the ensembles' two scopes are two columns; every other certifier one
+    return f"{certifier} ({scope})" if scope in ("train", "joint") else certifier
 
 
 def row_of(name: str, attack: dict) -> str:

@@ -17,6 +17,12 @@ from certsmooth.metrics import curve  # noqa: E402
 from certsmooth.summary import read_summary  # noqa: E402
 
 TEST_INPUT = "joint, test input only"
+NAN = float("nan")
+
+
+def axis_of(summary: dict) -> str:
+    """'l2' or 'poisons': what the run's certificate counts (its certifier's axis)."""
+    return CERTIFIERS[summary["method"]].axis
 
 
 def load_run(run_dir: str | Path) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
@@ -33,7 +39,7 @@ def summary_row(s: dict) -> dict:
         "method": method_label(s),
         "scope": s["scope"],
         "aggregation": s["aggregation"],
-        "sigma": s["sigma"],
+        "sigma": NAN if s["sigma"] is None else s["sigma"],
         "M": s["num_models"],
         "clean_acc": s["clean_accuracy"],
         "attack_success": s["attack_success_rate"],
@@ -48,7 +54,10 @@ def summary_row(s: dict) -> dict:
         "whitened_norm": s["deployed_attack"].get("whitened_train_norm", float("nan")),
         "sigma_train_mean": s.get("noise_scales", {}).get("train", {}).get("mean", s["sigma"]),
         "sigma_test_mean": s.get("noise_scales", {}).get("test_clean", {}).get("mean", s["sigma"]),
+        "median_cert_clean": s.get("median_certificate_clean", NAN),
+        "needed_vs_attack": s["deployed_attack"].get("needed", NAN),
     }
+    row = {k: (NAN if v is None else v) for k, v in row.items()}
     ti = s.get("test_input") or {}
     row["ACR_input_clean"] = ti.get("acr_clean", float("nan"))
     row["ACR_input_trig"] = ti.get("acr_triggered", float("nan"))
@@ -87,8 +96,11 @@ def plot_suite(
     for run in runs:
         s, clean, trig = load_run(run)
         rows.append(summary_row(s))
-        label = f"{s['experiment'].partition('/')[2]} ({method_label(s)}, σ={s['sigma']:g}, {s['aggregation']})"
-        attacks.append((s["scope"], label, s["deployed_attack"]["stacked_train_norm"]))
+        sigma = "" if s["sigma"] is None else f", σ={s['sigma']:g}"
+        label = f"{s['experiment'].partition('/')[2]} ({method_label(s)}{sigma}, {s['aggregation']})"
+        poisons = axis_of(s) == "poisons"  # the deployed attack on this axis: samples, not a norm
+        at = s["deployed_attack"]["needed"] if poisons else s["deployed_attack"]["stacked_train_norm"]
+        attacks.append((s["scope"], label, at))
         for name, frame in (("clean", clean), ("triggered", trig)):
             c = curve(frame, s["radius_cmp"])
             c["model"] = label
@@ -110,6 +122,9 @@ def plot_suite(
         )  # fmt: skip
         g.set_axis_labels("ℓ2 radius r", "certified accuracy")
         g.set(ylim=(-0.02, 1.02))
+        count_scopes = {s for s in data["scope"].unique() if s in CERTIFIERS and CERTIFIERS[s].axis == "poisons"}
+        for scope in count_scopes:
+            g.axes_dict[scope].set_xlabel("poisoned training samples r")
         colors = dict(zip(data["model"].unique(), sns.color_palette(n_colors=data["model"].nunique()), strict=True))
         g.set_titles("scope: {col_name}")
         if TEST_INPUT in g.axes_dict:
@@ -124,6 +139,8 @@ def plot_suite(
             if norm <= g.axes_dict[scope].get_xlim()[1]:
                 g.axes_dict[scope].axvline(norm, color=colors[label], linestyle=":", linewidth=1)
         note = "dotted: stacked ℓ2 norm of the deployed poisons, √Σ‖δᵢ‖² (if in range)"
+        if count_scopes:
+            note += "; count certificates: the samples the deployed poisons count (2m for DPA/FA, m for bagging)"
         g.figure.text(0.01, -0.04, note, fontsize="small")
         g.figure.suptitle(f"{suite}: certified accuracy vs radius (triggered = non-target points, true labels)", y=1.04)
         with atomic_path(out_png) as tmp:

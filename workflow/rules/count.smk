@@ -1,0 +1,67 @@
+# Count certificates (DPA, Finite Aggregation, bagging; certsmooth.aggregation and
+# certsmooth.certify.{dpa,fa,bagging}): base models on subsets of the poisoned training
+# set, one share of the models per job, then the certificate from their votes.
+
+
+rule train_count:
+    input:
+        train=lambda wc: f"{poisoned_dir(wc)}/train.npz",
+        lib=lib("train-count"),
+    output:
+        weights="results/{suite}/{exp}/count/{ntag}/part{part}of{parts}.safetensors",
+        manifest="results/{suite}/{exp}/count/{ntag}/part{part}of{parts}.json",
+    log:
+        "logs/train_count/{suite}/{exp}/{ntag}/part{part}of{parts}.log",
+    benchmark:
+        "benchmarks/train_count/{suite}/{exp}/{ntag}/part{part}of{parts}.tsv"
+    conda:
+        ENV
+    threads: config["torch_threads"]
+    resources:
+        gpu=lambda wc: int(experiment(wc).cfg["count"]["device"].startswith("cuda")),
+        device=lambda wc: experiment(wc).device("count"),
+    params:
+        threads=config["torch_threads"],
+        settings=lambda wc: json.dumps(count_settings(wc, "train"), sort_keys=True),
+        seed=lambda wc: experiment(wc).seed,
+    shell:
+        "python -m certsmooth train-count --train {input.train} --count {params.settings:q} --seed {params.seed}"
+        " --part {wildcards.part} --parts {wildcards.parts} --experiment {wildcards.suite}/{wildcards.exp}"
+        " --threads {params.threads} --device {resources.device} --out {output.weights}"
+        " --manifest {output.manifest} --log {log}"
+
+
+rule certify_count:
+    input:
+        weights=lambda wc: experiment(wc).count_model_files()[0],
+        manifests=lambda wc: experiment(wc).count_model_files()[1],
+        train=lambda wc: f"{poisoned_dir(wc)}/train.npz",
+        record=lambda wc: f"{poisoned_dir(wc)}/record.json",
+        clean_test=lambda wc: f"{experiment(wc).prepared_dir()}/test.npz",
+        triggered_test=lambda wc: f"{poisoned_dir(wc)}/test.npz",
+        lib=lib("certify-count"),
+    output:
+        clean="results/{suite}/{exp}/count/{ntag}/{nrun}/clean.csv",
+        triggered="results/{suite}/{exp}/count/{ntag}/{nrun}/triggered.csv",
+        summary="results/{suite}/{exp}/count/{ntag}/{nrun}/summary.json",
+    log:
+        "logs/certify_count/{suite}/{exp}/{ntag}/{nrun}.log",
+    benchmark:
+        "benchmarks/certify_count/{suite}/{exp}/{ntag}/{nrun}.tsv"
+    conda:
+        ENV
+    threads: config["torch_threads"]
+    resources:
+        gpu=lambda wc: int(experiment(wc).cfg["count"]["device"].startswith("cuda")),
+        device=lambda wc: experiment(wc).device("count"),
+    params:
+        threads=config["torch_threads"],
+        settings=lambda wc: json.dumps(count_settings(wc, "certify"), sort_keys=True),
+        seed=lambda wc: experiment(wc).seed,
+    shell:
+        "python -m certsmooth certify-count --weights {input.weights} --manifests {input.manifests}"
+        " --train {input.train} --record {input.record} --clean-test {input.clean_test}"
+        " --triggered-test {input.triggered_test} --count {params.settings:q} --seed {params.seed}"
+        " --experiment {wildcards.suite}/{wildcards.exp} --threads {params.threads} --device {resources.device}"
+        " --out-clean {output.clean} --out-triggered {output.triggered} --out-summary {output.summary}"
+        " --log {log}"
