@@ -53,6 +53,7 @@ RAB = f"{D}.certifiers.rab"
 SSB = f"{D}.certifiers.ssb"
 COHEN = f"{D}.certifiers.cohen"
 ONE = f"{D}.attacks.onepixel"
+FA = "suites.count.certifiers.fa"
 # (case, settings after the change, what the line must say: the value's key and the fix)
 CONFIG_CASES = [
     ("sigma NaN", _set(TEST_PARAMS, f"{RAB}.sigma", NAN), [f"{RAB}.sigma = nan", "finite"]),
@@ -77,8 +78,12 @@ CONFIG_CASES = [
     ("unknown dataset", _set(TEST_PARAMS, f"{D}.dataset.name", "imagenet"), ["imagenet", "mnist5k"]),
     ("unknown trigger", _set(TEST_PARAMS, f"{ONE}.trigger.name", "sevenpixel"), ["sevenpixel", "onepixel"]),
     ("unknown attack kind", _set(TEST_PARAMS, f"{ONE}.kind", "flip"), ["onepixel.kind = 'flip'", "backdoor"]),
-    ("unknown certifier kind", _set(TEST_PARAMS, f"{RAB}.kind", "dpa"), ["rab.kind = 'dpa'", "rab, certssb, cohen"]),
+    ("unknown certifier kind", _set(TEST_PARAMS, f"{RAB}.kind", "ssdpa"),
+     ["rab.kind = 'ssdpa'", "rab, certssb, cohen, dpa, fa, bagging"]),
     ("unknown arch", _set(TEST_PARAMS, f"{RAB}.ensemble.arch", "vgg16"), ["ensemble.arch = 'vgg16'", "mnist_cnn"]),
+    ("count d = 0", _set(TEST_PARAMS, f"{FA}.count.d", 0), ["fa.count.d = 0", ">= 1"]),
+    ("count jobs beyond lanes", _set(TEST_PARAMS, f"{FA}.count.partitions", 5),
+     ["fa.count.partitions = 5", "number of lanes"]),
     ("device gpu", _set(TEST_PARAMS, f"{RAB}.ensemble.device", "gpu"), ["ensemble.device = 'gpu'", "must match"]),
     ("no models", _set(TEST_PARAMS, f"{RAB}.ensemble.models", 0), ["ensemble.models = 0", ">= 1"]),
     ("votes ensemble too small at its per-side alpha",
