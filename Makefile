@@ -32,6 +32,7 @@ bench: $(STAMP)
 	$(BIN)/python -m certsmooth.bench data
 	$(BIN)/python -m certsmooth.bench train
 	$(BIN)/python -m certsmooth.bench profile
+	$(BIN)/python -m certsmooth.bench count
 	$(BIN)/python -m certsmooth.bench certify
 	$(BIN)/python -m certsmooth.bench cohen
 	$(BIN)/python -m certsmooth.bench sigma

@@ -56,13 +56,66 @@ def test_each_model_trains_as_if_alone(data):
     assert all(torch.equal(states[3][k], v) for k, v in init.items())  # an empty subset: not trained
 
 
-def test_a_model_depends_on_its_own_subset_only_bit_for_bit(data):
+@pytest.mark.parametrize("arch", ["preact_resnet32", "nin"])
+def test_models_with_batchnorm_train_as_if_alone(arch):
+    """BatchNorm statistics over each model's own rows: the padding rows of a short batch, the
+    steps a model sits out and the other models' rows change nothing (8×8 colour images keep
+    it fast). lr 1e-6: Adam moves a weight whose gradient is near 0 by ±lr on float noise
+    alone, so at 1e-3 two correct runs differ by ~1e-3; wrong statistics (padding rows in
+    them, as plain BatchNorm has) move the running statistics by ~0.1 whatever the lr."""
+    rng = np.random.default_rng(1)
+    x = rng.integers(0, 256, size=(60, 3, 8, 8), dtype=np.uint8)
+    y = rng.integers(0, 3, size=60)
+    cfg = SubsetTrainConfig(arch=arch, epochs=2, batch_size=8, lr=1e-6, lane_width=3)
+    subsets = {0: np.arange(0, 13), 1: np.arange(13, 16), 2: np.arange(16, 40)}  # 2, 1 and 3 steps per epoch
+    states, _, _ = train_subsets(x, y, subsets, 4, cfg, 3, "cpu")
+    for m, rows in subsets.items():
+        want = _alone(x, y, rows, m, 4, cfg, 3)
+        for key, t in want.items():
+            torch.testing.assert_close(states[m][key], t, rtol=1e-4, atol=1e-5, msg=f"{arch} model {m} {key}")
+
+
+def test_masked_batchnorm_equals_batchnorm_on_each_models_rows():
+    from certsmooth.aggregation.train import RowWeights, masked_batchnorm
+    from certsmooth.models.wide import _wide_bn
+
+    torch.manual_seed(0)
+    k, c, b = 3, 4, 8
+    bns = [torch.nn.BatchNorm2d(c) for _ in range(k)]
+    for bn in bns:
+        torch.nn.init.uniform_(bn.weight, 0.5, 1.5)
+        torch.nn.init.uniform_(bn.bias, -1, 1)
+    wide = _wide_bn(bns).train()
+    weights = RowWeights()
+    wide.forward = masked_batchnorm(wide, weights, k)
+    weights.w = torch.zeros(k, b)
+    weights.w[0, :5], weights.w[1, :] = 1, 1  # model 2 has no rows in this step
+    x = torch.randn(b, k * c, 5, 5, requires_grad=True)
+    out = wide(x)
+    (out[:5, :c].square().sum() + out[:, c : 2 * c].square().sum()).backward()
+    assert torch.isfinite(out).all()
+    for m, n in ((0, 5), (1, 8)):
+        xm = x.detach()[:n, m * c : (m + 1) * c].clone().requires_grad_(True)
+        ref = bns[m](xm)
+        ref.square().sum().backward()
+        sl = slice(m * c, (m + 1) * c)
+        torch.testing.assert_close(out[:n, sl], ref, rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(x.grad[:n, sl], xm.grad, rtol=1e-4, atol=1e-5)
+        assert torch.all(x.grad[n:, sl] == 0)  # padding rows get no gradient
+        torch.testing.assert_close(wide.weight.grad[sl], bns[m].weight.grad, rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(wide.running_mean[sl], bns[m].running_mean)
+        torch.testing.assert_close(wide.running_var[sl], bns[m].running_var)
+
+
+@pytest.mark.parametrize("arch", ["mnist_cnn", "preact_resnet32"])
+def test_a_model_depends_on_its_own_subset_only_bit_for_bit(data, arch):
     x, y = data
+    cfg = SubsetTrainConfig(arch=arch, epochs=2, batch_size=16, lr=1e-3, lane_width=4)
     subsets = {0: np.arange(0, 30), 1: np.arange(30, 60), 2: np.arange(60, 80)}
-    a, _, _ = train_subsets(x, y, subsets, 1, CFG, 3, "cpu")
+    a, _, _ = train_subsets(x, y, subsets, 1, cfg, 3, "cpu")
     x2 = x.copy()
     x2[60:80] = 255 - x2[60:80]  # model 2's samples change content
-    b, _, _ = train_subsets(x2, y, {**subsets, 2: np.arange(60, 120)}, 1, CFG, 3, "cpu")  # ... and it gains 40
+    b, _, _ = train_subsets(x2, y, {**subsets, 2: np.arange(60, 120)}, 1, cfg, 3, "cpu")  # ... and it gains 40
     for m in (0, 1):
         assert all(torch.equal(a[m][k], b[m][k]) for k in a[m]), m
     assert not all(torch.equal(a[2][k], b[2][k]) for k in a[2])

@@ -84,6 +84,13 @@ CONFIG_CASES = [
     ("count d = 0", _set(TEST_PARAMS, f"{FA}.count.d", 0), ["fa.count.d = 0", ">= 1"]),
     ("count jobs beyond lanes", _set(TEST_PARAMS, f"{FA}.count.partitions", 5),
      ["fa.count.partitions = 5", "number of lanes"]),
+    # the test suite's mnist5k 1 vs 0 split at 0.5 keeps 500 training images
+    ("dpa k beyond the training set", _set(TEST_PARAMS, "suites.count.certifiers.dpa.count.k", 501),
+     ["suites.count.certifiers.dpa.count.k = 501", "500 training samples", "k ≤ 500"]),
+    ("fa k·d beyond the training set", _set(TEST_PARAMS, f"{FA}.count.d", 200),
+     [f"{FA}.count.k = 3, d = 200", "k·d = 600", "k·d ≤ 500"]),
+    ("bagging k beyond the training set", _set(TEST_PARAMS, "suites.count.certifiers.bagging.count.k", 10_000),
+     ["bagging.count.k = 10000", "samples per subsample", "k ≤ 500"]),
     ("device gpu", _set(TEST_PARAMS, f"{RAB}.ensemble.device", "gpu"), ["ensemble.device = 'gpu'", "must match"]),
     ("no models", _set(TEST_PARAMS, f"{RAB}.ensemble.models", 0), ["ensemble.models = 0", ">= 1"]),
     ("votes ensemble too small at its per-side alpha",

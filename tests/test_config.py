@@ -49,6 +49,21 @@ def test_default_and_test_params_are_valid(default):
     assert len(mehra) == 12 and "ga/smoothadv" in mehra  # GA poisons on a SmoothAdv victim: transfer
     lorenz = {e.name for e in experiments(cfg, ["paper_lorenz"])}
     assert "uniform_rate0p005/rab" in lorenz and len(lorenz) == 14
+    # the count certificates' paper targets: the papers' k (and d) on the clean sets, NiN
+    dpa = list(experiments(cfg, cfg["targets"]["paper_dpa"]))
+    assert sorted(e.cfg["count"]["k"] for e in dpa) == [50, 50, 100, 200, 250, 400, 1000, 1200, 3000]
+    assert all(e.cfg["count"]["arch"] == "nin" and e.cfg["count"]["epochs"] == 200 for e in dpa)
+    fa = list(experiments(cfg, cfg["targets"]["paper_fa"]))
+    assert sorted((e.cfg["dataset"]["name"], e.cfg["count"]["k"], e.cfg["count"]["d"]) for e in fa)[:4] == [
+        ("cifar10", 50, 16),
+        ("cifar10", 50, 32),
+        ("cifar10", 250, 16),
+        ("cifar10", 250, 32),
+    ]
+    assert max(e.count_models for e in fa) == 38_400  # MNIST k = 1200, d = 32
+    bag = {e.name: e.cfg["count"] for e in experiments(cfg, ["paper_bagging"])}
+    assert sorted(bag) == ["none/bagging_k100", "none/bagging_k30", "none/bagging_k50"]
+    assert all(c["models"] == 1000 and c["alpha"] == 0.001 and c["alpha_over_points"] for c in bag.values())
 
 
 def test_certssb_gets_default_sigma_opt_and_its_own_folders(default):
@@ -127,9 +142,7 @@ def test_exclusions_and_the_baseline(default):
     assert "bilevel/certssb" not in names and "none/cohen" not in names and len(names) == 34
     assert out["layout"]["demo"]["excluded"] == {"bilevel/certssb": "slow", "none/cohen": "no baseline"}
     assert "baseline" not in out["suites"]["demo"]["fourpixel/cohen"]  # its baseline cell is excluded
-    demo["exclude"] = [
-        {"attack": a, "certifier": c, "why": "x"} for a in DEMO_ATTACKS for c in demo["certifiers"]
-    ]
+    demo["exclude"] = [{"attack": a, "certifier": c, "why": "x"} for a in DEMO_ATTACKS for c in demo["certifiers"]]
     with pytest.raises(ConfigError, match="leaves no .attack, certifier. pair to run"):
         validate_params(cfg)
 
@@ -217,7 +230,7 @@ CASES = {
     "unknown architecture": (
         RAB + ["ensemble", "arch"],
         "vgg16",
-        "ensemble.arch = 'vgg16' is not allowed: must be one of mnist_cnn, preact_resnet32, resnet18",
+        "ensemble.arch = 'vgg16' is not allowed: must be one of mnist_cnn, preact_resnet32, nin, resnet18",
     ),
     "architecture does not fit": (
         D + ["dataset"],

@@ -240,3 +240,46 @@ def test_bad_partition_settings_one_line(call, message):
     with pytest.raises(ConfigError) as info:
         call(x, y)
     assert "\n" not in str(info.value) and message in str(info.value)
+
+
+def test_parse_check_refuses_jobs_beyond_memory_with_one_line():
+    from certsmooth.certifiers import count
+    from certsmooth.models.inputs import model_numbers
+
+    settings = {"k": 40, "d": 2, "models": 100, "lane_width": 20, "partitions": 1}
+    numbers = model_numbers("mnist_cnn", 2)
+    need, rows = count.job_memory(settings, 100, 100, numbers, 40)
+    assert need == 4 * numbers * (100 + 4 * 20) + 24 * 100 * 40 and rows == 24 * 100 * 40
+    count.check("bagging", settings, 100, 800, numbers, limit=need)  # exactly fits
+    with pytest.raises(ConfigError, match=r"count.partitions = 1: a training job would hold 100 models .* raise "
+                                          r"count.partitions"):  # fmt: skip
+        count.check("bagging", settings, 100, 800, numbers, limit=need - 1)
+    count.check("bagging", {**settings, "partitions": 5}, 100, 800, numbers, limit=need * 3 // 5)  # 20 models a job
+    huge = {**settings, "k": 10**9}  # N·k: 10¹¹ draws, the training set's size unknown (None)
+    with pytest.raises(ConfigError, match=r"count.k = 1000000000: .*N·k = 100,000,000,000 draws.*lower count.k or "
+                                          r"count.models"):  # fmt: skip
+        count.check("bagging", huge, 100, None, numbers, limit=2**40)
+
+
+def test_parameter_table_matches_built_models():
+    from certsmooth.models import build_model
+    from certsmooth.models.inputs import ARCH_SIZES, model_numbers
+
+    for arch, shape in (("mnist_cnn", (1, 28, 28)), ("preact_resnet32", (3, 32, 32)), ("nin", (3, 32, 32)),
+                        ("resnet18", (3, 32, 32))):  # fmt: skip
+        for classes in (2, 10, 43):
+            m = build_model(arch, shape, classes, seed=0)
+            actual = sum(p.numel() for p in m.parameters()) + sum(b.numel() for b in m.buffers())
+            assert abs(model_numbers(arch, classes) - actual) <= 0.01 * actual, (arch, classes)
+    assert set(ARCH_SIZES) == set(__import__("certsmooth.models.archs", fromlist=["ARCHS"]).ARCHS)
+
+
+def test_training_sizes_known_before_reading_match_the_data():
+    from certsmooth.data.prepared import prepare
+    from certsmooth.data.sources import TRAIN_CLASS_COUNTS, train_size
+
+    for classes, split in (([1, 0], {"test_fraction": 0.2, "seed": 0}), ([3, 8, 5], {"test_fraction": 0.1, "seed": 2}),
+                           ([1, 0], {"test_fraction": 0.5, "seed": 3})):  # fmt: skip
+        assert len(prepare("mnist5k", classes, split, "unused")["train"].y) == train_size("mnist5k", classes, split)
+    assert sum(TRAIN_CLASS_COUNTS["mnist"]) == 60_000 and train_size("mnist", [0, 1], "official") == 12_665
+    assert train_size("cifar10", list(range(10)), "official") == 50_000 and train_size("gtsrb", [0], "official") is None

@@ -287,3 +287,45 @@ def test_cohen_counts_match_cpu(dev, figures, digits):
     figures.update(points=10, sum_abs_count_diff=delta, samples=total, identical_certificates=same_cert,
                    tolerance=COUNT_FRACTION)  # fmt: skip
     assert delta <= COUNT_FRACTION * total
+
+
+def test_subset_trainer_on_device_matches_cpu_and_is_deterministic(dev, figures):
+    """The count certifiers' subset trainer (lanes of models on different subsets, padding,
+    masked BatchNorm): two runs on the device give the same bits, models stay local (another
+    model's subset changing leaves them equal bit for bit), and the device's models predict
+    as the CPU's."""
+    from certsmooth.aggregation.train import SubsetTrainConfig, train_subsets
+    from certsmooth.models import build_model
+
+    rng = np.random.default_rng(2)
+    x = rng.integers(0, 256, size=(90, 3, 8, 8), dtype=np.uint8)
+    y = rng.integers(0, 3, size=90)
+    subsets = {0: np.arange(0, 13), 1: np.arange(13, 16), 2: np.arange(16, 40)}
+    moved = {**subsets, 2: np.arange(16, 90)}
+    figs = {}
+    for arch in ("mnist_cnn", "nin"):
+        xa = x[:, :1] if arch == "mnist_cnn" else x
+        xa = np.pad(xa, ((0, 0), (0, 0), (10, 10), (10, 10))) if arch == "mnist_cnn" else xa  # 28×28
+        cfg = SubsetTrainConfig(arch=arch, epochs=2, batch_size=8, lr=1e-3, lane_width=3)
+        a, _, _ = train_subsets(xa, y, subsets, 4, cfg, 3, str(dev))
+        b, _, _ = train_subsets(xa, y, subsets, 4, cfg, 3, str(dev))
+        c, _, _ = train_subsets(xa, y, moved, 4, cfg, 3, str(dev))
+        cpu, _, _ = train_subsets(xa, y, subsets, 4, cfg, 3, "cpu")
+        probe = torch.from_numpy(xa[40:].astype(np.float32) / 255)
+        agree = []
+        for m in subsets:
+            nets = []
+            for states in (a, cpu):
+                net = build_model(arch, xa.shape[1:], 3, check=False)
+                net.load_state_dict(states[m])
+                nets.append(net.eval())
+            with torch.no_grad():
+                agree.append(float((nets[0](probe).argmax(1) == nets[1](probe).argmax(1)).float().mean()))
+        figs[arch] = {
+            "bitwise_equal": all(torch.equal(a[m][k], b[m][k]) for m in a for k in a[m]),
+            "local_bitwise": all(torch.equal(a[m][k], c[m][k]) for m in (0, 1) for k in a[m]),
+            "prediction_agreement_with_cpu": min(agree),
+        }
+    figures.update(figs)
+    assert all(f["bitwise_equal"] and f["local_bitwise"] for f in figs.values()), figs
+    assert all(f["prediction_agreement_with_cpu"] >= 0.9 for f in figs.values()), figs

@@ -87,7 +87,7 @@ def test_gpu_check_runs_on_the_cpu(tmp_path):
     assert res["format"] == gpucheck.FORMAT and res["status"] == "ok", res.get("failed_steps")
     steps = res["steps"]
     expected = {"environment", "correctness", "workflow", "lanes", "train_m5", "train_m10", "train_m10_bf16",
-                "profile", "certify", "cohen"}  # fmt: skip
+                "profile", "certify", "cohen", "count"}  # fmt: skip
     assert set(steps) == expected
     native_bf16 = torch.backends.cpu.get_cpu_capability().startswith("AVX512")
     if not native_bf16:  # emulated bf16 (e.g. an AVX2-only CPU) is skipped with the reason
@@ -95,7 +95,7 @@ def test_gpu_check_runs_on_the_cpu(tmp_path):
         assert bf16["status"] == "skipped" and "no native bf16" in bf16["reason"]
     assert all(s["status"] == "ok" for s in steps.values()), {k: s for k, s in steps.items() if s["status"] != "ok"}
     tests = steps["correctness"]["figures"]["tests"]
-    assert tests["tests"] == 11 and tests["failed"] == 0 and tests["skipped"] == 0
+    assert tests["tests"] == 12 and tests["failed"] == 0 and tests["skipped"] == 0
     figs = steps["correctness"]["figures"]["figures"]
     assert figs["test_counter_noise_same_on_device"]["hashes_equal"] is True
     assert figs["test_training_is_deterministic_on_device"]["bitwise_equal"] == {"mnist_cnn": True,
@@ -115,3 +115,5 @@ def test_gpu_check_runs_on_the_cpu(tmp_path):
                                                             "adam step"}  # fmt: skip
     assert np.isfinite(list(steps["cohen"]["figures"]["noisy_passes_per_s"].values())).all()
     assert len(steps["certify"]["figures"]["model_evaluations_per_s"]) == 3
+    count = steps["count"]["figures"]
+    assert count["models"] == 20 and len(count["models_per_hour"]) == 3 and count["speedup_vs_one_at_a_time"] > 0

@@ -30,7 +30,7 @@ CFG = TrainConfig(arch="mnist_cnn", sigma=0.5, epochs=2, batch_size=32, lr=1e-3,
 @pytest.mark.parametrize(
     "arch,shape,classes",
     [("mnist_cnn", (1, 28, 28), 2), ("mnist_cnn", (1, 28, 28), 10), ("preact_resnet32", (3, 32, 32), 2),
-     ("resnet18", (3, 64, 64), 3)],
+     ("nin", (1, 28, 28), 10), ("nin", (3, 32, 32), 2), ("resnet18", (3, 64, 64), 3)],
 )  # fmt: skip
 def test_wide_ensemble_equals_separate_models(arch, shape, classes):
     models = [build_model(arch, shape, classes, seed=s).eval() for s in range(3)]

@@ -7,6 +7,7 @@ per variant and its ratio to the first one.
     python -m certsmooth.bench data        # data steps (CSV reader, triggers, poisoning)
     python -m certsmooth.bench train       # partition trainer vs one-model-at-a-time loops
     python -m certsmooth.bench profile     # one training step of a lane, phase by phase
+    python -m certsmooth.bench count       # count certifiers' subset trainer vs one model at a time
     python -m certsmooth.bench certify     # ensemble certification: model evaluations per second
     python -m certsmooth.bench cohen       # Cohen et al.'s CERTIFY: noisy forward passes per second
     python -m certsmooth.bench sigma       # Cert-SSB σ ascent: vectorised vs per-model loop
@@ -129,7 +130,7 @@ def _demo_data():
     return parts["train"].floats(), parts["train"].y, parts["test"].floats(), parts["test"].y
 
 
-ARCH_SHAPES = {"mnist_cnn": (1, 28, 28), "preact_resnet32": (3, 32, 32), "resnet18": (3, 64, 64)}
+ARCH_SHAPES = {"mnist_cnn": (1, 28, 28), "preact_resnet32": (3, 32, 32), "nin": (1, 28, 28), "resnet18": (3, 64, 64)}
 
 
 def _train_data(arch: str, images: int):
@@ -524,6 +525,80 @@ def bench_checkpoint(args) -> dict:
     return {"times_s": times, "checkpoints_per_run": saves, "extra_ms_per_checkpoint": 1e3 * extra / saves}
 
 
+def bench_count(args) -> dict:
+    """The count certifiers' subset trainer (the models of a lane train together, each on
+    its own DPA partition) against one model at a time: the same trainer with lanes of one,
+    and a plain loop (torch.optim.Adam, one model after another, as the reference test of
+    ``tests/test_aggregation.py``). Models per hour at equal work."""
+    import numpy as np
+    import torch
+    import torch.nn.functional as F
+
+    from certsmooth.aggregation.train import SubsetTrainConfig, model_seeds, train_subsets
+    from certsmooth.data.partition import dpa_partitions
+    from certsmooth.device import resolve_device
+    from certsmooth.models import build_model
+
+    dev = resolve_device(args.device)
+    x, y = _train_data(args.arch, args.images)
+    parts = dpa_partitions(x, y, args.models)
+    subsets = dict(enumerate(parts))
+    cfg = SubsetTrainConfig(args.arch, args.epochs, args.batch, 1e-3, args.lane_width)
+    one = SubsetTrainConfig(args.arch, args.epochs, args.batch, 1e-3, 1)
+    n_ref = args.reference_models or args.models
+    xt = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).to(dev)
+    yt = torch.from_numpy(np.asarray(y, dtype=np.int64)).to(dev)
+    classes = int(y.max()) + 1
+
+    def plain():
+        for m in range(n_ref):
+            s = model_seeds(0, m)
+            model = build_model(args.arch, x.shape[1:], classes, seed=s["init"], check=False).to(dev).train()
+            opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+            gen = torch.Generator().manual_seed(s["shuffle"])
+            rows = torch.as_tensor(subsets[m])
+            for _ in range(args.epochs):
+                order = rows[torch.randperm(len(rows), generator=gen)].to(dev)
+                for start in range(0, len(order), args.batch):
+                    b = order[start : start + args.batch]
+                    out = model(xt[b])
+                    loss = (F.binary_cross_entropy_with_logits(out[:, 0], yt[b].float()) if classes == 2
+                            else F.cross_entropy(out, yt[b]))  # fmt: skip
+                    opt.zero_grad()
+                    loss.backward()
+                    opt.step()
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+
+    ref_subsets = {m: subsets[m] for m in range(n_ref)}
+    variants = {
+        f"subset trainer (lanes of {args.lane_width})": lambda: train_subsets(x, y, subsets, 0, cfg, classes, str(dev)),
+        "one model at a time (lanes of 1)": lambda: train_subsets(x, y, ref_subsets, 0, one, classes, str(dev)),
+        "plain loop (torch.optim.Adam)": plain,
+    }
+    times = interleaved(variants, args.repeats)
+    sizes = [len(p) for p in parts]
+    print(f"count: {args.models} DPA partitions of {len(x)} {args.arch} images ({min(sizes)}-{max(sizes)} each), "
+          f"{args.epochs} epochs, batch {args.batch}; one-at-a-time variants train {n_ref} of them; device {dev}")  # fmt: skip
+    print(report("  wall time (ratio to the subset trainer)", times))
+    per_hour = {}
+    for name, ts in times.items():
+        models = args.models if name.startswith("subset") else n_ref
+        per_hour[name] = models * 3600 / statistics.median(ts)
+    base = next(iter(per_hour.values()))
+    for name, rate in per_hour.items():
+        print(f"  {name:<34} {rate:>12.0f} models/hour  (subset trainer: {base / rate:.2f}×)")
+    rows = args.epochs * sum(-(-n // args.batch) * args.batch for n in sizes)
+    lane_rows_per_s = rows / statistics.median(next(iter(times.values())))
+    print(f"  subset trainer: {lane_rows_per_s:.0f} batch rows/s ({args.epochs * sum(sizes)} sample-steps, "
+          f"{rows} rows with padding)")  # fmt: skip
+    return {"arch": args.arch, "models": args.models, "reference_models": n_ref, "epochs": args.epochs,
+            "batch": args.batch, "lane_width": args.lane_width, "device": str(dev), "models_per_hour": per_hour,
+            "speedup_vs_one_at_a_time": base / per_hour["one model at a time (lanes of 1)"],
+            "speedup_vs_plain_loop": base / per_hour["plain loop (torch.optim.Adam)"],
+            "batch_rows_per_s": lane_rows_per_s, "times_s": times}  # fmt: skip
+
+
 def bench_certify(args) -> dict:
     """Model evaluations per second of the ensemble certifier (wide lanes, one call per
     lane and batch) against one model at a time, in both scopes."""
@@ -769,6 +844,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=_positive, default=4)
     p.add_argument("--batch", type=_positive, default=128)
     p.add_argument("--lane-width", type=_positive, default=5)
+    p = add("count", bench_count, "count certifiers' subset trainer vs one model at a time")
+    p.add_argument("--arch", default="mnist_cnn", choices=sorted(ARCH_SHAPES))
+    p.add_argument("--images", type=_positive, default=2000, help="random training images for archs other than "
+                   "mnist_cnn (which uses the 800 mnist5k 0-vs-1 images)")  # fmt: skip
+    p.add_argument("--models", type=_positive, default=40, help="DPA partitions (models) of the subset trainer")
+    p.add_argument("--reference-models", type=int, default=0,
+                   help="models of the one-at-a-time variants (default: --models); rates are per model")  # fmt: skip
+    p.add_argument("--epochs", type=_positive, default=5)
+    p.add_argument("--batch", type=_positive, default=32)
+    p.add_argument("--lane-width", type=_positive, default=20)
     p = add("certify", bench_certify, "ensemble certification: model evaluations per second")
     p.add_argument("--models", type=_positive, default=50)
     p.add_argument("--lane-width", type=_positive, default=10)

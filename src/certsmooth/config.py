@@ -381,8 +381,10 @@ def _check_semantics(config: dict, source: str) -> None:
                     raise ConfigError(f"ensemble.{exc}") from None
                 _check_can_certify(exp)
             if "count" in exp.certifier.blocks:
+                from certsmooth.certifiers import count as count_certifiers
+                from certsmooth.data.sources import train_size
                 from certsmooth.lanes import partition_lanes
-                from certsmooth.models.inputs import check_fits
+                from certsmooth.models.inputs import check_fits, model_numbers
 
                 c = exp.cfg["count"]
                 try:
@@ -390,6 +392,9 @@ def _check_semantics(config: dict, source: str) -> None:
                     partition_lanes(exp.count_models, c["lane_width"], c["partitions"])
                 except ConfigError as exc:
                     raise ConfigError(f"count.{exc}") from None
+                n_train = train_size(ds["name"], classes, split)
+                numbers = model_numbers(c["arch"], len(classes))
+                count_certifiers.check(exp.cfg["certifier"], c, exp.count_models, n_train, numbers)
         except ConfigError as exc:  # name the entry of params.yaml the setting is in
             msg = str(exc)
             if msg.startswith("attack."):
@@ -697,8 +702,9 @@ class Experiment:
     @property
     def count_models(self) -> int:
         """Base models of a count certifier: k (DPA), k·d (FA), N (bagging)."""
-        c, kind = self.cfg["count"], self.cfg["certifier"]
-        return {"dpa": c["k"], "fa": c["k"] * c["d"], "bagging": c["models"]}[kind]
+        from certsmooth.data.partition import num_models
+
+        return num_models(self.cfg["certifier"], self.cfg["count"])
 
     def count_model_dir(self) -> str:
         """e.g. ``results/<suite>/<attack>/<certifier>/count/dpa-k10-mnist_cnn-e20-b128-lr0.001-W10-s0``."""

@@ -73,16 +73,21 @@ SIZES = {
              "train_models": (50, 200, 1000), "reference_models": 5, "full_epochs": 20, "m1000_target_s": 30,
              "profile_lane": 100, "cifar": {"models": 20, "lane": 20, "images": 2000, "reference_models": 2},
              "certify_models": 1000, "certify_lane": 100, "cohen": {"points": 10, "n": 10_000, "batch": 10_000},
-             "workflow_cores": 8},
+             "count": {"models": 400, "lane": 200, "reference_models": 20, "epochs": 5},
+             "count_nin": {"images": 6000, "models": 120, "lane": 40, "reference_models": 2}, "workflow_cores": 8},
     "cpu": {"budget_s": 240, "lanes_models": 10, "lane_widths": (5, 10), "lanes_nhwc": (),
             "train_models": (5, 10), "reference_models": 2, "full_epochs": 1, "m1000_target_s": 0,
             "profile_lane": 5, "cifar": None, "certify_models": 10, "certify_lane": 5,
-            "cohen": {"points": 1, "n": 1000, "batch": 1000}, "workflow_cores": 2},
+            "cohen": {"points": 1, "n": 1000, "batch": 1000},
+            "count": {"models": 20, "lane": 10, "reference_models": 20, "epochs": 1}, "count_nin": None,
+            "workflow_cores": 2},
 }  # fmt: skip
 
 PAPER_RAB_MNIST_SAMPLE_STEPS = 12_665 * 20 * 1000  # full MNIST 0-vs-1, 20 epochs, M = 1000 (spec rab_wang.md §2.4)
 PAPER_RAB_CIFAR_SAMPLE_STEPS = 10_000 * 10 * 1000  # CIFAR-10 bird vs airplane, 10 epochs, M = 1000
 DEMO_M1000_SAMPLE_STEPS = 800 * 20 * 1000  # mnist5k 0-vs-1, 20 epochs, M = 1000
+# paper_dpa_mnist at k = 1200: 1200 NiN models × 200 epochs × one padded batch of 128 rows (50 images each)
+PAPER_DPA_MNIST_K1200_ROWS = 1200 * 200 * 128
 
 
 class Check:
@@ -319,6 +324,24 @@ def cohen(check: Check) -> dict:
                        timeout=min(120, check.left()))  # fmt: skip
 
 
+def count(check: Check) -> dict:
+    """The count certifiers' subset trainer against one model at a time (the demo's DPA-like
+    partitions of the 800 mnist5k images)."""
+    c = check.sizes["count"]
+    return check.bench("count", "--models", str(c["models"]), "--lane-width", str(c["lane"]), "--epochs",
+                       str(c["epochs"]), "--reference-models", str(c["reference_models"]),
+                       timeout=min(150, check.left()))  # fmt: skip
+
+
+def count_nin(check: Check) -> dict:
+    """NiN (paper_dpa's and paper_fa's base model) in the subset trainer: the rate the cost of
+    those targets is computed from (batch 128, as the papers)."""
+    c = check.sizes["count_nin"]
+    return check.bench("count", "--arch", "nin", "--images", str(c["images"]), "--models", str(c["models"]),
+                       "--lane-width", str(c["lane"]), "--epochs", "1", "--batch", "128", "--reference-models",
+                       str(c["reference_models"]), timeout=min(150, check.left()))  # fmt: skip
+
+
 WORKFLOW_FILES = ("Snakefile", "params.yaml", "workflow", "src/certsmooth", ".test", "envs")
 WORKFLOW_OUTPUTS = ("data", "results")
 
@@ -478,6 +501,14 @@ def goals(check: Check) -> dict:
         rate = bf["variants"]["partition"]["sample_steps_per_s"]
         out["m1000_20_epochs_s_bf16"] = DEMO_M1000_SAMPLE_STEPS / rate
         out["paper_rab_mnist_gpu_min_bf16"] = PAPER_RAB_MNIST_SAMPLE_STEPS / rate / 60
+    ct = figs("count")
+    if ct:
+        sp = ct["speedup_vs_one_at_a_time"]
+        out["count_models_per_hour_vs_one_at_a_time"] = {"value": sp, "goal": ">= 5", "met": sp >= 5,
+                                                         "vs_plain_loop": ct["speedup_vs_plain_loop"]}  # fmt: skip
+    nin = figs("count_nin")
+    if nin:
+        out["paper_dpa_mnist_k1200_gpu_h"] = PAPER_DPA_MNIST_K1200_ROWS / nin["batch_rows_per_s"] / 3600
     cf = figs("train_cifar")
     if cf:
         rate = cf["variants"]["partition"]["sample_steps_per_s"]
@@ -627,6 +658,9 @@ def run_check(device: str, out: Path, budget_s: float | None = None, python: str
         check.step("profile", lambda: profile(check), 15)
         check.step("certify", lambda: certify(check), 20)
         check.step("cohen", lambda: cohen(check), 20)
+        check.step("count", lambda: count(check), 30 if check.kind == "cuda" else 15)
+        if s["count_nin"]:
+            check.step("count_nin", lambda: count_nin(check), 40)
         if s["cifar"]:
             check.step("train_cifar", lambda: train_cifar(check), 40)
         if check.kind == "cuda":  # Cert-SSB, Cohen, availability: the test configuration's demo suite

@@ -10,9 +10,10 @@ model takes exactly the steps it would take alone, and its weights are a functio
 subset, its seeds and the settings only: inserting or deleting a training sample changes the
 models whose subsets hold it and no other (``tests/test_aggregation.py`` checks this bit for
 bit). Plain cross-entropy training, no smoothing noise and no augmentation (DPA's code uses
-random crops: a documented divergence). Architectures with BatchNorm see the padding rows in
-their batch statistics (still a function of the model's own subset, but not the statistics of
-the model trained alone); the RAB MNIST CNN has none.
+random crops: a documented divergence). BatchNorm layers (NiN, the pre-activation ResNet)
+take their batch statistics over each model's own rows only (:func:`masked_batchnorm`), so
+padding rows change nothing there either: a model with BatchNorm also trains as it would
+alone.
 """
 
 from __future__ import annotations
@@ -61,6 +62,47 @@ def masked_loss(logits: torch.Tensor, y: torch.Tensor, w: torch.Tensor) -> torch
     return (per * w).sum(1) / w.sum(1).clamp(min=1)
 
 
+class RowWeights:
+    """The (K, B) row weights of the current lane step, which the masked BatchNorm layers
+    read (None: plain BatchNorm)."""
+
+    w: torch.Tensor | None = None
+
+
+def masked_batchnorm(bn: torch.nn.BatchNorm2d, rows: RowWeights, k: int):
+    """A forward for a wide BatchNorm of ``k`` models whose training-mode statistics (and
+    running-statistics update) use only the rows of weight 1 of each model: the batch mean
+    and biased variance over those rows, the running variance unbiased, as
+    ``torch.nn.BatchNorm2d`` does for a model given only its rows."""
+
+    def forward(x: torch.Tensor) -> torch.Tensor:
+        if not bn.training or rows.w is None:
+            return torch.nn.BatchNorm2d.forward(bn, x)
+        b, kc, h, wd = x.shape
+        xs = x.reshape(b, k, kc // k, h, wd)
+        m = rows.w.to(x.dtype).t().reshape(b, k, 1, 1, 1)
+        n = m.sum(0, keepdim=True) * (h * wd)  # (1, K, 1, 1, 1) values per model and channel
+        denom = n.clamp(min=1)
+        mean = (xs * m).sum(dim=(0, 3, 4), keepdim=True) / denom
+        centred = xs - mean
+        # a model without rows in this step (left unchanged by the step): unit variance keeps
+        # its discarded outputs finite
+        var = torch.where(n > 0, (centred * centred * m).sum(dim=(0, 3, 4), keepdim=True) / denom, 1.0)
+        y = (centred * torch.rsqrt(var + bn.eps)).reshape(b, kc, h, wd)
+        if bn.affine:
+            y = y * bn.weight[None, :, None, None] + bn.bias[None, :, None, None]
+        if bn.track_running_stats:
+            with torch.no_grad():
+                mom = bn.momentum  # 0.1 in every architecture here (None, a cumulative average, is not used)
+                unbiased = var * denom / (denom - 1).clamp(min=1)
+                bn.running_mean.mul_(1 - mom).add_(mom * mean.reshape(kc))
+                bn.running_var.mul_(1 - mom).add_(mom * unbiased.reshape(kc))
+                bn.num_batches_tracked += 1
+        return y
+
+    return forward
+
+
 def _bn_buffers(net: torch.nn.Module) -> list[torch.Tensor]:
     return [b for name, b in net.named_buffers() if name.endswith(("running_mean", "running_var"))]
 
@@ -75,6 +117,10 @@ def train_lane(x: torch.Tensor, y: torch.Tensor, subsets: list[np.ndarray], mode
     seeds = [model_seeds(root_seed, m) for m in model_ids]
     models = [build_model(cfg.arch, tuple(x.shape[1:]), num_classes, seed=s["init"], check=False) for s in seeds]
     net = WideEnsemble(models).to(device).train()
+    row_weights = RowWeights()
+    for module in net.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.forward = masked_batchnorm(module, row_weights, k)
     opt = LaneAdam(net.parameters(), k, cfg.lr)
     gens = [torch.Generator().manual_seed(s["shuffle"]) for s in seeds]
     sizes = [len(s) for s in subsets]
@@ -95,8 +141,9 @@ def train_lane(x: torch.Tensor, y: torch.Tensor, subsets: list[np.ndarray], mode
         losses.zero_()
         for t in range(idx.shape[1]):
             saved = [b.clone() for b in buffers]
-            logits = net(x[idx[:, t]])
             wt = w[:, t]
+            row_weights.w = wt
+            logits = net(x[idx[:, t]])
             loss = masked_loss(logits.float(), y[idx[:, t]], wt)
             opt.zero_grad()
             loss.sum().backward()
@@ -111,7 +158,12 @@ def train_lane(x: torch.Tensor, y: torch.Tensor, subsets: list[np.ndarray], mode
     stats = [{"model": m, "subset_size": n, "steps_per_epoch": s, **seeds[j],
               "final_epoch_loss": float(losses[j] / n) if n else None}
              for j, (m, n, s) in enumerate(zip(model_ids, sizes, steps, strict=True))]  # fmt: skip
-    return net.state_dicts(), stats
+    states = net.state_dicts()
+    for state, s in zip(states, steps, strict=True):  # the lane counts every step; a model its own
+        for key in state:
+            if key.endswith("num_batches_tracked"):
+                state[key] = torch.tensor(s * cfg.epochs, dtype=state[key].dtype)
+    return states, stats
 
 
 def train_subsets(x: np.ndarray, y: np.ndarray, subsets: dict[int, np.ndarray], root_seed: int,

@@ -52,14 +52,33 @@ def content_order(x: np.ndarray, y: np.ndarray, index: np.ndarray) -> np.ndarray
     return index[np.argsort(np.array(keys, dtype="S16"), kind="stable")] if len(index) else index
 
 
-def dpa_partitions(x: np.ndarray, y: np.ndarray, k: int) -> list[np.ndarray]:
-    """The k DPA partitions (indices into x, each in content order)."""
+def num_models(kind: str, count: dict) -> int:
+    """Base models of a count certifier: k (DPA), k·d (FA), N (bagging)."""
+    if kind == "dpa":
+        return count["k"]
+    if kind == "fa":
+        return count["k"] * count["d"]
+    if kind == "bagging":
+        return count["models"]
+    raise ConfigError(f"certifier kind {kind!r} is not a count certifier; allowed: dpa, fa, bagging")
+
+
+def _hash_classes(x: np.ndarray, n: int) -> list[np.ndarray]:
+    """Indices of the samples of each hash value 0..n−1 (ascending)."""
+    h = content_hash(x) % n
+    order = np.argsort(h, kind="stable")
+    return np.split(order, np.cumsum(np.bincount(h, minlength=n))[:-1])
+
+
+def dpa_partitions(x: np.ndarray, y: np.ndarray, k: int, models=None) -> list[np.ndarray]:
+    """The k DPA partitions (indices into x, each in content order); with ``models`` only
+    those partitions, in that order."""
     if k < 1:
         raise ConfigError(f"dpa.k = {k}: need at least one partition")
     if k > len(x):
         raise ConfigError(f"dpa.k = {k}: more partitions than the {len(x)} training samples; use k ≤ {len(x)}")
-    h = content_hash(x) % k
-    return [content_order(x, y, np.flatnonzero(h == p)) for p in range(k)]
+    classes = _hash_classes(x, k)
+    return [content_order(x, y, classes[p]) for p in (range(k) if models is None else models)]
 
 
 def fa_shifts(k: int, d: int, seed: int) -> np.ndarray:
@@ -71,22 +90,19 @@ def fa_shifts(k: int, d: int, seed: int) -> np.ndarray:
     return np.sort(numpy_rng(seed, "fa-shifts").choice(k * d, size=d, replace=False)).astype(np.int64)
 
 
-def fa_subsets(x: np.ndarray, y: np.ndarray, k: int, d: int, shifts: np.ndarray) -> list[np.ndarray]:
+def fa_subsets(x: np.ndarray, y: np.ndarray, k: int, d: int, shifts: np.ndarray, models=None) -> list[np.ndarray]:
     """The k·d Finite Aggregation subsets (indices, each in content order); every sample is
-    in exactly d of them."""
+    in exactly d of them: subset b holds the samples of hash h with (h + s_j) mod k·d = b for
+    some shift s_j. With ``models`` only those subsets, in that order."""
     n = k * d
     shifts = np.asarray(shifts, dtype=np.int64)
     if shifts.shape != (d,) or len(set(shifts.tolist())) != d or shifts.min() < 0 or shifts.max() >= n:
         raise ConfigError(f"fa shifts {shifts.tolist()}: need {d} distinct values in 0..{n - 1}")
     if n > len(x):
         raise ConfigError(f"fa.k·d = {n}: more subsets than the {len(x)} training samples; lower k or d")
-    h = content_hash(x) % n
-    members: list[list[np.ndarray]] = [[] for _ in range(n)]
-    for s in shifts:
-        bucket = (h + s) % n
-        for b in range(n):
-            members[b].append(np.flatnonzero(bucket == b))
-    return [content_order(x, y, np.concatenate(m)) for m in members]
+    classes = _hash_classes(x, n)
+    return [content_order(x, y, np.concatenate([classes[(b - s) % n] for s in shifts]))
+            for b in (range(n) if models is None else models)]  # fmt: skip
 
 
 def fa_classifiers_of_hash(k: int, d: int, shifts: np.ndarray) -> np.ndarray:
@@ -95,9 +111,11 @@ def fa_classifiers_of_hash(k: int, d: int, shifts: np.ndarray) -> np.ndarray:
     return (np.arange(n)[:, None] + np.asarray(shifts, dtype=np.int64)[None, :]) % n
 
 
-def bagging_subsets(num_train: int, num_models: int, k: int, seed: int) -> np.ndarray:
+def bagging_subsets(num_train: int, num_models: int, k: int, seed: int, models=None) -> np.ndarray:
     """(N, k) indices: model m's k training samples, drawn uniformly with replacement with
-    the generator of (seed, m), so model m's subsample does not depend on N."""
+    the generator of (seed, m), so model m's subsample does not depend on N; with ``models``
+    (ids in 0..N−1) only those rows, in that order (a training job draws its own models')."""
     if k < 1 or num_models < 1:
         raise ConfigError(f"bagging: need k ≥ 1 and N ≥ 1 models, got k = {k}, N = {num_models}")
-    return np.stack([numpy_rng(seed, "bagging", m).integers(0, num_train, size=k) for m in range(num_models)])
+    ids = range(num_models) if models is None else models
+    return np.stack([numpy_rng(seed, "bagging", m).integers(0, num_train, size=k) for m in ids])

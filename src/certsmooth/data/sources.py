@@ -301,6 +301,30 @@ SOURCES: dict[str, Source] = {
     ),
     "gtsrb": GtsrbSource("gtsrb", GTSRB, (3, 32, 32), True, True, tv_class="GTSRB", host="sid.erda.dk"),
 }
+# images per class in the training part: the official training split, or for mnist5k (no
+# official split) the whole file; the parse checks count certifiers' k against them
+# (GTSRB and users' datasets: not known before their files are read)
+TRAIN_CLASS_COUNTS: dict[str, tuple[int, ...]] = {
+    "mnist5k": (500,) * 10,
+    "mnist": (5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949),
+    "fashion_mnist": (6000,) * 10,
+    "cifar10": (5000,) * 10,
+}
+
+
+def train_size(name: str, classes: list[int], split) -> int | None:
+    """The number of training images of ``classes`` after ``split`` (the stratified split
+    keeps n_c − round(n_c·fraction) of class c), or None where it is not known before the
+    data is read."""
+    counts = TRAIN_CLASS_COUNTS.get(name)
+    if counts is None:
+        return None
+    sizes = [counts[c] for c in classes]
+    if isinstance(split, dict):
+        return sum(n - int(round(n * split["test_fraction"])) for n in sizes)
+    return sum(sizes)
+
+
 USER: dict[str, Source] = {}  # the user's datasets of the params file in use (register_user_datasets)
 
 

@@ -6,6 +6,12 @@ has one logit for binary tasks (class 1 iff logit > 0) and C logits otherwise.
 * ``preact_resnet32``: RAB/Cert-SSB CIFAR pre-activation ResNet: conv3×3 3→16, three
   stages of five pre-activation basic blocks, widths 16/32/64, strides 1/2/2, BN+ReLU,
   global average pooling, FC 64→out, Kaiming initialisation (≈ ResNet-32).
+* ``nin``: DPA's / Finite Aggregation's Network-in-Network (the 3-stage RotNet NiN of
+  Gidaris et al. that ``alevine0/DPA`` trains): three stages of conv+BN+ReLU blocks with
+  192/160/96, 192/192/192 and 192/192/192 channels (kernels 5-1-1, 5-1-1, 3-1-1, no conv
+  bias), 3×3 stride-2 max pooling after stage 1 and average pooling after stage 2, global
+  average pooling, FC 192→out; convolutions initialised N(0, 2/(k²·out channels)), BN 1/0,
+  FC bias 0 (RotNet's initialisation).
 * ``resnet18``: torchvision's ResNet-18 with an ``out``-unit head, for larger images.
   RAB fine-tunes ImageNet-pretrained weights; downloading them needs network, so
   certsmooth trains from torchvision's random initialisation (documented divergence).
@@ -85,6 +91,39 @@ class PreActResNet(nn.Module):
         return self.fc(self.features(x))
 
 
+class NiN(nn.Module):
+    """DPA's Network-in-Network base model (see the module docstring)."""
+
+    STAGES = (((5, 192), (1, 160), (1, 96)), ((5, 192), (1, 192), (1, 192)), ((3, 192), (1, 192), (1, 192)))
+
+    def __init__(self, in_channels: int = 1, out: int = 1):
+        super().__init__()
+        layers: list[nn.Module] = []
+        cin = in_channels
+        for i, stage in enumerate(self.STAGES):
+            for kernel, cout in stage:
+                conv = nn.Conv2d(cin, cout, kernel, 1, (kernel - 1) // 2, bias=False)
+                layers += [conv, nn.BatchNorm2d(cout), nn.ReLU()]
+                cin = cout
+            if i == 0:
+                layers.append(nn.MaxPool2d(3, 2, 1))
+            elif i == 1:
+                layers.append(nn.AvgPool2d(3, 2, 1))
+        layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten()]
+        self.features = nn.Sequential(*layers)
+        self.fc = nn.Linear(cin, out)
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.normal_(m.weight, 0.0, (2.0 / (m.kernel_size[0] * m.kernel_size[1] * m.out_channels)) ** 0.5)
+            elif isinstance(m, nn.BatchNorm2d):
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+        nn.init.zeros_(self.fc.bias)
+
+    def forward(self, x):
+        return self.fc(self.features(x))
+
+
 def _resnet18(in_channels: int, out: int) -> nn.Module:
     from torchvision.models import resnet18
 
@@ -97,6 +136,7 @@ def _resnet18(in_channels: int, out: int) -> nn.Module:
 ARCHS: dict[str, tuple[Callable[[int, int], nn.Module], str]] = {
     "mnist_cnn": (lambda c, o: MnistCNN(c, o), "28×28 inputs"),
     "preact_resnet32": (lambda c, o: PreActResNet(c, o), "32×32 inputs"),
+    "nin": (lambda c, o: NiN(c, o), "inputs of at least 8×8 (28×28 and 32×32 in the papers)"),
     "resnet18": (_resnet18, "any size ≥ 32×32"),
 }
 

@@ -28,27 +28,44 @@ WHAT = {
 }
 
 
-def load_models(weights: list[str], manifests: list[str], count: dict, seed: int, data_sha: str):
-    states, first = {}, None
+def stream_votes(weights: list[str], manifests: list[str], count: dict, seed: int, data_sha: str,
+                 inputs: dict[str, np.ndarray], device) -> tuple[dict[str, np.ndarray], dict]:  # fmt: skip
+    """(points, models) hard votes of every base model on each of ``inputs``, one training
+    job's weights in memory at a time (a certifier of 38,400 FA models needs no more memory
+    than its largest job); and the first job's manifest."""
+    out: dict[str, np.ndarray] = {}
+    seen: list[int] = []
+    first = None
     for w, m in zip(weights, manifests, strict=True):
-        part, man = load_partition(w, m)
+        states, man = load_partition(w, m)
         check_manifest(man, w, m, kind=count["method"], seed=seed, data_sha256=data_sha)
         check_manifest(man["train"], w, m, arch=count["arch"])
-        states.update(part)
         first = first or man
-    if sorted(states) != list(range(first["num_models"])):
-        raise CorruptFileError(f"{weights[0]}...: the partitions hold models {sorted(states)[:5]}..., not all "
+        if not out:
+            out = {name: np.full((len(x), first["num_models"]), -1, dtype=np.int64) for name, x in inputs.items()}
+        ids = sorted(states)
+        if ids[-1] >= first["num_models"]:
+            raise CorruptFileError(f"{w}: holds model {ids[-1]} of a certifier with {first['num_models']} models; "
+                                   "delete it and rerun the workflow")  # fmt: skip
+        for name, x in inputs.items():
+            out[name][:, ids] = votes(states, ids, count["arch"], man["input_shape"], man["num_classes"], x,
+                                      man["train"]["lane_width"], device)  # fmt: skip
+        seen += ids
+        del states
+    if sorted(seen) != list(range(first["num_models"])):
+        raise CorruptFileError(f"{weights[0]}...: the partitions hold models {sorted(seen)[:5]}..., not all "
                                f"{first['num_models']}; delete them and rerun the workflow")  # fmt: skip
-    return states, first
+    return out, first
 
 
 @torch.no_grad()
-def votes(states: dict, arch: str, shape, num_classes: int, x: np.ndarray, lane_width: int, device) -> np.ndarray:
-    """(points, models) hard predictions of every base model on float images x."""
+def votes(states: dict, ids: list[int], arch: str, shape, num_classes: int, x: np.ndarray, lane_width: int,
+          device) -> np.ndarray:  # fmt: skip
+    """(points, len(ids)) hard predictions of the base models ``ids`` on float images x."""
     xt = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).to(device)
-    out = np.empty((len(x), len(states)), dtype=np.int64)
-    for lane in lanes(len(states), lane_width):
-        net = wide_lane(states, lane, arch, shape, num_classes, device)
+    out = np.empty((len(x), len(ids)), dtype=np.int64)
+    for lane in lanes(len(ids), lane_width):
+        net = wide_lane(states, [ids[i] for i in lane], arch, shape, num_classes, device)
         for s in range(0, len(x), 500):
             xb = xt[s : s + 500]
             out[s : s + 500, lane[0] : lane[-1] + 1] = predictions(net(xb[None].expand(len(lane), *xb.shape))).T.cpu()
@@ -66,10 +83,9 @@ def certificates(kind: str, preds: np.ndarray, labels: np.ndarray, count: dict, 
         pred, cert = fa.certify(preds, num_classes, count["k"], count["d"], shifts, labels)
         return pred, cert, np.zeros(len(pred), dtype=bool)
     alpha = count["alpha"] / num_points if count["alpha_over_points"] else count["alpha"]
-    counts = dpa.vote_counts(preds, num_classes)
-    pred, cert = bagging.certify(counts, alpha, n_train, count["k"], count["r_max"], labels)
-    p_a, p_b = bagging.simultaneous_bounds(counts, alpha)
-    return pred, cert, p_a <= p_b
+    pred, cert = bagging.certify(dpa.vote_counts(preds, num_classes), alpha, n_train, count["k"], count["r_max"])
+    abstain = cert < 0  # r* = −1 before the labels: p_A,low ≤ p_B,up, the bagged classifier abstains
+    return pred, np.where(pred == labels, cert, dpa.NOT_CERTIFIED), abstain
 
 
 def run(*, weights: list[str], manifests: list[str], train: str, record: str, clean_test: str, triggered_test: str,
@@ -77,16 +93,17 @@ def run(*, weights: list[str], manifests: list[str], train: str, record: str, cl
         out_summary: str) -> None:  # fmt: skip
     kind = count["method"]
     data = load_poisoned_train(train)
-    states, man = load_models(weights, manifests, count, seed, sha256_array(data.x, data.y))
     clean, trig = load_prepared(clean_test), load_triggered_test(triggered_test)
     dev = resolve_device(device)
+    inputs = {"clean": clean.floats(), "triggered": trig.x}
+    all_votes, man = stream_votes(weights, manifests, count, seed, sha256_array(data.x, data.y), inputs, dev)
     rec = read_json(record)
     m = int(rec["train"]["num_poisons"])
     need = 2 * m if kind in ("dpa", "fa") else m  # a modified sample: 1 deletion + 1 insertion for DPA/FA
     frames = {}
     points = clean.y.size + trig.y.size
-    for name, x, y in (("clean", clean.floats(), clean.y), ("triggered", trig.x, trig.y)):
-        p = votes(states, count["arch"], man["input_shape"], man["num_classes"], x, man["train"]["lane_width"], dev)
+    for name, y in (("clean", clean.y), ("triggered", trig.y)):
+        p = all_votes[name]
         pred, cert, abstain = certificates(kind, p, y, count, man, len(data.y), points, man["num_classes"])
         correct = (pred == y) & ~abstain
         f = pd.DataFrame({"index": np.arange(len(y)), "label": y, "top": pred, "abstain": abstain,
@@ -100,7 +117,7 @@ def run(*, weights: list[str], manifests: list[str], train: str, record: str, cl
     summary = summarize(frames["clean"], scored, count["radii"], "ge", trig.target)
     summary.update({
         "experiment": experiment, "method": kind, "scope": kind, "aggregation": "votes",
-        "alpha": count["alpha"] if kind == "bagging" else None, "sigma": None, "num_models": len(states),
+        "alpha": count["alpha"] if kind == "bagging" else None, "sigma": None, "num_models": man["num_models"],
         "radius_cmp": "ge", "radius": WHAT[kind],
         "median_certificate_clean": float(np.median(frames["clean"]["certificate"])),
         "median_certificate_triggered": float(np.median(scored["certificate"])) if len(scored) else float("nan"),

@@ -10,25 +10,28 @@ from certsmooth.aggregation.train import SubsetTrainConfig, train_subsets
 from certsmooth.artifacts import sha256_array
 from certsmooth.attacks.store import load_poisoned_train
 from certsmooth.data import partition
-from certsmooth.errors import ConfigError
 from certsmooth.lanes import partition_lanes
 from certsmooth.logs import LOG
 from certsmooth.models.partitions import save_partition
 
 
-def subsets_of(kind: str, x: np.ndarray, y: np.ndarray, count: dict, seed: int) -> tuple[list[np.ndarray], dict]:
-    """Every model's training rows, and what defines them (recorded in the manifest)."""
+def subsets_of(kind: str, x: np.ndarray, y: np.ndarray, count: dict, seed: int,
+               models: list[int]) -> tuple[dict[int, np.ndarray], dict]:  # fmt: skip
+    """The training rows of the base models ``models``, and what defines every model's rows
+    (recorded in the manifest). A job orders (and bagging draws) only its own models' rows:
+    memory and hashing grow with the job's share, not with N·k."""
     if kind == "dpa":
-        return partition.dpa_partitions(x, y, count["k"]), {"k": count["k"], "hash": "sum of 8-bit values mod k"}
-    if kind == "fa":
+        subsets = partition.dpa_partitions(x, y, count["k"], models)
+        defined = {"k": count["k"], "hash": "sum of 8-bit values mod k"}
+    elif kind == "fa":
         shifts = partition.fa_shifts(count["k"], count["d"], seed)
-        subsets = partition.fa_subsets(x, y, count["k"], count["d"], shifts)
-        return subsets, {"k": count["k"], "d": count["d"], "shifts": shifts.tolist(),
-                         "hash": "sum of 8-bit values mod k·d"}  # fmt: skip
-    if kind == "bagging":
-        draws = partition.bagging_subsets(len(x), count["models"], count["k"], seed)
-        return [partition.content_order(x, y, np.sort(d)) for d in draws], {"k": count["k"], "models": count["models"]}
-    raise ConfigError(f"certifier kind {kind!r} is not a count certifier; allowed: dpa, fa, bagging")
+        subsets = partition.fa_subsets(x, y, count["k"], count["d"], shifts, models)
+        defined = {"k": count["k"], "d": count["d"], "shifts": shifts.tolist(), "hash": "sum of 8-bit values mod k·d"}
+    else:
+        draws = partition.bagging_subsets(len(x), count["models"], count["k"], seed, models)
+        return ({m: partition.content_order(x, y, np.sort(d)) for m, d in zip(models, draws, strict=True)},
+                {"k": count["k"], "models": count["models"]})  # fmt: skip
+    return dict(zip(models, subsets, strict=True)), defined
 
 
 def run(*, train: str, count: dict, seed: int, part: int, parts: int, experiment: str, device: str, out: str,
@@ -38,17 +41,17 @@ def run(*, train: str, count: dict, seed: int, part: int, parts: int, experiment
     cfg = SubsetTrainConfig(arch=count["arch"], epochs=count["epochs"], batch_size=count["batch_size"],
                             lr=count["lr"], lane_width=count["lane_width"])  # fmt: skip
     data = load_poisoned_train(train)
-    subsets, defined = subsets_of(kind, data.x, data.y, count, seed)
-    mine = [m for lane in partition_lanes(len(subsets), cfg.lane_width, parts)[part] for m in lane]
-    LOG.info("%s: models %d..%d of %d (job %d/%d), subset sizes %s", kind, mine[0], mine[-1], len(subsets), part,
+    total = partition.num_models(kind, count)
+    mine = [m for lane in partition_lanes(total, cfg.lane_width, parts)[part] for m in lane]
+    subsets, defined = subsets_of(kind, data.x, data.y, count, seed, mine)
+    LOG.info("%s: models %d..%d of %d (job %d/%d), subset sizes %s", kind, mine[0], mine[-1], total, part,
              parts, [len(subsets[m]) for m in mine])  # fmt: skip
-    states, stats, timing = train_subsets(data.x, data.y, {m: subsets[m] for m in mine}, seed, cfg,
-                                          len(data.class_names), device)  # fmt: skip
+    states, stats, timing = train_subsets(data.x, data.y, subsets, seed, cfg, len(data.class_names), device)
     LOG.info("trained %d models in %.1f s (%.0f sample-steps/s on %s)", len(states), timing["wall_s"],
              timing["sample_steps_per_s"], timing["device"])  # fmt: skip
     record = {
         "experiment": experiment, "kind": kind, "seed": seed, "partition": part, "partitions": parts,
-        "num_models": len(subsets), "subsets": defined, "train": cfg.to_dict(), "num_classes": len(data.class_names),
+        "num_models": total, "subsets": defined, "train": cfg.to_dict(), "num_classes": len(data.class_names),
         "input_shape": list(data.x.shape[1:]), "data_sha256": sha256_array(data.x, data.y), "per_model": stats,
         "device": timing["device"],
     }  # fmt: skip
