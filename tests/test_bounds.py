@@ -132,3 +132,29 @@ def test_min_models_is_exactly_where_a_unanimous_ensemble_starts_to_certify(aggr
 
     assert best_case(need) == 0
     assert need == 1 or best_case(need - 1) == -1
+
+
+@pytest.mark.parametrize("aggregation", ["soft", "votes"])
+@pytest.mark.parametrize("models,classes", [(20, 2), (50, 2), (1000, 2), (200, 10)])
+def test_max_radius_bounds_every_certificate(aggregation, models, classes):
+    """R̃_max is the radius of a unanimous ensemble and no score table gets more; RAB's
+    R_max at M = 1000, α = 0.001 (soft, α/2 per side) is 1.541σ; the demo's M = 20 with
+    votes: 0.48σ."""
+    from certsmooth.certify.bounds import certify_from_scores, certify_from_votes, max_whitened_radius
+
+    top = max_whitened_radius(aggregation, 0.001, classes, models)
+    rng = np.random.default_rng(models + classes)
+    if aggregation == "soft":
+        scores = rng.dirichlet(np.full(classes, 0.05), size=2000)
+        radii = certify_from_scores(scores, models, 0.001, 1.0).radius
+    else:
+        counts = np.stack([rng.multinomial(models, p) for p in rng.dirichlet(np.full(classes, 0.05), size=2000)])
+        counts[0] = 0
+        counts[0, 1] = models  # unanimous for another class: the same radius
+        radii = certify_from_votes(counts, 0.001, 1.0).radius
+        assert radii[0] == pytest.approx(top, rel=1e-12)
+    assert radii.max() <= top + 1e-12
+    if (aggregation, models, classes) == ("soft", 1000, 2):
+        assert top == pytest.approx(1.541, abs=2e-3)
+    if (aggregation, models, classes) == ("votes", 20, 2):
+        assert top == pytest.approx(0.48, abs=5e-3)

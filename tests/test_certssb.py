@@ -73,18 +73,33 @@ def test_released_code_training_sigma_only_grows(toy):
     assert np.all(s >= 0.5) and np.all(s <= 0.5 + 5 * 2.0537e-4 + 1e-6)
 
 
-def test_test_sigma_uses_the_first_models_per_set(toy):
+def test_test_sigma_is_scored_by_models_the_bound_does_not_use(toy):
+    """σ_x comes from a test-scoring ensemble of its own: reproducible from the seed, trained
+    as the M models (same settings, same σ vector), with no seed in common with them, and the
+    certification step refuses σ_x whose scorer shares a seed with the certified models."""
+    from certsmooth.certify.run import check_scorer_independent
+    from certsmooth.errors import CorruptFileError
+    from certsmooth.smoothing.train import model_seeds
+
     x, y = toy
-    states = {i: build_model("mnist_cnn", (1, 28, 28), 2, seed=i).state_dict() for i in range(4)}
+    sig = np.full(len(y), 0.5, dtype=np.float32)
     sets = {"clean": x[:6], "triggered": np.clip(x[:6] + 0.2, 0, 1)}
-    out, info = certssb.test_sigmas(states, "mnist_cnn", 2, 2, sets, OPT, 0.5, seed=0, device=CPU)
-    assert info["models_used"] == [0, 1] and set(out) == {"clean", "triggered"}
-    again, _ = certssb.test_sigmas(states, "mnist_cnn", 2, 2, sets, OPT, 0.5, seed=0, device=CPU)
+    out, info = certssb.test_sigmas(x, y, 2, ENS, sig, sets, OPT, 0.5, seed=0, device=CPU)
+    assert set(out) == {"clean", "triggered"} and info["scorer"]["models"] == 2
+    assert info["scorer"]["train"]["sigma"] == 0.5 and info["scorer"]["train"]["epochs"] == ENS["epochs"]
+    again, _ = certssb.test_sigmas(x, y, 2, ENS, sig, sets, OPT, 0.5, seed=0, device=CPU)
     assert all(np.array_equal(out[k], again[k]) for k in out)
-    # other models beyond test_models do not matter
-    states[3] = build_model("mnist_cnn", (1, 28, 28), 2, seed=99).state_dict()
-    third, _ = certssb.test_sigmas(states, "mnist_cnn", 2, 2, sets, OPT, 0.5, seed=0, device=CPU)
-    assert np.array_equal(out["clean"], third["clean"])
+    ensemble = [{"model": m, **model_seeds(0, m)} for m in range(50)]  # the M models of seed 0
+    scorer_seeds = {p["init"] for p in info["scorer"]["per_model"]}
+    assert not scorer_seeds & {p["init"] for p in ensemble}
+    rec = check_scorer_independent(info, ensemble, "test_sigma.json")
+    assert rec["disjoint"] and "2 models" in rec["tuned_by"] and "50 certified" in rec["estimated_by"]
+    shared = {**info, "scorer": {**info["scorer"], "per_model": ensemble[:2]}}  # scored by models 0 and 1
+    with pytest.raises(CorruptFileError, match="shares seeds with the certified models"):
+        check_scorer_independent(shared, ensemble, "test_sigma.json")
+    with pytest.raises(CorruptFileError, match="without a test-scoring ensemble"):
+        check_scorer_independent({"stage": "test", "models_used": [0, 1]}, ensemble, "test_sigma.json")
+
 
 def test_sigma_files_are_checked(tmp_path):
     from certsmooth.artifacts import save_npz

@@ -157,10 +157,11 @@ def test_certssb_end_to_end(built_project):
 
 
 def test_certssb_sigma_mismatch_fails_with_one_line(built_project, tmp_path):
-    """Models trained with one σ vector cannot be scored or certified with another."""
+    """Models trained with one σ vector cannot be certified with another; σ_x scored by the
+    certified models themselves is refused."""
     import numpy as np
 
-    from certsmooth.artifacts import load_npz, save_npz
+    from certsmooth.artifacts import load_npz, read_json, save_npz, write_json
 
     project = built_project
     base = project / "results/demo/onepixel/ssb"
@@ -168,29 +169,50 @@ def test_certssb_sigma_mismatch_fails_with_one_line(built_project, tmp_path):
     other = tmp_path / "train_sigma.npz"
     save_npz(other, train=(sigma * np.float32(1.01)).astype(np.float32))
     weights = sorted(str(p) for p in (base / "models").rglob("*.safetensors"))
+    manifests = [w.replace(".safetensors", ".json") for w in weights]
     poisoned = next((project / "data/poisoned/demo/onepixel").iterdir())
     test = next((project / "data/prepared/mnist5k").rglob("test.npz"))
-    ens = json.dumps({"method": "certssb", "models": 8, "arch": "mnist_cnn", "lane_width": 2, "device": "cpu"})
-    out, train = tmp_path / "test_sigma.npz", str(poisoned / "train.npz")
-    proc = run(
-        [tool("python"), "-m", "certsmooth", "optimize-sigma", "--stage", "test", "--train", train,
-         "--weights", *weights, "--manifests", *[w.replace(".safetensors", ".json") for w in weights],
-         "--train-sigma", str(other), "--clean-test", str(test), "--triggered-test", str(poisoned / "test.npz"),
-         "--ensemble", ens, "--sigma-opt", "{}", "--sigma", "0.25", "--seed", "1", "--experiment", "demo/x",
-         "--out", str(out), "--out-info", str(tmp_path / "info.json")],
-        cwd=project, check=False,
-    )  # fmt: skip
+    test_sigma = next(base.rglob("test_sigma.npz"))
+    man = read_json(manifests[0])
+    ens = json.dumps({"method": "certssb", "models": man["num_models"], "arch": "mnist_cnn",
+                      "lane_width": man["train"]["lane_width"], "device": "cpu"})  # fmt: skip
+    cert = json.dumps({"scopes": ["joint"], "aggregation": "votes", "alpha": 0.1, "radii": [0], "radius_cmp": "gt"})
+    out = tmp_path / "out"
+
+    def certify(train_sigma, sigma_x):
+        return run(
+            [tool("python"), "-m", "certsmooth", "certify", "--weights", *weights, "--manifests", *manifests,
+             "--train", str(poisoned / "train.npz"), "--record", str(poisoned / "record.json"),
+             "--clean-test", str(test), "--triggered-test", str(poisoned / "test.npz"), "--ensemble", ens,
+             "--certify", cert, "--scope", "joint", "--sigma", "0.25", "--seed", "1", "--experiment", "demo/x",
+             "--train-sigma", str(train_sigma), "--test-sigma", str(sigma_x), "--out-clean", str(out / "c.csv"),
+             "--out-triggered", str(out / "t.csv"), "--out-summary", str(out / "s.json")],
+            cwd=project, check=False,
+        )  # fmt: skip
+
+    proc = certify(other, test_sigma)
     assert proc.returncode == 2 and proc.stderr.strip().count("\n") == 0
     assert "trained with sample_sigma_sha256 = " in proc.stderr and "and rerun the workflow to retrain" in proc.stderr
-    assert not out.exists()
+    assert not out.exists() or not any(out.iterdir())
+    # σ_x whose scorer is models 0 and 1 of the certified ensemble
+    bad = tmp_path / "bad" / "test_sigma.npz"
+    bad.parent.mkdir()
+    bad.write_bytes(test_sigma.read_bytes())
+    info = read_json(test_sigma.with_suffix(".json"))
+    info["scorer"]["per_model"] = man["per_model"][:2]
+    write_json(bad.with_suffix(".json"), info)
+    proc = certify(next((base / "sigma").rglob("train_sigma.npz")), bad)
+    assert proc.returncode == 2 and proc.stderr.strip().count("\n") == 0
+    assert "shares seeds with the certified models" in proc.stderr
+    assert not out.exists() or not any(out.iterdir())
     proc = run(
-        [tool("python"), "-m", "certsmooth", "optimize-sigma", "--stage", "test", "--train", train,
-         "--ensemble", ens, "--sigma-opt", "{}", "--sigma", "0.25", "--seed", "1", "--experiment", "demo/x",
-         "--out", str(out), "--out-info", str(tmp_path / "info.json")],
+        [tool("python"), "-m", "certsmooth", "optimize-sigma", "--stage", "test", "--train",
+         str(poisoned / "train.npz"), "--ensemble", ens, "--sigma-opt", "{}", "--sigma", "0.25", "--seed", "1",
+         "--experiment", "demo/x", "--out", str(tmp_path / "s.npz"), "--out-info", str(tmp_path / "info.json")],
         cwd=project, check=False,
     )  # fmt: skip
     assert proc.returncode == 2
-    assert "needs --weights, --manifests, --train-sigma, --clean-test, --triggered-test" in proc.stderr
+    assert "needs --train-sigma, --clean-test, --triggered-test" in proc.stderr
 
 
 def test_same_outputs_whatever_the_number_of_cores(built_project, tmp_path):

@@ -579,7 +579,8 @@ def bench_count(args) -> dict:
     times = interleaved(variants, args.repeats)
     sizes = [len(p) for p in parts]
     print(f"count: {args.models} DPA partitions of {len(x)} {args.arch} images ({min(sizes)}-{max(sizes)} each), "
-          f"{args.epochs} epochs, batch {args.batch}; one-at-a-time variants train {n_ref} of them; device {dev}")  # fmt: skip
+          f"{args.epochs} epochs, batch {args.batch}; one-at-a-time variants train {n_ref} of them; "
+          f"device {dev}")  # fmt: skip
     print(report("  wall time (ratio to the subset trainer)", times))
     per_hour = {}
     for name, ts in times.items():

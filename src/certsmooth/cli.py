@@ -103,9 +103,8 @@ def cmd_optimize_sigma(args) -> None:
         stage=args.stage, train=args.train, ensemble=_json_arg(args, "ensemble"),
         sigma_opt=_json_arg(args, "sigma_opt"), sigma=args.sigma, seed=args.seed, experiment=args.experiment,
         device=args.device, out=args.out, out_info=args.out_info, out_pilot=args.out_pilot,
-        out_pilot_manifest=args.out_pilot_manifest, checkpoint_dir=args.checkpoint_dir, weights=args.weights,
-        manifests=args.manifests, train_sigma=args.train_sigma, clean_test=args.clean_test,
-        triggered_test=args.triggered_test,
+        out_pilot_manifest=args.out_pilot_manifest, checkpoint_dir=args.checkpoint_dir,
+        train_sigma=args.train_sigma, clean_test=args.clean_test, triggered_test=args.triggered_test,
     )  # fmt: skip
 
 
@@ -351,10 +350,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--out-info", required=True, help="JSON: settings, seeds, statistics")
     sp.add_argument("--out-pilot", help="stage train: pilot ensemble safetensors")
     sp.add_argument("--out-pilot-manifest", help="stage train: pilot ensemble manifest")
-    sp.add_argument("--checkpoint-dir", help="stage train: " + CHECKPOINT_HELP)
-    sp.add_argument("--weights", nargs="+", help="stage test: the trained ensemble's partitions")
-    sp.add_argument("--manifests", nargs="+")
-    sp.add_argument("--train-sigma", help="stage test: the training-sample sigma the ensemble was trained with")
+    sp.add_argument("--checkpoint-dir", help="the pilot's (stage train) or test-scoring ensemble's (stage test) "
+                    + CHECKPOINT_HELP)  # fmt: skip
+    sp.add_argument("--train-sigma", help="stage test: the training-sample sigma the models train with")
     sp.add_argument("--clean-test")
     sp.add_argument("--triggered-test")
 

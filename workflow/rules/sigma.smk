@@ -1,5 +1,6 @@
 # Cert-SSB's per-sample noise scales (certsmooth.smoothing.certssb): the training-sample
-# sigma from a pilot ensemble before training, the test-point sigma after it.
+# sigma from a pilot ensemble before training, the test-point sigma from a test-scoring
+# ensemble of its own (not the certified models: the bound's models stay independent of it).
 
 
 rule optimize_train_sigma:
@@ -40,7 +41,9 @@ rule optimize_train_sigma:
 
 rule optimize_test_sigma:
     input:
-        unpack(ensemble_inputs),
+        unpack(train_inputs),
+        clean_test=lambda wc: f"{experiment(wc).prepared_dir()}/test.npz",
+        triggered_test=lambda wc: f"{poisoned_dir(wc)}/test.npz",
         lib=lib("optimize-sigma"),
     output:
         sigma="results/{suite}/{exp}/certify/{ttag}/sigma-{thash}/test_sigma.npz",
@@ -65,11 +68,12 @@ rule optimize_test_sigma:
         seed=lambda wc: experiment(wc).seed,
     shell:
         "python -m certsmooth optimize-sigma --stage test --train {input.train}"
-        " --weights {input.weights} --manifests {input.manifests} --train-sigma {input.sample_sigma}"
+        " --train-sigma {input.sample_sigma}"
         " --clean-test {input.clean_test} --triggered-test {input.triggered_test}"
         " --ensemble {params.ensemble:q} --sigma-opt {params.sigma_opt:q} --sigma {params.sigma}"
         " --seed {params.seed} --experiment {wildcards.suite}/{wildcards.exp} --threads {params.threads}"
         " --out {output.sigma} --out-info {output.info} --device {resources.device} --log {log}"
+        " --checkpoint-dir checkpoints/{wildcards.suite}/{wildcards.exp}/certify/{wildcards.ttag}/sigma-{wildcards.thash}/scorer"
 
 
 rule plot_sigma:

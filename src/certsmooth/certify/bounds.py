@@ -92,6 +92,21 @@ def min_models_to_certify(aggregation: str, alpha: float, num_classes: int, mode
     raise ValueError(f"unknown aggregation {aggregation!r}")
 
 
+def max_whitened_radius(aggregation: str, alpha: float, num_classes: int, models: int) -> float:
+    """R̃_max: the whitened radius of an ensemble whose every model is sure of one class (soft)
+    or votes for it (votes), the largest any point can be certified at (both bounds are
+    monotone in the scores); a perturbation of whitened norm ≥ R̃_max is certified nowhere.
+    RAB's R_max = σ·R̃_max (1.541σ at M = 1000, α = 0.001, soft)."""
+    best = np.zeros((1, num_classes))
+    if aggregation == "soft":
+        best[0, 0] = 1.0
+        return float(certify_from_scores(best, models, alpha, 1.0).radius[0])
+    if aggregation == "votes":
+        best[0, 0] = models
+        return float(certify_from_votes(best, alpha, 1.0).radius[0])
+    raise ValueError(f"unknown aggregation {aggregation!r}")
+
+
 @dataclass
 class Certificates:
     predict: np.ndarray  # class or ABSTAIN

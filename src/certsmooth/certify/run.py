@@ -21,6 +21,7 @@ import pandas as pd
 from certsmooth.artifacts import atomic_path, read_json, sha256_array
 from certsmooth.attacks.store import load_poisoned_train, load_triggered_test
 from certsmooth.certify.anisotropic import whitened_norm
+from certsmooth.certify.bounds import max_whitened_radius
 from certsmooth.certify.ensemble import certify_points, model_probabilities, per_model_accuracy
 from certsmooth.certify.memory import storage_update
 from certsmooth.data.prepared import load_prepared
@@ -39,7 +40,8 @@ CERTSSB_CAVEAT = (
 
 def load_ensemble(weights, manifests, data_sha256: str, seed: int, sigma: float, ensemble: dict,
                   sample_sigma_sha256: str | None = None):  # fmt: skip
-    """All M models' states and their test-noise keys, after consistency checks."""
+    """All M models' states, their test-noise keys and their manifests' per-model records
+    (seeds), after consistency checks."""
     states, per_model = {}, []
     for w, m in zip(weights, manifests, strict=True):
         s, man = load_partition(w, m)
@@ -53,7 +55,24 @@ def load_ensemble(weights, manifests, data_sha256: str, seed: int, sigma: float,
             f"the partitions {list(weights)} hold models {sorted(states)[:3]}..., "
             f"expected 0..{ensemble['models'] - 1}; delete them and rerun the workflow"
         )
-    return states, {p["model"]: p["test_noise"] for p in per_model}
+    return states, {p["model"]: p["test_noise"] for p in per_model}, per_model
+
+
+def check_scorer_independent(info: dict, ensemble_per_model: list[dict], where: str) -> dict:
+    """Refuse σ_x scored by any of the certified models (a shared initialisation or
+    training-noise seed); return what the summary records: who tunes, who estimates."""
+    scorer = info.get("scorer")
+    if not scorer:
+        raise CorruptFileError(f"{where}: test σ without a test-scoring ensemble (an older certsmooth scored it with "
+                               "the certified models); delete it and rerun the workflow")  # fmt: skip
+    keys = ("init", "shuffle", "train_noise")
+    tuned = {(k, p[k]) for p in scorer["per_model"] for k in keys}
+    certified = {(k, p[k]) for p in ensemble_per_model for k in keys}
+    if tuned & certified:
+        raise CorruptFileError(f"{where}: the test-scoring ensemble shares seeds with the certified models; delete it "
+                               "and rerun the workflow")  # fmt: skip
+    return {"tuned_by": f"test-scoring ensemble of {scorer['models']} models (root seed {scorer['seed']})",
+            "estimated_by": f"the {len(ensemble_per_model)} certified models", "disjoint": True}  # fmt: skip
 
 
 def point_frame(c, y: np.ndarray, sigma_x: np.ndarray, scale: np.ndarray, joint: bool) -> pd.DataFrame:
@@ -132,7 +151,7 @@ def certify_experiment(
     train = load_poisoned_train(train_path)
     n = train.y.size
     train_sigma = load_sigma(train_sigma_path, "train", n) if ssb else np.full(n, sigma)
-    states, test_keys = load_ensemble(
+    states, test_keys, per_model = load_ensemble(
         weights, manifests, sha256_array(train.x, train.y), seed, sigma, ensemble,
         sha256_array(train_sigma) if ssb else None,
     )  # fmt: skip
@@ -140,8 +159,12 @@ def certify_experiment(
     clean = load_prepared(clean_test_path)
     trig = load_triggered_test(triggered_test_path)
     if ssb:
+        from pathlib import Path
+
         sx_clean = load_sigma(test_sigma_path, "clean", clean.y.size)
         sx_trig = load_sigma(test_sigma_path, "triggered", trig.y.size)
+        info_path = Path(test_sigma_path).with_suffix(".json")
+        sigma_x_models = check_scorer_independent(read_json(info_path), per_model, str(info_path))
     else:
         sx_clean, sx_trig = np.full(clean.y.size, sigma), np.full(trig.y.size, sigma)
     device = resolve_device(device)
@@ -175,6 +198,7 @@ def certify_experiment(
     )
 
     model_acc = per_model_accuracy(clean_probs, clean.y)
+    r_tilde_max = max_whitened_radius(certify["aggregation"], certify["alpha"], num_classes, ensemble["models"])
     summary = summarize(
         clean_frame, trig_frame[trig_frame["nontarget"]], certify["radii"], certify["radius_cmp"], trig.target
     )
@@ -203,6 +227,11 @@ def certify_experiment(
                 "num_poisons": m,
                 "stacked_train_norm": stacked,
                 "whitened_train_norm": float(w_train),
+                # the largest radius any point can reach at this M and α (RAB's R_max): a stacked
+                # norm beyond it is certified nowhere (Wang et al.'s negative result)
+                "max_whitened_radius": r_tilde_max,
+                "max_radius": r_tilde_max * (s_train if scope == "train" else min(s_train, float(sx_trig.max()))),
+                "reachable": bool(w_train < r_tilde_max),
                 "covered": "feature perturbation of the poisons"
                 + (" and of the test trigger" if joint else " (at the triggered input)"),
                 "not_covered": (
@@ -224,6 +253,7 @@ def certify_experiment(
     summary["per_class_clean"] = per_class(clean_frame, certify["radii"], certify["radius_cmp"])
     if ssb:
         summary["caveat"] = CERTSSB_CAVEAT
+        summary["sigma_x_models"] = sigma_x_models
     for frame, out in ((clean_frame, out_clean), (trig_frame, out_triggered)):
         with atomic_path(out) as tmp:
             frame.to_csv(tmp, index=False, float_format="%.8g")

@@ -8,9 +8,16 @@
   fixed draw per (model, example). The public code instead updates σ while each model
   trains, so every model would smooth with a different distribution and the ensemble
   would estimate no single smoothed classifier; certsmooth does not allow that.
-* **Test samples.** σ_x is optimised with the trained ensemble (its first
-  ``sigma_opt.test_models`` models), separately on the clean and on the triggered test
-  set ("optimise σ on the input certified"; the public code reuses the benign σ).
+* **Test samples.** σ_x is optimised with a test-scoring ensemble of
+  ``sigma_opt.test_models`` models trained exactly as the M models (the same settings and
+  training-sample σ vector) from seeds of their own, ``(seed, "test-scorer")``, separately
+  on the clean and on the triggered test set ("optimise σ on the input certified"; the
+  public code reuses the benign σ). The M models that the certificate's bound averages
+  are then independent of σ_x given the training data and σ vector, as Hoeffding's and
+  Clopper–Pearson's bounds assume; scoring with some of the M models themselves (as an
+  earlier certsmooth did with the first five) makes σ_x a function of the very draws the
+  bound treats as independent. The certification step checks the two sets of seeds are
+  disjoint and records both (:func:`certsmooth.certify.run.check_scorer_independent`).
 
 The certificate that uses these scales is in :mod:`certsmooth.certify.anisotropic`.
 """
@@ -130,25 +137,44 @@ def train_sigmas(
     return sigma, states, info
 
 
+def scorer_config(ensemble: dict, opt: dict, base_sigma: float) -> TrainConfig:
+    """The test-scoring ensemble trains as the M models do."""
+    return TrainConfig(arch=ensemble["arch"], sigma=base_sigma, epochs=ensemble["epochs"],
+                       batch_size=ensemble["batch_size"], lr=ensemble["lr"],
+                       lane_width=min(ensemble["lane_width"], settings(opt)["test_models"]),
+                       bf16=ensemble["bf16"])  # fmt: skip
+
+
 def test_sigmas(
-    states: dict[int, dict[str, torch.Tensor]], arch: str, num_classes: int, lane_width: int,
+    x: np.ndarray, y: np.ndarray, num_classes: int, ensemble: dict, train_sigma: np.ndarray,
     sets: dict[str, np.ndarray], opt: dict, base_sigma: float, seed: int, device: torch.device,
+    checkpoint_dir=None,
 ) -> tuple[dict[str, np.ndarray], dict]:  # fmt: skip
     """σ_x of every point of each test set in ``sets`` (e.g. clean, triggered), by the
-    ascent with the first ``test_models`` models of the trained ensemble."""
+    ascent with a test-scoring ensemble of ``test_models`` models trained here on (x, y)
+    with the per-example σ ``train_sigma`` as the M models are, from the root seed
+    ``(seed, "test-scorer")``: none of the M models (root ``seed``) scores a test point."""
     opt = settings(opt)
-    ids = sorted(states)[: opt["test_models"]]
+    cfg = scorer_config(ensemble, opt, base_sigma)
+    root = derive_seed(seed, "test-scorer")
+    states, stats, timing = train_partition(
+        x, y, lanes(opt["test_models"], cfg.lane_width), root, cfg, num_classes, str(device), train_sigma,
+        checkpoint_dir,
+    )  # fmt: skip
     shape = next(iter(sets.values())).shape[1:]
-    scorer = _scorer(states, ids, arch, shape, num_classes, lane_width, device)
+    scorer = _scorer(states, sorted(states), cfg.arch, shape, num_classes, cfg.lane_width, device)
     scfg = sigma_config(opt, "test")
-    out, info = {}, {"stage": "test", "base_sigma": base_sigma, "sigma_opt": opt, "models_used": ids,
-                     "device": str(device), "sets": {}}  # fmt: skip
-    for name, x in sets.items():
+    out, info = {}, {"stage": "test", "base_sigma": base_sigma, "sigma_opt": opt, "device": str(device), "sets": {},
+                     "scorer": {"seed": root, "models": opt["test_models"], "train": cfg.to_dict(),
+                                "per_model": stats}}  # fmt: skip
+    LOG.info("test-scoring ensemble: %d models in %.1f s", len(states), timing["wall_s"])
+    for name, pts in sets.items():
         sigma, wall = _ascend(
-            scorer, x, base_sigma, scfg, derive_seed(seed, "test-sigma", name), device, opt["batch_size"], name
+            scorer, pts, base_sigma, scfg, derive_seed(seed, "test-sigma", name), device, opt["batch_size"], name
         )
         out[name] = sigma
-        info["sets"][name] = {"num_points": int(x.shape[0]), "sigma": sigma_stats(sigma)}
-        LOG.info("test σ (%s, %d points): ascent %.1f s on %s", name, x.shape[0], wall, device)
+        info["sets"][name] = {"num_points": int(pts.shape[0]), "sigma": sigma_stats(sigma)}
+        LOG.info("test σ (%s, %d points): ascent %.1f s on %s", name, pts.shape[0], wall, device)
     info["ascent"] = _ascent_settings(scfg)
     return out, info
+

@@ -1,5 +1,6 @@
 """Step ``optimize-sigma``: Cert-SSB's per-sample noise scales of the training points (with
-the pilot ensemble that scores them) or of the clean and triggered test points."""
+the pilot ensemble that scores them) or of the clean and triggered test points (with a
+test-scoring ensemble trained here, independent of the certified models)."""
 
 from __future__ import annotations
 
@@ -14,14 +15,13 @@ from certsmooth.smoothing.resume import remove_checkpoints
 
 NEEDS = {
     "train": ("out_pilot", "out_pilot_manifest"),
-    "test": ("weights", "manifests", "train_sigma", "clean_test", "triggered_test"),
+    "test": ("train_sigma", "clean_test", "triggered_test"),
 }
 
 
 def run(*, stage: str, train: str, ensemble: dict, sigma_opt: dict, sigma: float, seed: int, experiment: str,
         device: str, out: str, out_info: str, out_pilot: str | None = None, out_pilot_manifest: str | None = None,
-        checkpoint_dir: str | None = None, weights: list[str] | None = None, manifests: list[str] | None = None,
-        train_sigma: str | None = None, clean_test: str | None = None,
+        checkpoint_dir: str | None = None, train_sigma: str | None = None, clean_test: str | None = None,
         triggered_test: str | None = None) -> None:  # fmt: skip
     given = locals()
     missing = ["--" + k.replace("_", "-") for k in NEEDS[stage] if not given[k]]
@@ -50,24 +50,21 @@ def run(*, stage: str, train: str, ensemble: dict, sigma_opt: dict, sigma: float
         LOG.info("train σ: %s", info["sigma"])
     else:
         from certsmooth.attacks.store import load_triggered_test
-        from certsmooth.certify.run import load_ensemble
         from certsmooth.data.prepared import load_prepared
 
         train_sig = load_sigma(train_sigma, "train", data.y.size)
-        states, _ = load_ensemble(
-            weights, manifests, sha256_array(data.x, data.y), seed, sigma, ens, sha256_array(train_sig),
-        )  # fmt: skip
         sets = {
             "clean": load_prepared(clean_test).floats(),
             "triggered": load_triggered_test(triggered_test).x,
         }
         sigmas, info = certssb.test_sigmas(
-            states, ens["arch"], num_classes, ens["lane_width"], sets, opt, sigma, seed, dev
+            data.x, data.y, num_classes, ens, train_sig, sets, opt, sigma, seed, dev, checkpoint_dir
         )
-        info.update(experiment=experiment, train_sigma_sha256=sha256_array(train_sig))
+        info.update(experiment=experiment, data_sha256=sha256_array(data.x, data.y),
+                    train_sigma_sha256=sha256_array(train_sig))  # fmt: skip
         outputs = [out, out_info]
         save_npz(out, **sigmas)
         LOG.info("test σ: %s", {k: v["sigma"] for k, v in info["sets"].items()})
     with removed_on_failure(outputs):
         write_json(out_info, info)
-    remove_checkpoints(checkpoint_dir)  # every output is saved: the pilot's checkpoints are done
+    remove_checkpoints(checkpoint_dir)  # every output is saved: the pilot's (scorer's) checkpoints are done
