@@ -32,3 +32,27 @@ def test_streams_are_uncorrelated():
     rows = standard_normal(torch.tensor([3]), torch.arange(5000), 2)[0].numpy()
     assert abs(np.corrcoef(rows[:-1, 0], rows[1:, 0])[0, 1]) < 0.05
     assert abs(np.corrcoef(rows[:, 0], rows[:, 1])[0, 1]) < 0.05
+
+
+def test_int32_hashing_gives_the_int64_bits():
+    """The noise hashes its big tensors in int32 (wrapping products, masked shifts): every
+    value equals the int64 reference of the original implementation, bit for bit."""
+    import math
+
+    from certsmooth.noise import _M32, _mix32, row_hashes
+
+    def reference(keys, rows, dim):  # the int64 implementation this replaced
+        h = row_hashes(keys, rows)
+        half = (dim + 1) // 2
+        cols = torch.arange(half, dtype=torch.int64)
+        c1, c2 = _mix32((cols * 2 + 0x165667B1) & _M32), _mix32((cols * 2 + 1 + 0x165667B1) & _M32)
+        u1, u2 = _mix32(h[..., None] ^ c1), _mix32(h[..., None] ^ c2 ^ 0x5BD1E995)
+        f1 = (u1.to(torch.float32) + 0.5) / 4294967296.0
+        f2 = u2.to(torch.float32) / 4294967296.0
+        r, theta = torch.sqrt(-2.0 * torch.log(f1)), (2.0 * math.pi) * f2
+        return torch.stack([r * torch.cos(theta), r * torch.sin(theta)], dim=-1).reshape(*h.shape, 2 * half)[..., :dim]
+
+    g = torch.Generator().manual_seed(0)
+    keys = torch.randint(0, 2**62, (3,), generator=g, dtype=torch.int64)
+    for rows, dim in ((torch.arange(257), 784), (torch.randint(0, 2**31, (3, 33), generator=g), 3 * 32 * 32 + 1)):
+        assert torch.equal(standard_normal(keys, rows, dim), reference(keys, rows, dim))

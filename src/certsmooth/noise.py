@@ -27,6 +27,29 @@ def _mix32(x: torch.Tensor) -> torch.Tensor:
     return x ^ (x >> 16)
 
 
+def _signed(v: int) -> int:
+    """An unsigned 32-bit constant as the int32 value with the same bits."""
+    return v - (1 << 32) if v >= 1 << 31 else v
+
+
+_C1, _C2, _SALT = _signed(0x7FEB352D), _signed(0x846CA68B), _signed(0x5BD1E995)
+
+
+def _mix32_i32(x: torch.Tensor) -> torch.Tensor:
+    """lowbias32 on int32 tensors: the same bits as :func:`_mix32` (int32 products wrap mod
+    2³²; the masks make the right shifts logical), on half the memory traffic."""
+    x = x ^ ((x >> 16) & 0xFFFF)
+    x = x * _C1
+    x = x ^ ((x >> 15) & 0x1FFFF)
+    x = x * _C2
+    return x ^ ((x >> 16) & 0xFFFF)
+
+
+def _as_i32(x: torch.Tensor) -> torch.Tensor:
+    """int64 tensors holding unsigned 32-bit values → int32 with the same bits."""
+    return (x - ((x >> 31) << 32)).to(torch.int32)
+
+
 def key_words(key: int) -> tuple[int, int]:
     """Split a 63-bit key (e.g. from :func:`certsmooth.seeding.derive_seed`) in two words."""
     return key & _M32, (key >> 32) & _M32
@@ -50,15 +73,16 @@ def standard_normal(keys: torch.Tensor, rows: torch.Tensor, dim: int, dtype=torc
     h = row_hashes(keys.to(torch.int64), rows.to(device=device, dtype=torch.int64))  # (K, B)
     half = (dim + 1) // 2
     cols = torch.arange(half, device=device, dtype=torch.int64)
-    c1 = _mix32((cols * 2 + 0x165667B1) & _M32)  # (half,)
-    c2 = _mix32((cols * 2 + 1 + 0x165667B1) & _M32)
-    u1 = _mix32(h[..., None] ^ c1)  # (K, B, half)
-    u2 = _mix32(h[..., None] ^ c2 ^ 0x5BD1E995)
+    c1 = _as_i32(_mix32((cols * 2 + 0x165667B1) & _M32))  # (half,)
+    c2 = _as_i32(_mix32((cols * 2 + 1 + 0x165667B1) & _M32))
+    h32 = _as_i32(h)[..., None]
+    u1 = _mix32_i32(h32 ^ c1)  # (K, B, half): the big tensors in int32
+    u2 = _mix32_i32(h32 ^ c2 ^ _SALT)
     # float32 arithmetic (about 2× cheaper than float64 here); (u + 0.5)·2⁻³² ≥ 1.2e-10 is
-    # never 0, so |z| ≤ 6.8
+    # never 0, so |z| ≤ 6.8. The unsigned value goes through int64 (exact) before float32.
     scale = 1.0 / 4294967296.0
-    f1 = (u1.to(torch.float32) + 0.5) * scale
-    f2 = u2.to(torch.float32) * scale
+    f1 = ((u1.to(torch.int64) & _M32).to(torch.float32) + 0.5) * scale
+    f2 = (u2.to(torch.int64) & _M32).to(torch.float32) * scale
     r = torch.sqrt(-2.0 * torch.log(f1))
     theta = (2.0 * math.pi) * f2
     # pair j gives features 2j (cos) and 2j + 1 (sin): feature d does not depend on dim
