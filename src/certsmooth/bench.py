@@ -812,16 +812,20 @@ def build_parser() -> argparse.ArgumentParser:
         return p
 
     add("data", bench_data, "data steps (CSV reader, triggers, poisoning)", device=False)
+    def training(p, models: int, what: str, epochs: int, batch: int, lane_width: int) -> None:
+        """The data and sizes a training benchmark takes."""
+        p.add_argument("--arch", default="mnist_cnn", choices=sorted(ARCH_SHAPES))
+        p.add_argument("--images", type=_positive, default=2000, help="random training images for archs other "
+                       "than mnist_cnn (which uses the 800 mnist5k 0-vs-1 images)")  # fmt: skip
+        p.add_argument("--models", type=_positive, default=models, help=what)
+        p.add_argument("--reference-models", type=int, default=0, help="models of the one-at-a-time variants "
+                       "(default: --models); rates are per model")  # fmt: skip
+        p.add_argument("--epochs", type=_positive, default=epochs)
+        p.add_argument("--batch", type=_positive, default=batch)
+        p.add_argument("--lane-width", type=_positive, default=lane_width)
+
     p = add("train", bench_train, "partition trainer vs one-model-at-a-time loops")
-    p.add_argument("--arch", default="mnist_cnn", choices=sorted(ARCH_SHAPES))
-    p.add_argument("--images", type=_positive, default=2000, help="random training images for archs other than "
-                   "mnist_cnn (which uses the 800 mnist5k 0-vs-1 images)")  # fmt: skip
-    p.add_argument("--models", type=_positive, default=10, help="models of the partition trainer")
-    p.add_argument("--reference-models", type=int, default=0,
-                   help="models of the one-at-a-time loops (default: --models); rates are per model")  # fmt: skip
-    p.add_argument("--epochs", type=_positive, default=10)
-    p.add_argument("--batch", type=_positive, default=128)
-    p.add_argument("--lane-width", type=_positive, default=5)
+    training(p, 10, "models of the partition trainer", epochs=10, batch=128, lane_width=5)
     p.add_argument("--variants", default="partition,reference", help=f"comma-separated: {', '.join(TRAIN_VARIANTS)}")
     p.add_argument("--bf16", action="store_true", help="bfloat16 autocast in the partition trainer")
     p.add_argument("--channels-last", choices=("auto", "on", "off"), default="auto",
@@ -846,15 +850,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch", type=_positive, default=128)
     p.add_argument("--lane-width", type=_positive, default=5)
     p = add("count", bench_count, "count certifiers' subset trainer vs one model at a time")
-    p.add_argument("--arch", default="mnist_cnn", choices=sorted(ARCH_SHAPES))
-    p.add_argument("--images", type=_positive, default=2000, help="random training images for archs other than "
-                   "mnist_cnn (which uses the 800 mnist5k 0-vs-1 images)")  # fmt: skip
-    p.add_argument("--models", type=_positive, default=40, help="DPA partitions (models) of the subset trainer")
-    p.add_argument("--reference-models", type=int, default=0,
-                   help="models of the one-at-a-time variants (default: --models); rates are per model")  # fmt: skip
-    p.add_argument("--epochs", type=_positive, default=5)
-    p.add_argument("--batch", type=_positive, default=32)
-    p.add_argument("--lane-width", type=_positive, default=20)
+    training(p, 40, "DPA partitions (models) of the subset trainer", epochs=5, batch=32, lane_width=20)
     p = add("certify", bench_certify, "ensemble certification: model evaluations per second")
     p.add_argument("--models", type=_positive, default=50)
     p.add_argument("--lane-width", type=_positive, default=10)
