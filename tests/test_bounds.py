@@ -158,3 +158,41 @@ def test_max_radius_bounds_every_certificate(aggregation, models, classes):
         assert top == pytest.approx(1.541, abs=2e-3)
     if (aggregation, models, classes) == ("votes", 20, 2):
         assert top == pytest.approx(0.48, abs=5e-3)
+
+
+def test_quantiles_equal_scipy_stats_bit_for_bit():
+    """bounds/bagging/cohen call scipy.special (betaincinv, ndtri) so that a certification job
+    does not import scipy.stats; the numbers must be scipy.stats' beta.ppf / norm.ppf exactly
+    (the demo's certificates stayed byte-identical across the change)."""
+    from certsmooth.certify.bagging import simultaneous_bounds
+    from certsmooth.certify.bounds import whitened_radius
+    from certsmooth.certify.cohen import max_radius
+
+    for n in (1, 2, 7, 20, 100, 1000):
+        k = np.arange(n + 1)
+        for alpha in (1e-3, 5e-4, 1e-4, 0.05, 0.3):
+            lo, up = clopper_pearson(k, n, alpha)
+            ref_lo = np.where(k > 0, beta.ppf(alpha, np.maximum(k, 1), n - k + 1), 0.0)
+            ref_up = np.where(k < n, beta.ppf(1 - alpha, k + 1, np.maximum(n - k, 1)), 1.0)
+            assert np.array_equal(lo, ref_lo) and np.array_equal(up, ref_up)
+    rng = np.random.default_rng(0)
+    pa, pb = rng.random(2000), rng.random(2000) / 2
+    ref = np.where(pa > pb, 0.5 * (norm.ppf(pa) - norm.ppf(pb)), 0.0)
+    assert np.array_equal(whitened_radius(pa, pb), ref)
+    assert max_radius(0.5, 1000, 1e-3) == float(0.5 * norm.ppf(1e-3 ** (1 / 1000)))
+    counts = rng.integers(0, 30, size=(50, 3))
+    p_a, _ = simultaneous_bounds(counts, 1e-3)
+    top = counts.argmax(1)
+    c, t = counts[np.arange(50), top], counts.sum(1)
+    assert np.array_equal(p_a, np.where(c > 0, beta.ppf(1e-3 / 3, np.maximum(c, 1), t - c + 1), 0.0))
+
+
+def test_certification_modules_do_not_import_scipy_stats():
+    """scipy.stats' import (1.2–1.6 s here) would be paid by every certification job."""
+    import subprocess
+    import sys
+
+    code = ("import sys, certsmooth.certify.run, certsmooth.steps.certify_count, certsmooth.steps.merge_cohen; "
+            "print('scipy.stats' in sys.modules)")  # fmt: skip
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
+    assert out.strip() == "False"

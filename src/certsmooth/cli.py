@@ -220,6 +220,12 @@ def cmd_plot_attacks(args) -> None:
     LOG.info("%d (attack, certifier) pairs: %s", len(effects), args.out_matrix)
 
 
+def cmd_rule_times(args) -> None:
+    from certsmooth.runtimes import rule_times, write_rule_times
+
+    write_rule_times(*rule_times(args.dir), args.json)
+
+
 CHECKPOINT_HELP = (
     "folder for epoch checkpoints (outside the outputs): an interrupted run resumes from it with the same result; "
     "removed once the outputs are saved. Interval: $CERTSMOOTH_CHECKPOINT_EVERY_S seconds (default 300, 0 = every "
@@ -470,6 +476,10 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--out-curves", required=True, help="certified-accuracy curves CSV (DVC plots)")
     sp.add_argument("--dpi", type=int, default=150)
     sp.add_argument("--context", default="paper")
+
+    sp = add("rule-times", cmd_rule_times, "a finished workflow run's job seconds per rule (from .snakemake/metadata)")
+    sp.add_argument("--dir", default=".", help="the project folder the workflow ran in")
+    sp.add_argument("--json", help="also write the table as JSON here")
     return p
 
 

@@ -24,7 +24,7 @@ the bagged prediction, with probability ≥ 1 − α over the draw of the subsam
 from __future__ import annotations
 
 import numpy as np
-from scipy.stats import beta
+from scipy.special import betaincinv  # scipy.stats.beta.ppf, bit for bit (certify/bounds.py)
 
 from certsmooth.certify.dpa import NOT_CERTIFIED, top_two
 
@@ -39,8 +39,8 @@ def simultaneous_bounds(counts: np.ndarray, alpha: float) -> tuple[np.ndarray, n
     c, _ = top_two(counts)
     rows = np.arange(len(c))
     with np.errstate(invalid="ignore"):
-        lower = np.where(counts > 0, beta.ppf(a, np.maximum(counts, 1), total[:, None] - counts + 1), 0.0)
-        upper = np.where(counts < total[:, None], beta.ppf(1 - a, counts + 1, np.maximum(total[:, None] - counts, 1)),
+        lower = np.where(counts > 0, betaincinv(np.maximum(counts, 1), total[:, None] - counts + 1, a), 0.0)
+        upper = np.where(counts < total[:, None], betaincinv(counts + 1, np.maximum(total[:, None] - counts, 1), 1 - a),
                          1.0)  # fmt: skip
     p_a = lower[rows, c]
     upper[rows, c] = -np.inf
