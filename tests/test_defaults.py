@@ -114,3 +114,12 @@ def test_validator_fills_the_same_defaults():
     c = cohen.CohenConfig(sigma=1.0)
     assert (filled["n0"], filled["n"], filled["alpha"], filled["batch"]) == (c.n0, c.n, c.alpha, c.batch)
     assert filled["macer"] == ga.MACER_DEFAULTS and filled["smoothadv"] == ga.SMOOTHADV_DEFAULTS
+
+
+def test_the_fast_yaml_loader_reads_the_same_schema():
+    import yaml
+
+    from certsmooth import schema
+
+    text = schema.PATH.read_text()
+    assert yaml.load(text, Loader=schema.LOADER) == yaml.safe_load(text)
