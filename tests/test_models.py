@@ -1,0 +1,44 @@
+"""certsmooth.models.archs.MaxPool2d: the channels-last CPU pooling gives torch's bits."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from certsmooth.models import build_model
+from certsmooth.models.archs import MaxPool2d
+
+
+@pytest.mark.parametrize("shape,args", [((7, 16, 24, 24), (2,)), ((5, 32, 8, 8), (2,)), ((3, 8, 15, 15), (3, 2, 1))])
+def test_inference_pooling_has_torch_bits_and_layout(shape, args):
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(shape, generator=g)
+    x[0, :, :4, :4] = 0.5  # ties inside windows
+    ours, ref = MaxPool2d(*args), nn.MaxPool2d(*args)
+    with torch.no_grad():
+        y = ours(x)
+        assert torch.equal(y, ref(x)) and y.is_contiguous()
+        xc = x.contiguous(memory_format=torch.channels_last)  # already channels-last: torch's own path
+        assert torch.equal(ours(xc), ref(xc))
+
+
+def test_training_keeps_torchs_path_and_gradients():
+    x = torch.randn(4, 16, 12, 12, requires_grad=True)
+    (ga,) = torch.autograd.grad(MaxPool2d(2)(x).square().sum(), x)
+    (gb,) = torch.autograd.grad(nn.MaxPool2d(2)(x).square().sum(), x)
+    assert torch.equal(ga, gb)
+
+
+@pytest.mark.parametrize("arch,shape", [("mnist_cnn", (1, 28, 28)), ("nin", (3, 32, 32))])
+def test_models_predict_the_same_bits_with_torchs_pooling(arch, shape):
+    model = build_model(arch, shape, 3, seed=0).eval()
+    x = torch.rand(6, *shape, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        ours = model(x)
+        for name, m in list(model.named_modules()):
+            if isinstance(m, MaxPool2d):
+                parent = model.get_submodule(name.rsplit(".", 1)[0]) if "." in name else model
+                setattr(parent, name.rsplit(".", 1)[-1], nn.MaxPool2d(m.kernel_size, m.stride, m.padding))
+        assert not any(isinstance(m, MaxPool2d) for m in model.modules())
+        assert torch.equal(ours, model(x))
