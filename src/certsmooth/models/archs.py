@@ -43,6 +43,20 @@ class MaxPool2d(nn.MaxPool2d):
         return super().forward(x)
 
 
+def with_torch_pooling(model: nn.Module) -> nn.Module:
+    """A copy of ``model`` with every :class:`MaxPool2d` replaced by torch's own
+    ``nn.MaxPool2d`` (the same function and bits, torch's NCHW kernel): the baseline the
+    benchmarks compare against."""
+    import copy
+
+    model = copy.deepcopy(model)
+    for name, m in list(model.named_modules()):
+        if isinstance(m, MaxPool2d):
+            parent, _, leaf = name.rpartition(".")
+            setattr(model.get_submodule(parent), leaf, nn.MaxPool2d(m.kernel_size, m.stride, m.padding))
+    return model
+
+
 class MnistCNN(nn.Module):
     """RAB's MNIST CNN. Max-pooling is applied before the ReLU: max and ReLU commute
     (ReLU is monotone), so the function and its gradients are RAB's, with a 4× smaller
