@@ -9,6 +9,9 @@ import torch
 import torch.nn.functional as F
 
 from certsmooth.aggregation.train import SubsetTrainConfig, model_seeds, train_subsets
+from certsmooth.data import partition
+from certsmooth.data.partition import subset_sizes
+from certsmooth.lanes import lanes, partition_lanes, step_lanes
 from certsmooth.models import build_model
 
 CFG = SubsetTrainConfig(arch="mnist_cnn", epochs=2, batch_size=16, lr=1e-3, lane_width=4)
@@ -129,3 +132,43 @@ def test_lane_width_does_not_change_the_models(data):
     for m in subsets:
         for k in a[m]:
             torch.testing.assert_close(a[m][k], b[m][k], rtol=1e-5, atol=1e-6)
+
+
+def test_step_lanes_group_models_by_steps_per_epoch():
+    # 3, 1, 1, 3, 1 steps at batch 16: the one-step models share lanes, the three-step ones too
+    assert step_lanes([40, 10, 12, 35, 8], 16, 2) == [[1, 2], [4, 0], [3]]
+    assert step_lanes([40, 10, 12, 35, 8], 16, 3) == [[1, 2, 4], [0, 3]]
+    assert step_lanes([5] * 5, 16, 2) == lanes(5, 2)  # equal sizes: consecutive ids, as before
+    plan = step_lanes([40, 10, 12, 35, 8], 16, 2)
+    assert partition_lanes(5, 2, 2, plan) == [[[1, 2], [4, 0]], [[3]]]
+
+
+def test_subset_sizes_are_the_sizes_of_the_subsets(data):
+    x, y = data
+    dpa = {"k": 7}
+    assert subset_sizes("dpa", x, dpa, 0).tolist() == [len(s) for s in partition.dpa_partitions(x, y, 7)]
+    fa = {"k": 5, "d": 3}
+    shifts = partition.fa_shifts(5, 3, 4)
+    want = [len(s) for s in partition.fa_subsets(x, y, 5, 3, shifts)]
+    assert subset_sizes("fa", x, fa, 4).tolist() == want and sum(want) == 3 * len(x)
+    assert subset_sizes("bagging", x, {"k": 30, "models": 4}, 0).tolist() == [30] * 4
+
+
+def test_a_lane_plan_trains_the_same_bits_in_one_call_or_split_like_jobs(data):
+    """train-count passes step_lanes' plan split into jobs: a model's weights must not depend
+    on how the plan's lanes are split; states and statistics come back in model order."""
+    x, y = data
+    subsets = {0: np.arange(0, 40), 1: np.arange(40, 50), 2: np.arange(50, 62), 3: np.arange(62, 97),
+               4: np.arange(97, 105)}  # fmt: skip
+    cfg = SubsetTrainConfig("mnist_cnn", 2, 16, 1e-3, 2)
+    plan = step_lanes([len(subsets[m]) for m in range(5)], 16, 2)
+    states, stats, _ = train_subsets(x, y, subsets, 3, cfg, 3, "cpu", plan)
+    assert list(states) == [0, 1, 2, 3, 4] and [s["model"] for s in stats] == [0, 1, 2, 3, 4]
+    assert [s["steps_per_epoch"] for s in stats] == [3, 1, 1, 3, 1]
+    for job in partition_lanes(5, 2, 2, plan):
+        ids = sorted(m for lane in job for m in lane)
+        part, _, _ = train_subsets(x, y, {m: subsets[m] for m in ids}, 3, cfg, 3, "cpu", job)
+        for m in ids:
+            assert all(torch.equal(states[m][k], part[m][k]) for k in states[m]), m
+    with pytest.raises(ValueError, match="exactly once"):
+        train_subsets(x, y, subsets, 3, cfg, 3, "cpu", [[0, 1], [2, 3]])

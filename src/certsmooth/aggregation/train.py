@@ -167,9 +167,12 @@ def train_lane(x: torch.Tensor, y: torch.Tensor, subsets: list[np.ndarray], mode
 
 
 def train_subsets(x: np.ndarray, y: np.ndarray, subsets: dict[int, np.ndarray], root_seed: int,
-                  cfg: SubsetTrainConfig, num_classes: int, device: str = "auto") -> tuple:  # fmt: skip
+                  cfg: SubsetTrainConfig, num_classes: int, device: str = "auto",
+                  lane_plan: list[list[int]] | None = None) -> tuple:  # fmt: skip
     """Train one model per entry of ``subsets`` ({model id: row indices of x}), ``lane_width``
-    models at a time; x uint8 N×C×H×W (scaled to [0, 1] here) or float32 in [0, 1]. Returns
+    models at a time (consecutive ids, or the lanes of model ids ``lane_plan`` covering
+    exactly the ids of ``subsets``: what ``train-count`` passes, :func:`certsmooth.lanes.step_lanes`);
+    x uint8 N×C×H×W (scaled to [0, 1] here) or float32 in [0, 1]. Returns
     {model id: state dict}, per-model statistics and timing."""
     dev = resolve_device(device)
     xf = x.astype(np.float32) / np.float32(255.0) if x.dtype == np.uint8 else np.asarray(x, dtype=np.float32)
@@ -177,14 +180,19 @@ def train_subsets(x: np.ndarray, y: np.ndarray, subsets: dict[int, np.ndarray], 
     xt = torch.from_numpy(np.ascontiguousarray(xf)).to(dev)
     yt = torch.from_numpy(np.concatenate([np.asarray(y, dtype=np.int64), [0]])).to(dev)
     ids = sorted(subsets)
+    if lane_plan is None:
+        lane_plan = [[ids[i] for i in lane] for lane in lanes(len(ids), cfg.lane_width)]
+    if sorted(m for lane in lane_plan for m in lane) != ids:
+        raise ValueError("lane_plan must hold every model of subsets exactly once")
     states, stats = {}, []
     t0 = time.perf_counter()
-    for lane in lanes(len(ids), cfg.lane_width):
-        lane_ids = [ids[i] for i in lane]
+    for lane_ids in lane_plan:
         lane_states, lane_stats = train_lane(xt, yt, [subsets[m] for m in lane_ids], lane_ids, root_seed, cfg,
                                              num_classes, dev)  # fmt: skip
         states.update(dict(zip(lane_ids, lane_states, strict=True)))
         stats += lane_stats
     wall = time.perf_counter() - t0
+    states = {m: states[m] for m in ids}  # model order, whatever the lanes
+    stats.sort(key=lambda st: st["model"])
     samples = cfg.epochs * sum(len(s) for s in subsets.values())
     return states, stats, {"device": str(dev), "wall_s": wall, "sample_steps_per_s": samples / max(wall, 1e-9)}

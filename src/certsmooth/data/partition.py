@@ -70,6 +70,20 @@ def _hash_classes(x: np.ndarray, n: int) -> list[np.ndarray]:
     return np.split(order, np.cumsum(np.bincount(h, minlength=n))[:-1])
 
 
+def subset_sizes(kind: str, x: np.ndarray, count: dict, seed: int) -> np.ndarray:
+    """The training-set size of every base model (what :func:`certsmooth.lanes.step_lanes`
+    groups by), from the hash counts alone: DPA's partition sizes, FA's subset sizes (the sum
+    over the shifts), bagging's k for every model."""
+    if kind == "bagging":
+        return np.full(count["models"], count["k"], dtype=np.int64)
+    n = num_models(kind, count)
+    per_hash = np.bincount(content_hash(x) % n, minlength=n)
+    if kind == "dpa":
+        return per_hash
+    shifts = fa_shifts(count["k"], count["d"], seed)
+    return sum(per_hash[(np.arange(n) - s) % n] for s in shifts)
+
+
 def dpa_partitions(x: np.ndarray, y: np.ndarray, k: int, models=None) -> list[np.ndarray]:
     """The k DPA partitions (indices into x, each in content order); with ``models`` only
     those partitions, in that order."""

@@ -10,7 +10,7 @@ from certsmooth.aggregation.train import SubsetTrainConfig, train_subsets
 from certsmooth.artifacts import sha256_array
 from certsmooth.attacks.store import load_poisoned_train
 from certsmooth.data import partition
-from certsmooth.lanes import partition_lanes
+from certsmooth.lanes import partition_lanes, step_lanes
 from certsmooth.logs import LOG
 from certsmooth.models.partitions import save_partition
 
@@ -42,11 +42,13 @@ def run(*, train: str, count: dict, seed: int, part: int, parts: int, experiment
                             lr=count["lr"], lane_width=count["lane_width"])  # fmt: skip
     data = load_poisoned_train(train)
     total = partition.num_models(kind, count)
-    mine = [m for lane in partition_lanes(total, cfg.lane_width, parts)[part] for m in lane]
+    plan = step_lanes(partition.subset_sizes(kind, data.x, count, seed), cfg.batch_size, cfg.lane_width)
+    my_lanes = partition_lanes(total, cfg.lane_width, parts, plan)[part]
+    mine = sorted(m for lane in my_lanes for m in lane)
     subsets, defined = subsets_of(kind, data.x, data.y, count, seed, mine)
-    LOG.info("%s: models %d..%d of %d (job %d/%d), subset sizes %s", kind, mine[0], mine[-1], total, part,
-             parts, [len(subsets[m]) for m in mine])  # fmt: skip
-    states, stats, timing = train_subsets(data.x, data.y, subsets, seed, cfg, len(data.class_names), device)
+    LOG.info("%s: %d of %d models (job %d/%d) in lanes %s, subset sizes %s", kind, len(mine), total, part, parts,
+             my_lanes, [len(subsets[m]) for m in mine])  # fmt: skip
+    states, stats, timing = train_subsets(data.x, data.y, subsets, seed, cfg, len(data.class_names), device, my_lanes)
     LOG.info("trained %d models in %.1f s (%.0f sample-steps/s on %s)", len(states), timing["wall_s"],
              timing["sample_steps_per_s"], timing["device"])  # fmt: skip
     record = {
