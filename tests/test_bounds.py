@@ -188,7 +188,7 @@ def test_quantiles_equal_scipy_stats_bit_for_bit():
 
 
 def test_certification_modules_do_not_import_scipy_stats():
-    """scipy.stats' import (1.2–1.6 s here) would be paid by every certification job."""
+    """scipy.stats' import (about 1 s more than scipy.special here) would be paid by every certification job."""
     import subprocess
     import sys
 
