@@ -40,6 +40,13 @@ def _running(pattern: str) -> bool:
     return False
 
 
+def _interruptible() -> None:
+    """The child's Ctrl-C as in a terminal: a test run launched in the background by a
+    non-interactive shell (``make test &``) inherits SIGINT ignored, and Snakemake then never
+    sees the interrupt."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_interrupted_in_place_rerun_is_finished_by_the_same_command(built_project, tmp_path, sig):
     """A setting that is in no output path (certify.radii) changes; the rerun is killed
@@ -55,7 +62,8 @@ def test_interrupted_in_place_rerun_is_finished_by_the_same_command(built_projec
     env.pop("PYTHONPATH", None)
     with open(built_project / "interrupted.out", "w") as log:
         proc = subprocess.Popen([tool("snakemake"), *COMMAND], cwd=built_project, env=env, stdout=log,
-                                stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+                                stderr=subprocess.STDOUT, start_new_session=True,
+                                preexec_fn=_interruptible)  # fmt: skip
         marker = "certsmooth certify --weights results/demo/onepixel/ssb/"
         t0 = time.monotonic()
         while not _running(marker) and proc.poll() is None and time.monotonic() - t0 < 120:
