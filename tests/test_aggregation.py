@@ -152,6 +152,12 @@ def test_subset_sizes_are_the_sizes_of_the_subsets(data):
     want = [len(s) for s in partition.fa_subsets(x, y, 5, 3, shifts)]
     assert subset_sizes("fa", x, fa, 4).tolist() == want and sum(want) == 3 * len(x)
     assert subset_sizes("bagging", x, {"k": 30, "models": 4}, 0).tolist() == [30] * 4
+    h = partition.content_hash(x)  # train-count hashes once and passes the hashes on: the same subsets
+    assert subset_sizes("fa", x, fa, 4, h).tolist() == want
+    assert all(np.array_equal(a, b) for a, b in zip(partition.fa_subsets(x, y, 5, 3, shifts, hashes=h),
+                                                    partition.fa_subsets(x, y, 5, 3, shifts), strict=True))  # fmt: skip
+    assert all(np.array_equal(a, b) for a, b in zip(partition.dpa_partitions(x, y, 7, hashes=h),
+                                                    partition.dpa_partitions(x, y, 7), strict=True))  # fmt: skip
 
 
 def test_a_lane_plan_trains_the_same_bits_in_one_call_or_split_like_jobs(data):

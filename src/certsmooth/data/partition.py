@@ -63,35 +63,36 @@ def num_models(kind: str, count: dict) -> int:
     raise ConfigError(f"certifier kind {kind!r} is not a count certifier; allowed: dpa, fa, bagging")
 
 
-def _hash_classes(x: np.ndarray, n: int) -> list[np.ndarray]:
-    """Indices of the samples of each hash value 0..n−1 (ascending)."""
-    h = content_hash(x) % n
+def _hash_classes(x: np.ndarray, n: int, hashes: np.ndarray | None = None) -> list[np.ndarray]:
+    """Indices of the samples of each hash value 0..n−1 (ascending); ``hashes``: x's
+    :func:`content_hash`, when the caller has it already (about 1 s for CIFAR-10's floats)."""
+    h = (content_hash(x) if hashes is None else hashes) % n
     order = np.argsort(h, kind="stable")
     return np.split(order, np.cumsum(np.bincount(h, minlength=n))[:-1])
 
 
-def subset_sizes(kind: str, x: np.ndarray, count: dict, seed: int) -> np.ndarray:
+def subset_sizes(kind: str, x: np.ndarray, count: dict, seed: int, hashes: np.ndarray | None = None) -> np.ndarray:
     """The training-set size of every base model (what :func:`certsmooth.lanes.step_lanes`
     groups by), from the hash counts alone: DPA's partition sizes, FA's subset sizes (the sum
     over the shifts), bagging's k for every model."""
     if kind == "bagging":
         return np.full(count["models"], count["k"], dtype=np.int64)
     n = num_models(kind, count)
-    per_hash = np.bincount(content_hash(x) % n, minlength=n)
+    per_hash = np.bincount((content_hash(x) if hashes is None else hashes) % n, minlength=n)
     if kind == "dpa":
         return per_hash
     shifts = fa_shifts(count["k"], count["d"], seed)
     return sum(per_hash[(np.arange(n) - s) % n] for s in shifts)
 
 
-def dpa_partitions(x: np.ndarray, y: np.ndarray, k: int, models=None) -> list[np.ndarray]:
+def dpa_partitions(x: np.ndarray, y: np.ndarray, k: int, models=None, hashes=None) -> list[np.ndarray]:
     """The k DPA partitions (indices into x, each in content order); with ``models`` only
     those partitions, in that order."""
     if k < 1:
         raise ConfigError(f"dpa.k = {k}: need at least one partition")
     if k > len(x):
         raise ConfigError(f"dpa.k = {k}: more partitions than the {len(x)} training samples; use k ≤ {len(x)}")
-    classes = _hash_classes(x, k)
+    classes = _hash_classes(x, k, hashes)
     return [content_order(x, y, classes[p]) for p in (range(k) if models is None else models)]
 
 
@@ -104,7 +105,8 @@ def fa_shifts(k: int, d: int, seed: int) -> np.ndarray:
     return np.sort(numpy_rng(seed, "fa-shifts").choice(k * d, size=d, replace=False)).astype(np.int64)
 
 
-def fa_subsets(x: np.ndarray, y: np.ndarray, k: int, d: int, shifts: np.ndarray, models=None) -> list[np.ndarray]:
+def fa_subsets(x: np.ndarray, y: np.ndarray, k: int, d: int, shifts: np.ndarray, models=None,
+               hashes=None) -> list[np.ndarray]:  # fmt: skip
     """The k·d Finite Aggregation subsets (indices, each in content order); every sample is
     in exactly d of them: subset b holds the samples of hash h with (h + s_j) mod k·d = b for
     some shift s_j. With ``models`` only those subsets, in that order."""
@@ -114,7 +116,7 @@ def fa_subsets(x: np.ndarray, y: np.ndarray, k: int, d: int, shifts: np.ndarray,
         raise ConfigError(f"fa shifts {shifts.tolist()}: need {d} distinct values in 0..{n - 1}")
     if n > len(x):
         raise ConfigError(f"fa.k·d = {n}: more subsets than the {len(x)} training samples; lower k or d")
-    classes = _hash_classes(x, n)
+    classes = _hash_classes(x, n, hashes)
     return [content_order(x, y, np.concatenate([classes[(b - s) % n] for s in shifts]))
             for b in (range(n) if models is None else models)]  # fmt: skip
 

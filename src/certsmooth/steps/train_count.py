@@ -15,17 +15,17 @@ from certsmooth.logs import LOG
 from certsmooth.models.partitions import save_partition
 
 
-def subsets_of(kind: str, x: np.ndarray, y: np.ndarray, count: dict, seed: int,
-               models: list[int]) -> tuple[dict[int, np.ndarray], dict]:  # fmt: skip
+def subsets_of(kind: str, x: np.ndarray, y: np.ndarray, count: dict, seed: int, models: list[int],
+               hashes: np.ndarray | None = None) -> tuple[dict[int, np.ndarray], dict]:  # fmt: skip
     """The training rows of the base models ``models``, and what defines every model's rows
     (recorded in the manifest). A job orders (and bagging draws) only its own models' rows:
     memory and hashing grow with the job's share, not with N·k."""
     if kind == "dpa":
-        subsets = partition.dpa_partitions(x, y, count["k"], models)
+        subsets = partition.dpa_partitions(x, y, count["k"], models, hashes)
         defined = {"k": count["k"], "hash": "sum of 8-bit values mod k"}
     elif kind == "fa":
         shifts = partition.fa_shifts(count["k"], count["d"], seed)
-        subsets = partition.fa_subsets(x, y, count["k"], count["d"], shifts, models)
+        subsets = partition.fa_subsets(x, y, count["k"], count["d"], shifts, models, hashes)
         defined = {"k": count["k"], "d": count["d"], "shifts": shifts.tolist(), "hash": "sum of 8-bit values mod k·d"}
     else:
         draws = partition.bagging_subsets(len(x), count["models"], count["k"], seed, models)
@@ -42,10 +42,11 @@ def run(*, train: str, count: dict, seed: int, part: int, parts: int, experiment
                             lr=count["lr"], lane_width=count["lane_width"])  # fmt: skip
     data = load_poisoned_train(train)
     total = partition.num_models(kind, count)
-    plan = step_lanes(partition.subset_sizes(kind, data.x, count, seed), cfg.batch_size, cfg.lane_width)
+    hashes = None if kind == "bagging" else partition.content_hash(data.x)  # once: the lane plan and the subsets
+    plan = step_lanes(partition.subset_sizes(kind, data.x, count, seed, hashes), cfg.batch_size, cfg.lane_width)
     my_lanes = partition_lanes(total, cfg.lane_width, parts, plan)[part]
     mine = sorted(m for lane in my_lanes for m in lane)
-    subsets, defined = subsets_of(kind, data.x, data.y, count, seed, mine)
+    subsets, defined = subsets_of(kind, data.x, data.y, count, seed, mine, hashes)
     LOG.info("%s: %d of %d models (job %d/%d) in lanes %s, subset sizes %s", kind, len(mine), total, part, parts,
              my_lanes, [len(subsets[m]) for m in mine])  # fmt: skip
     states, stats, timing = train_subsets(data.x, data.y, subsets, seed, cfg, len(data.class_names), device, my_lanes)
