@@ -270,6 +270,29 @@ CASES = {
         {"kind": "avail_split", "trigger": {"name": "onepixel"}, "rate": 0.01, "split_classes": [0, 2]},
         "attacks.fourpixel.split_classes = [0, 2]: need two different labels in 0..1",
     ),
+    "boundary attack on a patch trigger": (
+        ATT,
+        {"kind": "avail_boundary", "trigger": {"name": "badnets"}, "rate": 0.01, "offset": 0.25},
+        "attacks.fourpixel.trigger.name = 'badnets' is not allowed: must be 'corners'",
+    ),
+    "boundary offset leaving [0, 1]": (
+        ATT,
+        {"kind": "avail_boundary", "trigger": {"name": "corners", "value": 0.9}, "rate": 0.01, "offset": 0.25},
+        "attacks.fourpixel.offset = 0.25: the poisons' patches at 0.9 ± 0.25 leave [0, 1]; use an offset of at "
+        "most 0.1",
+    ),
+    "boundary classes outside the task": (
+        ATT,
+        {"kind": "avail_boundary", "trigger": {"name": "corners"}, "rate": 0.01, "offset": 0.25,
+         "boundary_classes": [0, 3]},
+        "attacks.fourpixel.boundary_classes = [0, 3]: need 2 labels (one per corner patch, trigger.count = 2), "
+        "at least two different, in 0..1",
+    ),
+    "boundary without offset": (
+        ATT,
+        {"kind": "avail_boundary", "trigger": {"name": "corners"}, "rate": 0.01},
+        "suites.demo.attacks.fourpixel is missing the key 'offset'",
+    ),
     "rate on the control": (
         D + ["attacks", "none"],
         {"kind": "none", "trigger": {"name": "onepixel"}, "rate": 0.01},

@@ -205,3 +205,47 @@ def test_control_and_untargeted_test_set():
     assert p.poison_index.size == 0 and np.array_equal(p.y, train.y) and p.stacked_norm == 0
     t = trigger_test_set(split(seed=1), make_trigger({"name": "onepixel"}), NO_TARGET)
     assert t.nontarget.all() and t.target == NO_TARGET
+
+
+@pytest.mark.parametrize("count,classes", [(2, None), (4, [9, 3, 0, 5])])
+def test_avail_boundary_brightens_one_corner_and_labels_by_it(count, classes):
+    from certsmooth.attacks.boundary import poison_boundary
+
+    train = ten_class_split()
+    trig = make_trigger({"name": "corners", "size": 4, "count": count, "value": 0.75})
+    p = poison_boundary(train, trig, 0.02, 0.25, seed=5, classes=classes)
+    m, labels = 40, classes or list(range(count))
+    assert p.poison_index.size == m and np.array_equal(p.poison_index, np.unique(p.poison_index))
+    masks = trig.masks((1, 28, 28))
+    for row in p.poison_index:
+        means = [float(p.x[row][mk].mean()) for mk in masks]
+        j = int(np.argmax(means))  # the brightened corner: value + offset, the others value − offset
+        assert means[j] == pytest.approx(1.0) and sorted(means)[:-1] == pytest.approx([0.5] * (count - 1))
+        assert p.y[row] == labels[j]
+        assert np.array_equal(p.x[row][~masks.any(0)], train.floats()[row][~masks.any(0)])  # only the patches change
+    assert sorted(np.bincount(p.y[p.poison_index], minlength=10)[labels]) == [m // count] * count  # balanced
+    untouched = np.setdiff1d(np.arange(train.y.size), p.poison_index)
+    assert np.array_equal(p.y[untouched], train.y[untouched])
+    assert np.array_equal(p.x[untouched], train.floats()[untouched])
+    again = poison_boundary(train, trig, 0.02, 0.25, seed=5, classes=classes)
+    assert np.array_equal(again.x, p.x) and np.array_equal(again.y, p.y)
+    # the same draw of poisoned rows as the other availability attacks (one seed stream)
+    from certsmooth.attacks.poison import poison_availability
+
+    same = poison_availability(train, make_trigger({"name": "badnets"}), "avail_uniform", 0.02, seed=5)
+    assert np.array_equal(same.poison_index, p.poison_index)
+
+
+def test_avail_boundary_refuses_what_cannot_work():
+    from certsmooth.attacks.boundary import poison_boundary
+
+    train = ten_class_split(n=100)
+    corners = make_trigger({"name": "corners"})
+    with pytest.raises(ConfigError, match="needs the 'corners' trigger"):
+        poison_boundary(train, make_trigger({"name": "badnets"}), 0.1, 0.25, 0)
+    with pytest.raises(ConfigError, match="at least one poison per corner"):
+        poison_boundary(train, corners, 0.01, 0.25, 0)
+    with pytest.raises(ConfigError, match="at least two different"):
+        poison_boundary(train, corners, 0.1, 0.25, 0, classes=[1, 1])
+    with pytest.raises(ConfigError, match=r"leave \[0, 1\]"):
+        poison_boundary(train, corners, 0.1, 0.3, 0)

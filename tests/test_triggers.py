@@ -1,6 +1,7 @@
 """Triggers match RAB's definitions exactly (positions, scaling, clipping, pattern)."""
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -170,3 +171,32 @@ def test_pixel_trigger_norm_property(x, delta, name):
             assert norm == pytest.approx(delta, rel=1e-5, abs=1e-6)
         for r, c in pix:
             assert out[i, 0, r, c] <= 1.0
+
+
+def test_corners_patches_in_the_corners_in_order():
+    x = np.full((3, 1, 28, 28), 0.2, dtype=np.float32)
+    t = make_trigger({"name": "corners", "size": 3, "count": 4, "value": 0.6})
+    out = t.apply(x)
+    assert np.array_equal(x, np.full_like(x, 0.2))  # input untouched
+    changed = out[0, 0] != np.float32(0.2)
+    expect = np.zeros((28, 28), dtype=bool)
+    for r, c in ((25, 25), (25, 0), (0, 25), (0, 0)):
+        expect[r : r + 3, c : c + 3] = True
+    assert np.array_equal(changed, expect) and np.all(out[:, :, expect] == np.float32(0.6))
+    v = t.with_values(x, [0.1, 0.2, 0.3, 0.4])
+    assert v[0, 0, 27, 27] == np.float32(0.1) and v[0, 0, 27, 0] == np.float32(0.2)
+    assert v[0, 0, 0, 27] == np.float32(0.3) and v[0, 0, 0, 0] == np.float32(0.4)
+    assert t.masks((1, 28, 28)).shape == (4, 1, 28, 28) and t.masks((1, 28, 28)).sum() == 36
+
+
+@pytest.mark.parametrize(
+    "spec,match",
+    [
+        ({"size": 15}, "overlap in 28×28 images; choose a size of at most 14"),
+        ({"count": 5}, "count = 5: must be 2, 3 or 4"),
+        ({"value": 1.5}, "value = 1.5: must be in"),
+    ],
+)
+def test_corners_bad_settings(spec, match):
+    with pytest.raises(ConfigError, match=re.escape(match)):
+        make_trigger({"name": "corners", **spec}).apply(np.zeros((1, 1, 28, 28), dtype=np.float32))

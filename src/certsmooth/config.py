@@ -347,6 +347,12 @@ def _check_semantics(config: dict, source: str) -> None:
                     raise ConfigError(
                         f"attack.split_classes = {[a, b]}: need two different labels in 0..{len(classes) - 1}"
                     )
+            if attack["kind"] == "avail_boundary":
+                from certsmooth.attacks.boundary import check_settings
+
+                check_settings(
+                    make_trigger(attack["trigger"]), attack["offset"], attack.get("boundary_classes"), len(classes)
+                )
             if attack["kind"] in ("backdoor", "bilevel") and attack["target"] >= len(classes):
                 raise ConfigError(
                     f"attack.target = {attack['target']}: the task has {len(classes)} classes, "
@@ -587,12 +593,17 @@ class Experiment:
                 + ("" if t["position"] is None else f"-at{t['position'][0]}x{t['position'][1]}")
             ),
             "blend": lambda: f"a{t['alpha']:g}-p{t['pattern_seed']}",
+            "corners": lambda: f"k{t['size']}-n{t['count']}-v{t['value']:g}",
         }[t["name"]]()
         custom = "-custom" if t.get("positions") is not None else ""
         how = {
             "backdoor": lambda: f"r{a['rate']:g}-t{a['target']}",
             "avail_uniform": lambda: f"r{a['rate']:g}-uniform",
             "avail_split": lambda: "r{:g}-split{}_{}".format(a["rate"], *a.get("split_classes", [0, 1])),
+            "avail_boundary": lambda: (
+                f"r{a['rate']:g}-boundary{a['offset']:g}"
+                + ("" if "boundary_classes" not in a else "-c" + "_".join(str(c) for c in a["boundary_classes"]))
+            ),
             "none": lambda: "none",
         }[a["kind"]]()
         return f"{t['name']}-{key}{custom}-{how}-s{self.seed}"

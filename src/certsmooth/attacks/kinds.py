@@ -33,6 +33,8 @@ ATTACKS: dict[str, AttackKind] = {
                    lambda a: f"availability (uniform) {100 * a['rate']:g}%"),
         AttackKind("avail_split", frozenset({"rate", "split_classes", "trigger"}), "poison", "inputs",
                    lambda a: f"availability (split) {100 * a['rate']:g}%"),
+        AttackKind("avail_boundary", frozenset({"rate", "offset", "boundary_classes", "trigger"}), "poison", "inputs",
+                   lambda a: f"availability (boundary) {100 * a['rate']:g}%"),
         AttackKind("none", frozenset({"trigger"}), "poison", "inputs",
                    lambda a: f"control: {_trigger_name(a)} trigger only" if "trigger" in a else "clean"),
         AttackKind("bilevel", frozenset({"target", "epsilon", "bilevel"}), "bilevel_poison", "target_class",

@@ -18,7 +18,9 @@ Positions are (row, column). Two common non-additive triggers:
   is ``position`` (default: flush with the bottom-right corner) is set to ``value``
   (``pattern: solid``) or to a checkerboard of ``value`` and 0 on every channel;
 * ``blend`` (Chen et al. 2017): x' = (1 − α)·x + α·k with a fixed uniform-noise pattern
-  k ~ U[0, 1]^(C×H×W) (NumPy legacy generator seeded ``pattern_seed``).
+  k ~ U[0, 1]^(C×H×W) (NumPy legacy generator seeded ``pattern_seed``);
+* ``corners``: ``count`` square patches in the image corners at ``value`` (the test-time
+  trigger of the ``avail_boundary`` availability attack).
 
 The effective perturbation of each image, ``x' − x``, is what poisoning records.
 """
@@ -43,7 +45,7 @@ FOURPIXEL_POSITIONS = {
 }
 
 # the params schema is the only copy of the triggers' defaults
-_DEFAULTS = {kind: schema.defaults(f"{kind}_trigger") for kind in ("pixel", "blending", "badnets", "blend")}
+_DEFAULTS = {kind: schema.defaults(f"{kind}_trigger") for kind in ("pixel", "blending", "badnets", "blend", "corners")}
 
 
 def _check_images(x: np.ndarray) -> None:
@@ -209,6 +211,59 @@ class BadNets(Trigger):
         return {"mask": mask, "values": values}
 
 
+CORNER_ORDER = ("bottom-right", "bottom-left", "top-right", "top-left")
+
+
+@dataclass
+class Corners(Trigger):
+    """``count`` square patches of ``size`` pixels flush with the image corners (in the
+    order bottom-right, bottom-left, top-right, top-left), every channel set to ``value``.
+    The test-time trigger of ``avail_boundary`` (:mod:`certsmooth.attacks.boundary`),
+    whose poisons move each patch's value by ± an offset."""
+
+    size: int = _DEFAULTS["corners"]["size"]
+    count: int = _DEFAULTS["corners"]["count"]
+    value: float = _DEFAULTS["corners"]["value"]
+
+    def __post_init__(self):
+        self.name = "corners"
+        if not 2 <= int(self.count) <= len(CORNER_ORDER):
+            raise ConfigError(f"attack.trigger.count = {self.count}: must be 2, 3 or 4 (corner patches)")
+        if not 0.0 <= float(self.value) <= 1.0:
+            raise ConfigError(f"attack.trigger.value = {self.value}: must be in [0, 1]")
+
+    def masks(self, shape: Sequence[int]) -> np.ndarray:
+        """Boolean masks, ``count`` × C × H × W, one per corner patch."""
+        c, h, w = shape
+        s = int(self.size)
+        if s < 1 or 2 * s > min(h, w):
+            raise ConfigError(
+                f"attack.trigger: {s}×{s} corner patches overlap in {h}×{w} images; "
+                f"choose a size of at most {min(h, w) // 2}"
+            )
+        out = np.zeros((int(self.count), c, h, w), dtype=bool)
+        corners = [(h - s, w - s), (h - s, 0), (0, w - s), (0, 0)]
+        for k in range(int(self.count)):
+            r0, c0 = corners[k]
+            out[k, :, r0 : r0 + s, c0 : c0 + s] = True
+        return out
+
+    def with_values(self, x: np.ndarray, values: Sequence[float]) -> np.ndarray:
+        """Copy of ``x`` with patch k set to ``values[k]``."""
+        _check_images(x)
+        out = np.array(x, dtype=np.float32, copy=True)
+        for mask, v in zip(self.masks(x.shape[1:]), values, strict=True):
+            out[:, mask] = np.float32(v)
+        return out
+
+    def apply(self, x: np.ndarray) -> np.ndarray:
+        return self.with_values(x, [self.value] * int(self.count))
+
+    def pattern(self, shape: Sequence[int]) -> dict[str, np.ndarray]:
+        masks = self.masks(shape)
+        return {"masks": masks, "values": np.where(masks.any(0), np.float32(self.value), np.float32(0))}
+
+
 @dataclass
 class Blend(Trigger):
     """Chen et al.'s blended injection with a fixed uniform-noise key pattern."""
@@ -239,6 +294,7 @@ TRIGGERS: dict[str, type[Trigger]] = {
     "blending": Blending,
     "badnets": BadNets,
     "blend": Blend,
+    "corners": Corners,
 }
 
 

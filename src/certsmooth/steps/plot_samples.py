@@ -29,6 +29,13 @@ def describe(record: dict, class_names: list[str]) -> tuple[str, str, str]:
         "avail_split": lambda: (
             "→ labels split between " + " and ".join(names[int(c)] for c in attack.get("split_classes", (0, 1)))
         ),
+        "avail_boundary": lambda: (
+            f"→ label by the brightened corner (±{attack['offset']:g}): "
+            + ", ".join(
+                names[int(c)]
+                for c in attack.get("boundary_classes", [j % len(names) for j in range(record["trigger"]["count"])])
+            )
+        ),
         "none": lambda: "(control: no poisons; the trigger is applied at test time only)",
         "clean": lambda: "(no poisons, no trigger: the clean baseline)",
         "bilevel": lambda: (

@@ -3,6 +3,7 @@ availability attacks and the no-poison control)."""
 
 from __future__ import annotations
 
+from certsmooth.attacks.boundary import poison_boundary
 from certsmooth.attacks.poison import NO_TARGET, poison_availability, poison_training_set, trigger_test_set
 from certsmooth.attacks.store import build_record, write_poisoned
 from certsmooth.attacks.triggers import make_trigger
@@ -20,6 +21,11 @@ def run(*, train: str, test: str, attack: dict, seed: int, experiment: str, out_
     if kind == "backdoor":
         poisoned = poison_training_set(train_set, trigger, float(attack["rate"]), int(attack["target"]), seed)
         triggered = trigger_test_set(test_set, trigger, int(attack["target"]))
+    elif kind == "avail_boundary":
+        poisoned = poison_boundary(
+            train_set, trigger, float(attack["rate"]), float(attack["offset"]), seed, attack.get("boundary_classes")
+        )
+        triggered = trigger_test_set(test_set, trigger, NO_TARGET)
     else:
         poisoned = poison_availability(
             train_set, trigger, kind, float(attack.get("rate", 0.0)), seed, attack.get("split_classes", (0, 1))
