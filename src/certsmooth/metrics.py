@@ -19,6 +19,16 @@ def certified_accuracy(frame: pd.DataFrame, r: float, cmp: str, column: str = "r
     return float(ok.mean())
 
 
+def unavailable(frame: pd.DataFrame, r: float, cmp: str) -> float:
+    """Fraction of points with no certificate of radius r for any label: the certifier
+    abstains, or its radius fails r (availability attacks aim at this; a wrong label with a
+    large radius counts as available)."""
+    if len(frame) == 0:
+        return float("nan")
+    available = ~frame["abstain"].to_numpy(dtype=bool) & passes(frame["radius"].to_numpy(), r, cmp)
+    return float(1.0 - available.mean())
+
+
 def acr(frame: pd.DataFrame, column: str = "radius") -> float:
     """Average certified radius: (1/N)·Σ R over correct points (abstained/wrong count 0)."""
     if len(frame) == 0:
@@ -69,6 +79,8 @@ def _summary(clean, triggered, radii, cmp, target) -> dict:
         "acr_triggered": acr(triggered),
         "certified_accuracy_clean": {f"{r:g}": certified_accuracy(clean, r, cmp) for r in radii},
         "certified_accuracy_triggered": {f"{r:g}": certified_accuracy(triggered, r, cmp) for r in radii},
+        "unavailable_clean": {f"{r:g}": unavailable(clean, r, cmp) for r in radii},
+        "unavailable_triggered": {f"{r:g}": unavailable(triggered, r, cmp) for r in radii},
         "certified_vs_deployed_attack": float(triggered["certified_vs_attack"].mean())
         if len(triggered)
         else float("nan"),

@@ -48,6 +48,8 @@ SCHEMA: dict[str, Any] = {
         "acr_triggered",
         "certified_accuracy_clean",
         "certified_accuracy_triggered",
+        "unavailable_clean",
+        "unavailable_triggered",
         "certified_vs_deployed_attack",
         "num_clean",
         "num_triggered",
@@ -77,6 +79,9 @@ SCHEMA: dict[str, Any] = {
         "acr_triggered": _NUM,
         "certified_accuracy_clean": _RATES,
         "certified_accuracy_triggered": _RATES,
+        # per radius r: abstained, or no certificate of radius r for any label (availability)
+        "unavailable_clean": _RATES,
+        "unavailable_triggered": _RATES,
         "certified_vs_deployed_attack": _NUM,
         "num_clean": {"type": "integer", "minimum": 0},
         "num_triggered": {"type": "integer", "minimum": 0},
