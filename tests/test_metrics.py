@@ -27,3 +27,21 @@ def test_curve_matches_pointwise_definition(cmp):
     c = curve(f, cmp)
     np.testing.assert_allclose(c["certified_accuracy"], [certified_accuracy(f, r, cmp) for r in c["radius"]])
     assert np.all(np.diff(c["certified_accuracy"]) <= 0)  # non-increasing in r
+
+
+def test_unavailable_counts_abstentions_and_short_radii_for_any_label():
+    import pandas as pd
+
+    from certsmooth.metrics import summarize, unavailable
+
+    f = pd.DataFrame({"abstain": [True, False, False, False], "radius": [0.0, 0.1, 0.3, 0.3],
+                      "correct": [False, True, True, False], "top": [1, 0, 0, 1], "label": [0, 0, 0, 0],
+                      "certified_vs_attack": [False] * 4})  # fmt: skip
+    assert unavailable(f, 0.0, "ge") == 0.25  # only the abstention
+    assert unavailable(f, 0.0, "gt") == 0.25
+    assert unavailable(f, 0.2, "ge") == 0.5  # + the radius 0.1; the wrong label at 0.3 is available
+    assert unavailable(f, 0.3, "gt") == 1.0 and unavailable(f, 0.3, "ge") == 0.5
+    assert unavailable(f.iloc[:0], 0.0, "ge") != unavailable(f.iloc[:0], 0.0, "ge")  # NaN on no points
+    s = summarize(f, f, [0, 0.2], "ge", -1)
+    assert s["unavailable_triggered"] == {"0": 0.25, "0.2": 0.5}
+    assert s["unavailable_clean"] == s["unavailable_triggered"]

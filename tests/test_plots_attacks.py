@@ -20,6 +20,7 @@ def _summary(cell, scope="cohen", ca=(0.9, 0.5), abstain=(0.05, 0.4), acr=(1.0, 
             "deployed_attack": {"num_poisons": 1, "stacked_train_norm": 1.0, "covered": "-", "not_covered": "-"},
             "certified_accuracy_clean": {"0": ca[0], "0.5": 0.1},
             "certified_accuracy_triggered": {"0": ca[1], "0.5": 0.0},
+            "unavailable_clean": {"0": abstain[0], "0.5": 0.5}, "unavailable_triggered": {"0": abstain[1], "0.5": 0.9},
             "abstain_rate_clean": abstain[0], "abstain_rate_triggered": abstain[1], "acr_clean": acr[0],
             "acr_triggered": acr[1], "per_class_clean": per_class or {}}  # fmt: skip
 
