@@ -249,3 +249,29 @@ def test_avail_boundary_refuses_what_cannot_work():
         poison_boundary(train, corners, 0.1, 0.25, 0, classes=[1, 1])
     with pytest.raises(ConfigError, match=r"leave \[0, 1\]"):
         poison_boundary(train, corners, 0.1, 0.3, 0)
+
+
+def test_poison_step_builds_the_boundary_attack_and_its_corner_test_set(tmp_path):
+    """The `poison` step end to end for avail_boundary: the poisoned set, the triggered test
+    set at the equal-patch point, the record, and the sample plot's caption."""
+    from certsmooth.artifacts import sha256_array
+    from certsmooth.data.prepared import save_prepared
+    from certsmooth.steps import poison as step
+    from certsmooth.steps.plot_samples import describe
+
+    for name, part in (("train", ten_class_split(n=200)), ("test", split(n=40, seed=2))):
+        part.provenance["content_sha256"] = sha256_array(part.x, part.y)  # what load_prepared checks
+        save_prepared(tmp_path / f"{name}.npz", part)
+    attack = {"kind": "avail_boundary", "rate": 0.05, "offset": 0.25,
+              "trigger": {"name": "corners", "size": 4, "count": 2, "value": 0.75}}  # fmt: skip
+    out = tmp_path / "poisoned"
+    step.run(train=str(tmp_path / "train.npz"), test=str(tmp_path / "test.npz"), attack=attack, seed=3,
+             experiment="s/boundary", out_dir=str(out))  # fmt: skip
+    p, t = load_poisoned_train(out / "train.npz"), load_triggered_test(out / "test.npz")
+    assert p.poison_index.size == 10 and sorted(np.bincount(p.y[p.poison_index], minlength=2)[:2]) == [5, 5]
+    assert np.all(t.x[:, 0, 24:, 24:] == np.float32(0.75)) and np.all(t.x[:, 0, 24:, :4] == np.float32(0.75))
+    assert t.target == -1 and t.nontarget.all()
+    rec = read_json(out / "record.json")
+    assert rec["train"]["num_poisons"] == 10 and rec["trigger"]["name"] == "corners"
+    kind, title, relabel = describe(rec, [str(i) for i in range(10)])
+    assert kind == "avail_boundary" and "corners" in title and relabel.endswith("0, 1")
