@@ -347,12 +347,6 @@ def _check_semantics(config: dict, source: str) -> None:
                     raise ConfigError(
                         f"attack.split_classes = {[a, b]}: need two different labels in 0..{len(classes) - 1}"
                     )
-            if attack["kind"] == "avail_boundary":
-                from certsmooth.attacks.boundary import check_settings
-
-                check_settings(
-                    make_trigger(attack["trigger"]), attack["offset"], attack.get("boundary_classes"), len(classes)
-                )
             if attack["kind"] in ("backdoor", "bilevel") and attack["target"] >= len(classes):
                 raise ConfigError(
                     f"attack.target = {attack['target']}: the task has {len(classes)} classes, "
@@ -361,6 +355,10 @@ def _check_semantics(config: dict, source: str) -> None:
             if "trigger" in attack:
                 trigger = make_trigger(attack["trigger"])
                 trigger.pattern(source_info.shape)  # checks positions / patch geometry
+                if attack["kind"] == "avail_boundary":
+                    from certsmooth.attacks.boundary import check_settings
+
+                    check_settings(trigger, attack["offset"], attack.get("boundary_classes"), len(classes))
             if exp.has_cohen:
                 from certsmooth.models.inputs import check_fits
 

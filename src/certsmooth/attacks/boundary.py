@@ -21,11 +21,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from certsmooth.attacks.poison import PoisonedTrain, num_poisons, perturbation_norms
+from certsmooth.attacks.poison import PoisonedTrain, draw_rows, num_poisons, perturbation_norms
 from certsmooth.attacks.triggers import Corners, Trigger
 from certsmooth.data.prepared import PreparedSplit
 from certsmooth.errors import ConfigError
 from certsmooth.seeding import numpy_rng
+
+
+def corner_labels(count: int, classes: list[int] | None, num_classes: int) -> list[int]:
+    """The label of each of the ``count`` corners: ``classes``, or by default k mod C."""
+    return [k % num_classes for k in range(count)] if classes is None else [int(c) for c in classes]
 
 
 def check_settings(trigger: Trigger, offset: float, classes: list[int] | None, num_classes: int) -> list[int]:
@@ -33,14 +38,14 @@ def check_settings(trigger: Trigger, offset: float, classes: list[int] | None, n
     if not isinstance(trigger, Corners):
         raise ConfigError(f"attack.trigger.name = {trigger.name!r}: avail_boundary needs the 'corners' trigger")
     k = int(trigger.count)
-    if not 0.0 < offset <= 0.5:
-        raise ConfigError(f"attack.offset = {offset}: must be in (0, 0.5]")
+    if offset <= 0.0:
+        raise ConfigError(f"attack.offset = {offset}: must be positive")
     if trigger.value - offset < 0.0 or trigger.value + offset > 1.0:
         raise ConfigError(
             f"attack.offset = {offset}: the poisons' patches at {trigger.value:g} ± {offset:g} leave [0, 1]; "
             f"use an offset of at most {min(trigger.value, 1.0 - trigger.value):g} or move trigger.value"
         )
-    labels = [j % num_classes for j in range(k)] if classes is None else [int(c) for c in classes]
+    labels = corner_labels(k, classes, num_classes)
     if len(labels) != k or len(set(labels)) < 2 or not all(0 <= c < num_classes for c in labels):
         raise ConfigError(
             f"attack.boundary_classes = {labels}: need {k} labels (one per corner patch, trigger.count = {k}), "
@@ -64,7 +69,7 @@ def poison_boundary(
             f"attack.rate = {rate} poisons {m} of {n} training points; avail_boundary needs at least one poison "
             f"per corner ({k}): use a rate of at least {k / n:.2g}"
         )
-    idx = np.sort(numpy_rng(seed, "poison").choice(n, size=m, replace=False)).astype(np.int64)
+    idx = draw_rows(n, m, seed)
     corner = numpy_rng(seed, "boundary-corners").permutation(m) % k
     poisons = x[idx]
     for j in range(k):

@@ -41,6 +41,12 @@ def num_poisons(n: int, rate: float) -> int:
     return int(math.floor(n * rate + 1e-9))
 
 
+def draw_rows(n: int, m: int, seed: int) -> np.ndarray:
+    """Sorted indices of ``m`` of ``n`` training points, seeded: the poisoned rows of every
+    availability attack (the same rows for the same seed, rate and set)."""
+    return np.sort(numpy_rng(seed, "poison").choice(n, size=m, replace=False)).astype(np.int64)
+
+
 def choose_poisons(y: np.ndarray, target: int, rate: float, seed: int) -> np.ndarray:
     """Sorted indices of the points to poison: non-target points, seeded."""
     if not 0.0 < rate < 1.0:
@@ -128,7 +134,7 @@ def poison_availability(
     m = num_poisons(n, rate)
     if not 1 <= m <= n:
         raise ConfigError(f"attack.rate = {rate} poisons {m} of {n} training points; use a rate in [{1 / n:.2g}, 1)")
-    idx = np.sort(numpy_rng(seed, "poison").choice(n, size=m, replace=False)).astype(np.int64)
+    idx = draw_rows(n, m, seed)
     rng = numpy_rng(seed, "availability-labels")
     if kind == "avail_uniform":
         labels = rng.integers(0, c, size=m)

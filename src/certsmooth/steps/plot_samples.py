@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from certsmooth.artifacts import read_json
+from certsmooth.attacks.boundary import corner_labels
 from certsmooth.attacks.store import load_poisoned_train
 from certsmooth.data.prepared import load_prepared
 from certsmooth.errors import CertsmoothError
@@ -32,8 +33,7 @@ def describe(record: dict, class_names: list[str]) -> tuple[str, str, str]:
         "avail_boundary": lambda: (
             f"→ label by the brightened corner (±{attack['offset']:g}): "
             + ", ".join(
-                names[int(c)]
-                for c in attack.get("boundary_classes", [j % len(names) for j in range(record["trigger"]["count"])])
+                names[c] for c in corner_labels(record["trigger"]["count"], attack.get("boundary_classes"), len(names))
             )
         ),
         "none": lambda: "(control: no poisons; the trigger is applied at test time only)",
