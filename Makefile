@@ -25,8 +25,10 @@ $(STAMP): pyproject.toml constraints.txt
 demo: $(STAMP)
 	$(BIN)/snakemake --cores $(CORES) --workflow-profile workflow/profiles/local
 
+# one pytest worker per core; tests/conftest.py keeps the tests of the session's built
+# project on one worker and every other file on one worker (module fixtures built once)
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto --dist loadgroup
 
 bench: $(STAMP)
 	$(BIN)/python -m certsmooth.bench data

@@ -74,6 +74,18 @@ def snakemake(cwd: Path, *args: str, check: bool = True) -> subprocess.Completed
     return run([tool("snakemake"), *args], cwd=cwd, check=check)
 
 
+def pytest_collection_modifyitems(config, items):
+    """Under pytest-xdist (``make test``: ``-n auto --dist loadgroup``) the tests that use the
+    session's built project share one worker, so that it is built once and the kill tests
+    that look for a job's command line (tests/test_recovery.py) never see another test's
+    jobs; every other file stays on one worker, so that its module fixtures are built once."""
+    if not config.pluginmanager.hasplugin("xdist"):
+        return
+    for item in items:
+        group = "built-project" if "_built" in item.fixturenames else item.nodeid.split("::")[0]
+        item.add_marker(pytest.mark.xdist_group(group))
+
+
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
     """A copy of the workflow with the tiny test configuration as params.yaml."""

@@ -47,17 +47,29 @@ def _interruptible() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
+DIRS = ("results/demo", "data/poisoned/demo", "metrics/demo")
+
+
+def _more_radii(root: Path) -> None:
+    p = root / "params.yaml"
+    assert p.read_text().count(CERTIFY) == 1
+    p.write_text(p.read_text().replace(CERTIFY, CERTIFY.replace("[0, 0.1,", "[0, 0.05, 0.1,")))
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(_built, tmp_path_factory) -> dict[str, str]:
+    """The hashes of an uninterrupted rerun after the radii change (one for both signals)."""
+    ref = _copy(_built, tmp_path_factory.mktemp("uninterrupted") / "reference")
+    _more_radii(ref)
+    snakemake(ref, *COMMAND)
+    return tree_hashes(ref, *DIRS)
+
+
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
-def test_interrupted_in_place_rerun_is_finished_by_the_same_command(built_project, tmp_path, sig):
+def test_interrupted_in_place_rerun_is_finished_by_the_same_command(built_project, uninterrupted, sig):
     """A setting that is in no output path (certify.radii) changes; the rerun is killed
     while `certsmooth certify` runs; the same command then redoes what was lost."""
-    ref = _copy(built_project, tmp_path / "reference")
-    for root in (ref, built_project):
-        p = root / "params.yaml"
-        assert p.read_text().count(CERTIFY) == 1
-        p.write_text(p.read_text().replace(CERTIFY, CERTIFY.replace("[0, 0.1,", "[0, 0.05, 0.1,")))
-    snakemake(ref, *COMMAND)  # uninterrupted
-
+    _more_radii(built_project)
     env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
     env.pop("PYTHONPATH", None)
     with open(built_project / "interrupted.out", "w") as log:
@@ -77,8 +89,7 @@ def test_interrupted_in_place_rerun_is_finished_by_the_same_command(built_projec
     snakemake(built_project, *COMMAND)  # the same command, no cleanup
     metrics = json.loads((built_project / "results/demo/onepixel/ssb/metrics.json").read_text())
     assert set(metrics["train"]["certified_accuracy_clean"]) == {"0", "0.05", "0.1", "0.2", "0.3"}
-    dirs = ("results/demo", "data/poisoned/demo", "metrics/demo")
-    assert tree_hashes(built_project, *dirs) == tree_hashes(ref, *dirs)
+    assert tree_hashes(built_project, *DIRS) == uninterrupted
     assert "Nothing to be done" in snakemake(built_project, "-n", *COMMAND[2:]).stdout
 
 
