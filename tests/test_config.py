@@ -293,6 +293,17 @@ CASES = {
         {"kind": "avail_boundary", "trigger": {"name": "corners"}, "rate": 0.01},
         "suites.demo.attacks.fourpixel is missing the key 'offset'",
     ),
+    "shared sources on another availability attack": (
+        ATT,
+        {"kind": "avail_split", "trigger": {"name": "onepixel"}, "rate": 0.01, "shared_sources": True},
+        "attacks.fourpixel.shared_sources is not used by kind 'avail_split'; remove it",
+    ),
+    "shared sources not a boolean": (
+        ATT,
+        {"kind": "avail_boundary", "trigger": {"name": "corners"}, "rate": 0.01, "offset": 0.25,
+         "shared_sources": "yes"},
+        "attacks.fourpixel.shared_sources = 'yes' is not allowed: must be of type boolean",
+    ),
     "rate on the control": (
         D + ["attacks", "none"],
         {"kind": "none", "trigger": {"name": "onepixel"}, "rate": 0.01},

@@ -236,6 +236,35 @@ def test_avail_boundary_brightens_one_corner_and_labels_by_it(count, classes):
     assert np.array_equal(same.poison_index, p.poison_index)
 
 
+@pytest.mark.parametrize("count,rate", [(4, 0.02), (3, 0.02)])  # 40 poisons: 10 groups of 4; 13 of 3 and one of 1
+def test_avail_boundary_shared_sources_gives_each_image_every_corner_once(count, rate):
+    from certsmooth.attacks.boundary import poison_boundary
+
+    train = ten_class_split()
+    trig = make_trigger({"name": "corners", "size": 4, "count": count, "value": 0.75})
+    plain = poison_boundary(train, trig, rate, 0.25, seed=5)
+    p = poison_boundary(train, trig, rate, 0.25, seed=5, shared_sources=True)
+    assert np.array_equal(p.poison_index, plain.poison_index) and np.array_equal(p.y, plain.y)  # rows, corners
+    masks = trig.masks((1, 28, 28))
+    outside = ~masks.any(0)
+    originals = {train.floats()[r][outside].tobytes(): r for r in p.poison_index}
+    groups: dict[bytes, list[int]] = {}
+    for row in p.poison_index:
+        groups.setdefault(p.x[row][outside].tobytes(), []).append(int(row))
+        corner = int(np.argmax([float(p.x[row][mk].mean()) for mk in masks]))
+        assert p.y[row] == corner  # the label still follows the brightened corner
+    m = p.poison_index.size
+    sizes = sorted(len(g) for g in groups.values())
+    assert sizes == sorted([count] * (m // count) + ([m % count] if m % count else []))
+    for key, rows in groups.items():
+        assert key in originals and originals[key] in rows  # the source: one of the group's own rows
+        assert sorted(int(p.y[r]) for r in rows) == list(range(len(rows)))  # each corner once
+    untouched = np.setdiff1d(np.arange(train.y.size), p.poison_index)
+    assert np.array_equal(p.x[untouched], train.floats()[untouched])
+    again = poison_boundary(train, trig, rate, 0.25, seed=5, shared_sources=True)
+    assert np.array_equal(again.x, p.x)
+
+
 def test_avail_boundary_refuses_what_cannot_work():
     from certsmooth.attacks.boundary import poison_boundary
 

@@ -601,6 +601,7 @@ class Experiment:
             "avail_boundary": lambda: (
                 f"r{a['rate']:g}-boundary{a['offset']:g}"
                 + ("" if "boundary_classes" not in a else "-c" + "_".join(str(c) for c in a["boundary_classes"]))
+                + ("-shared" if a.get("shared_sources") else "")
             ),
             "none": lambda: "none",
         }[a["kind"]]()

@@ -15,6 +15,12 @@ training noise) the brightest corner of ``x + trigger + ε`` is random, so the s
 prediction splits between the K labels and the certifier abstains, or certifies nothing
 at the operating radius. The content of the image only enters through the model's bias,
 which is what limits the attack at low rates (docs/attacks.md measures it).
+
+With ``shared_sources`` the content cannot help either: the poisons come in groups of K
+that share one source image (the group's first drawn row), one poison per corner, so every
+source image appears once with each corner's label and only the brightest corner separates
+them. The poisoned rows are the same ``m`` rows (the rate keeps its meaning); each group's
+other K − 1 rows give up their own image (their perturbation norm is the whole change).
 """
 
 from __future__ import annotations
@@ -55,7 +61,13 @@ def check_settings(trigger: Trigger, offset: float, classes: list[int] | None, n
 
 
 def poison_boundary(
-    train: PreparedSplit, trigger: Trigger, rate: float, offset: float, seed: int, classes: list[int] | None = None
+    train: PreparedSplit,
+    trigger: Trigger,
+    rate: float,
+    offset: float,
+    seed: int,
+    classes: list[int] | None = None,
+    shared_sources: bool = False,
 ) -> PoisonedTrain:
     """The poisoned training set of ``avail_boundary`` (module docstring)."""
     labels = check_settings(trigger, offset, classes, train.num_classes)
@@ -70,8 +82,13 @@ def poison_boundary(
             f"per corner ({k}): use a rate of at least {k / n:.2g}"
         )
     idx = draw_rows(n, m, seed)
-    corner = numpy_rng(seed, "boundary-corners").permutation(m) % k
-    poisons = x[idx]
+    order = numpy_rng(seed, "boundary-corners").permutation(m)
+    corner = order % k
+    if shared_sources:  # group g = the rows whose order is gK .. gK + K - 1; its source: the row of order gK
+        first = np.argsort(order)[(order // k) * k]
+        poisons = x[idx[first]]
+    else:
+        poisons = x[idx]
     for j in range(k):
         rows = corner == j
         values = [trigger.value + offset if q == j else trigger.value - offset for q in range(k)]

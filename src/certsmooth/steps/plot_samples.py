@@ -35,6 +35,7 @@ def describe(record: dict, class_names: list[str]) -> tuple[str, str, str]:
             + ", ".join(
                 names[c] for c in corner_labels(record["trigger"]["count"], attack.get("boundary_classes"), len(names))
             )
+            + ("; one source image per corner group" if attack.get("shared_sources") else "")
         ),
         "none": lambda: "(control: no poisons; the trigger is applied at test time only)",
         "clean": lambda: "(no poisons, no trigger: the clean baseline)",

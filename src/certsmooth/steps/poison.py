@@ -23,7 +23,13 @@ def run(*, train: str, test: str, attack: dict, seed: int, experiment: str, out_
         triggered = trigger_test_set(test_set, trigger, int(attack["target"]))
     elif kind == "avail_boundary":
         poisoned = poison_boundary(
-            train_set, trigger, float(attack["rate"]), float(attack["offset"]), seed, attack.get("boundary_classes")
+            train_set,
+            trigger,
+            float(attack["rate"]),
+            float(attack["offset"]),
+            seed,
+            attack.get("boundary_classes"),
+            bool(attack.get("shared_sources", False)),
         )
         triggered = trigger_test_set(test_set, trigger, NO_TARGET)
     else:
