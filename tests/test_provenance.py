@@ -232,6 +232,14 @@ def test_parsing_the_workflow_imports_no_torch():
     assert proc.stdout.split() == [], f"parsing imported {proc.stdout.split()[:5]}"
 
 
+def test_training_steps_import_no_pandas():
+    """pandas' import (~0.3 s) would be paid by every training job, which writes no table."""
+    steps = ("train", "train_count", "train_cohen", "optimize_sigma", "bilevel_poison")
+    code = f"import sys; import {', '.join('certsmooth.steps.' + s for s in steps)}; print('pandas' in sys.modules)"
+    proc = subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO, capture_output=True, text=True)
+    assert proc.stdout.strip() == "False"
+
+
 def test_steps_sit_between_the_cli_and_the_algorithms():
     """certsmooth.steps holds every command's step logic: only the CLI calls it, and it
     calls the algorithms (never the other way round)."""

@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from certsmooth import __version__
 from certsmooth.artifacts import atomic_path, load_npz, save_npz, sha256_array, write_json
@@ -126,6 +125,8 @@ def write_poisoned(
         written.append(out / "test.npz")
         save_npz(out / "trigger.npz", **trigger.pattern(train.x.shape[1:]))
         written.append(out / "trigger.npz")
+        import pandas as pd  # here, not at the top: the training steps read this module, not pandas (~0.3 s)
+
         table = pd.DataFrame(
             {
                 "row": poisoned.poison_index,
