@@ -114,6 +114,7 @@ def test_gpu_check_runs_on_the_cpu(tmp_path):
     assert set(steps["profile"]["figures"]["phase_ms"]) == {"noise + gather", "forward + loss", "backward",
                                                             "adam step"}  # fmt: skip
     assert np.isfinite(list(steps["cohen"]["figures"]["noisy_passes_per_s"].values())).all()
-    assert len(steps["certify"]["figures"]["model_evaluations_per_s"]) == 3
+    assert len(steps["certify"]["figures"]["model_evaluations_per_s"]) == 6
+    assert set(steps["certify"]["figures"]["speedup_vs_plain_loop"]) == {"joint", "train", "Cert-SSB σ_x"}
     count = steps["count"]["figures"]
     assert count["models"] == 20 and len(count["models_per_hour"]) == 3 and count["speedup_vs_one_at_a_time"] > 0

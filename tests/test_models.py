@@ -1,4 +1,5 @@
-"""certsmooth.models.archs.MaxPool2d: the channels-last CPU pooling gives torch's bits."""
+"""certsmooth.models.archs: the channels-last CPU pooling and the row-sliced inference features
+give torch's bits."""
 
 from __future__ import annotations
 
@@ -6,8 +7,8 @@ import pytest
 import torch
 from torch import nn
 
-from certsmooth.models import build_model
-from certsmooth.models.archs import MaxPool2d, with_torch_pooling
+from certsmooth.models import WideEnsemble, build_model
+from certsmooth.models.archs import MaxPool2d, MnistCNN, with_torch_pooling
 
 
 @pytest.mark.parametrize("shape,args", [((7, 16, 24, 24), (2,)), ((5, 32, 8, 8), (2,)), ((3, 8, 15, 15), (3, 2, 1))])
@@ -39,3 +40,31 @@ def test_models_predict_the_same_bits_with_torchs_pooling(arch, shape):
         assert not any(isinstance(m, MaxPool2d) for m in plain.modules())
         assert any(isinstance(m, MaxPool2d) for m in model.modules())  # the original is untouched
         assert torch.equal(model(x), plain(x))
+
+
+@pytest.mark.parametrize("models", [0, 1, 5, 20])
+@pytest.mark.parametrize("rows", [1000, 333, 7])
+def test_row_sliced_inference_has_the_whole_batchs_bits(models, rows, monkeypatch):
+    """Cohen's batches of noisy copies (one model) and the certifiers' wide lanes: the
+    features in row slices give the bits of one call on the whole batch, and do slice."""
+    shape = (1, 28, 28)
+    g = torch.Generator().manual_seed(models)
+    if models:
+        net = WideEnsemble([build_model("mnist_cnn", shape, 2, seed=i) for i in range(models)]).eval()
+        x = torch.rand(models, rows, *shape, generator=g)
+        first = net.net.features[0]
+    else:
+        net = build_model("mnist_cnn", shape, 10, seed=0).eval()
+        x = torch.rand(rows, *shape, generator=g)
+        first = net.features[0]
+    calls = []
+    first.register_forward_hook(lambda *_: calls.append(1))
+    monkeypatch.setattr(MnistCNN, "slice_bytes", 5 * 4 * first.out_channels * 28 * 28)  # 5 rows per slice
+    with torch.no_grad():
+        sliced = net(x)
+        assert len(calls) == -(-rows // 5)
+        monkeypatch.setattr(MnistCNN, "slice_bytes", 0)
+        assert torch.equal(sliced, net(x))
+    monkeypatch.setattr(MnistCNN, "slice_bytes", 5 * 4 * first.out_channels * 28 * 28)
+    assert torch.equal(sliced, net(x).detach())  # with gradients: one call, the same bits
+    assert len(calls) == -(-rows // 5) + 2

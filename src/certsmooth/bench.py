@@ -602,13 +602,16 @@ def bench_count(args) -> dict:
 
 def bench_certify(args) -> dict:
     """Model evaluations per second of the ensemble certifier (wide lanes, one call per
-    lane and batch) against one model at a time, in both scopes."""
+    lane and batch) against a plain loop (one model at a time, a plain torch module: torch's
+    own pooling, the whole batch in one call), in both scopes and with Cert-SSB's per-point
+    σ_x."""
     import numpy as np
     import torch
 
     from certsmooth.certify.ensemble import model_probabilities
     from certsmooth.device import resolve_device
     from certsmooth.models import build_model
+    from certsmooth.models.archs import with_torch_pooling
     from certsmooth.noise import standard_normal
     from certsmooth.smoothing.train import model_seeds
 
@@ -617,44 +620,54 @@ def bench_certify(args) -> dict:
     states = {i: build_model("mnist_cnn", (1, 28, 28), 2, seed=i).state_dict() for i in range(args.models)}
     keys = {i: model_seeds(0, i)["test_noise"] for i in range(args.models)}
     x = torch.from_numpy(np.ascontiguousarray(xt)).to(dev)
+    per_point = np.random.default_rng(0).uniform(0.9, 1.7, len(xt)).astype(np.float32)  # σ_x as the demo's
 
-    @torch.no_grad()
-    def reference():  # one model at a time, its own noise per point, plain module; results to host
-        for i in range(args.models):
-            m = build_model("mnist_cnn", (1, 28, 28), 2).to(dev).eval()
-            m.load_state_dict(states[i])
-            rows = torch.arange(len(xt), device=dev)
-            noise = standard_normal(torch.tensor([keys[i]], device=dev), rows, x[0].numel())[0].reshape(x.shape)
-            torch.sigmoid(m(x + noise)).cpu()
+    def plain(scope, sigma):
+        @torch.no_grad()
+        def run():  # one model at a time, its own noise, the plain module; results to host
+            scale = torch.as_tensor(np.broadcast_to(np.float32(sigma), (len(xt),)).copy(), device=dev)
+            scale = scale.reshape(-1, 1, 1, 1)
+            for i in range(args.models):
+                m = build_model("mnist_cnn", (1, 28, 28), 2)
+                m.load_state_dict(states[i])
+                m = with_torch_pooling(m).to(dev).eval()
+                rows = torch.arange(1 if scope == "train" else len(xt), device=dev)
+                noise = standard_normal(torch.tensor([keys[i]], device=dev), rows, x[0].numel())[0]
+                torch.sigmoid(m(x + scale * noise.reshape(len(rows), *x.shape[1:]))).cpu()
 
-    def ours(scope):
-        return lambda: model_probabilities(states, keys, "mnist_cnn", 2, xt, 1.0, scope, args.lane_width, dev)
+        return run
 
-    variants = {
-        "certsmooth (wide lanes, joint)": ours("joint"),
-        "certsmooth (wide lanes, train)": ours("train"),
-        "one model at a time (joint)": reference,
-    }
+    def ours(scope, sigma):
+        return lambda: model_probabilities(states, keys, "mnist_cnn", 2, xt, sigma, scope, args.lane_width, dev)
+
+    variants = {}
+    for scope, sigma, what in (("joint", 1.0, "joint"), ("train", 1.0, "train"), ("joint", per_point, "Cert-SSB σ_x")):
+        variants[f"certsmooth, {what}"] = ours(scope, sigma)
+        variants[f"plain loop, {what}"] = plain(scope, sigma)
     times = interleaved(variants, args.repeats)
     evals = args.models * len(xt)
     print(f"certify: {args.models} models × {len(xt)} test points = {evals} model evaluations, lane width "
           f"{args.lane_width}, device {dev}")  # fmt: skip
     print(report("  wall time (ratio to certsmooth, joint)", times))
-    rates = {}
-    for name, ts in times.items():
-        rates[name] = evals / statistics.median(ts)
-        print(f"  {name:<34} {rates[name]:>12.0f} model-evaluations/s")
+    rates = {name: evals / statistics.median(ts) for name, ts in times.items()}
+    for name, rate in rates.items():
+        print(f"  {name:<34} {rate:>12.0f} model-evaluations/s")
+    speedup = {}
+    for what in ("joint", "train", "Cert-SSB σ_x"):
+        speedup[what] = rates[f"certsmooth, {what}"] / rates[f"plain loop, {what}"]
+        print(f"  certsmooth vs plain loop, {what}: {speedup[what]:.2f}x")
     return {"models": args.models, "points": len(xt), "lane_width": args.lane_width, "device": str(dev),
-            "model_evaluations_per_s": rates, "times_s": times}  # fmt: skip
+            "model_evaluations_per_s": rates, "speedup_vs_plain_loop": speedup, "times_s": times}  # fmt: skip
 
 
 def bench_cohen(args) -> dict:
     """Cohen et al.'s CERTIFY (n0 selection + n estimation samples per point): certsmooth's
     counter-based noise and vectorised counting against the algorithm as locuslab's
     ``Smooth.certify`` runs it (``torch.randn_like`` noise per batch, predictions counted in
-    a Python loop, on the same weights with torch's own ``nn.MaxPool2d``); and certsmooth's
-    CERTIFY with that pooling (what the channels-last CPU pooling of ``models.archs`` buys);
-    noisy forward passes per second."""
+    a Python loop) on the same weights as plain torch runs them (torch's own
+    ``nn.MaxPool2d``, the whole batch in one call: ``models.archs.with_torch_pooling``); and
+    certsmooth's CERTIFY on that plain model (what the channels-last CPU pooling and the
+    row-sliced features of ``models.archs`` buy); noisy forward passes per second."""
     import numpy as np
     import torch
 
@@ -666,7 +679,7 @@ def bench_cohen(args) -> dict:
     dev = resolve_device(args.device)
     _, _, xt, _ = _demo_data()
     model = build_model("mnist_cnn", (1, 28, 28), 2, seed=0).to(dev).eval()
-    plain_model = with_torch_pooling(model)  # same weights and bits, torch's own pooling: what the public code runs
+    plain_model = with_torch_pooling(model)  # same weights and bits as plain torch runs them: what the public code runs
     pts = [torch.from_numpy(np.ascontiguousarray(xt[i])).to(dev) for i in range(args.points)]
     cfg = CohenConfig(sigma=0.5, n0=args.n0, n=args.n, alpha=0.001, batch=args.batch)
 
@@ -692,11 +705,11 @@ def bench_cohen(args) -> dict:
             c_a = sample(xi, cfg.n0).argmax()
             _ = sample(xi, cfg.n)[c_a]
 
-    def ours_torch_pooling():
+    def ours_plain_model():
         for i, xi in enumerate(pts):
             certify_point(plain_model, xi, i, cfg, 0, 2)
 
-    variants = {"certsmooth certify_point": ours, "same, torch's NCHW max-pool": ours_torch_pooling,
+    variants = {"certsmooth certify_point": ours, "same, on the plain torch model": ours_plain_model,
                 "locuslab-style Smooth.certify": reference}  # fmt: skip
     times = interleaved(variants, args.repeats)
     passes = args.points * (args.n0 + args.n)
