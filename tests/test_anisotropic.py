@@ -37,3 +37,26 @@ def test_whitened_norm_and_implied_radius():
         delta *= 0.999 * implied_l2_radius(r_tilde, sigmas.min()) / np.linalg.norm(delta)
         assert whitened_norm(np.abs(delta), sigmas) < r_tilde
     assert whitened_radius(0.4, 0.6) == 0.0
+
+
+def test_released_code_radius_is_the_codes_formula():
+    """spec certssb.md §5: h = √(ln(1/α)/2000) whatever M, R = σ_x·Φ⁻¹(p_A − h) for two
+    classes; the spec's numbers: h = 0.05877 and, for a unanimous ensemble at σ = 0.12,
+    0.12·Φ⁻¹(1 − h) = 0.188, the largest radius its README could reach with σ_x = σ."""
+    from scipy.stats import norm
+
+    from certsmooth.certify.anisotropic import released_code_radius
+
+    h = np.sqrt(np.log(1000) / 2000)
+    assert h == pytest.approx(0.05877, abs=5e-6)
+    p_a = np.array([1.0, 0.9, 0.7, 0.56, 0.5, 0.2])
+    scores = np.stack([1 - p_a, p_a], 1)
+    sigma_x = np.array([0.12, 0.29, 1.0, 1.5, 0.8, 0.5])
+    top, r = released_code_radius(scores, sigma_x, 0.001)
+    assert top.tolist() == [1, 1, 1, 1, 0, 0]
+    top_p = np.maximum(p_a, 1 - p_a)
+    np.testing.assert_allclose(r, sigma_x * norm.ppf(top_p - h), rtol=1e-12)
+    assert r[0] == pytest.approx(0.188, abs=5e-4)
+    assert r[3] > 0 > r[4]  # p_A − h above / below ½: the code's certified / not (R > r)
+    top3, r3 = released_code_radius(np.array([[0.2, 0.5, 0.3]]), np.array([2.0]), 0.001)
+    assert top3[0] == 1 and r3[0] == pytest.approx(norm.ppf(0.5 - h) - norm.ppf(0.3 + h), rel=1e-12)

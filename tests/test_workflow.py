@@ -136,7 +136,15 @@ def test_certssb_end_to_end(built_project):
         if scope == "train":
             assert (clean["memory"] == "none").all() and (clean["radius"] == clean["radius_pre_memory"]).all()
             assert m["storage_update"]["clean"] is None
+            # the released code's radius: beside the certificate, labelled, never counted
+            rel = m["released_code_unsound"]
+            assert rel["hoeffding_n"] == 1000 and "UNSOUND" in rel["what"]
+            hit = clean["released_code_top"] == clean["label"]
+            for q, v in rel["certified_accuracy_clean"].items():
+                assert v == pytest.approx(float((hit & (clean["released_code_radius_unsound"] > float(q))).mean()))
+            assert "released_code_radius_unsound" in trig.columns
             continue
+        assert "released_code_radius_unsound" not in clean.columns and "released_code_unsound" not in m
         mem = m["storage_update"]["clean"]
         assert sum(mem[k] for k in ("kept", "trimmed", "aligned", "abstained")) == 500
         assert (clean["radius"] <= clean["radius_pre_memory"] + 1e-12).all()  # radii never grow

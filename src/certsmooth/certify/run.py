@@ -20,7 +20,7 @@ import pandas as pd
 
 from certsmooth.artifacts import atomic_path, read_json, sha256_array
 from certsmooth.attacks.store import load_poisoned_train, load_triggered_test
-from certsmooth.certify.anisotropic import whitened_norm
+from certsmooth.certify.anisotropic import RELEASED_CODE_N, RELEASED_CODE_UNSOUND, released_code_radius, whitened_norm
 from certsmooth.certify.bounds import max_whitened_radius
 from certsmooth.certify.ensemble import certify_points, model_probabilities, per_model_accuracy
 from certsmooth.certify.memory import storage_update
@@ -197,6 +197,21 @@ def certify_experiment(
         trig_frame["deployed_whitened"] < trig_frame["r_tilde_post"]
     )
 
+    released = None
+    if ssb and scope == "train":  # the released code's number, beside the sound one (its noise is this scope's)
+        released = {"what": RELEASED_CODE_UNSOUND, "hoeffding_n": RELEASED_CODE_N}
+        for name, frame, x in (("clean", clean_frame, clean.floats()), ("triggered", trig_frame, trig.x)):
+            probs = model_probabilities(
+                states, test_keys, ensemble["arch"], num_classes, x, sigma, "train", ensemble["lane_width"], device
+            )
+            top, r = released_code_radius(probs.mean(0), sx_clean, certify["alpha"])
+            frame["released_code_top"], frame["released_code_radius_unsound"] = top, r
+            scored = frame if name == "clean" else frame[frame["nontarget"]]
+            hit = scored["released_code_top"] == scored["label"]
+            released[f"certified_accuracy_{name}"] = {
+                f"{q:g}": float((hit & (scored["released_code_radius_unsound"] > q)).mean()) for q in certify["radii"]
+            }
+
     model_acc = per_model_accuracy(clean_probs, clean.y)
     r_tilde_max = max_whitened_radius(certify["aggregation"], certify["alpha"], num_classes, ensemble["models"])
     summary = summarize(
@@ -254,6 +269,8 @@ def certify_experiment(
     if ssb:
         summary["caveat"] = CERTSSB_CAVEAT
         summary["sigma_x_models"] = sigma_x_models
+    if released is not None:
+        summary["released_code_unsound"] = released
     for frame, out in ((clean_frame, out_clean), (trig_frame, out_triggered)):
         with atomic_path(out) as tmp:
             frame.to_csv(tmp, index=False, float_format="%.8g")
