@@ -27,7 +27,7 @@ from certsmooth.certify.memory import storage_update
 from certsmooth.data.prepared import load_prepared
 from certsmooth.device import resolve_device
 from certsmooth.errors import ConfigError, CorruptFileError, check_positive
-from certsmooth.metrics import per_class, summarize
+from certsmooth.metrics import certified_accuracy, per_class, summarize
 from certsmooth.models.partitions import check_manifest, load_partition
 from certsmooth.summary import write_summary
 
@@ -184,7 +184,8 @@ def certify_experiment(
         memory = apply_memory(frame, x, scale) if ssb and scope == "joint" else None
         return frame, probs, memory
 
-    clean_frame, clean_probs, clean_memory = run(clean.floats(), clean.y, sx_clean)
+    clean_x = clean.floats()
+    clean_frame, clean_probs, clean_memory = run(clean_x, clean.y, sx_clean)
     trig_frame, _, trig_memory = run(trig.x, trig.y, sx_trig)
     trig_frame["nontarget"] = trig.nontarget
     trig_frame["trigger_norm"] = trig.perturbation_norm
@@ -200,16 +201,16 @@ def certify_experiment(
     released = None
     if ssb and scope == "train":  # the released code's number, beside the sound one (its noise is this scope's)
         released = {"what": RELEASED_CODE_UNSOUND, "hoeffding_n": RELEASED_CODE_N}
-        for name, frame, x in (("clean", clean_frame, clean.floats()), ("triggered", trig_frame, trig.x)):
+        for name, frame, x in (("clean", clean_frame, clean_x), ("triggered", trig_frame, trig.x)):
             probs = model_probabilities(
                 states, test_keys, ensemble["arch"], num_classes, x, sigma, "train", ensemble["lane_width"], device
             )
             top, r = released_code_radius(probs.mean(0), sx_clean, certify["alpha"])
             frame["released_code_top"], frame["released_code_radius_unsound"] = top, r
             scored = frame if name == "clean" else frame[frame["nontarget"]]
-            hit = scored["released_code_top"] == scored["label"]
+            scored = scored.assign(correct=scored["released_code_top"] == scored["label"])  # the code's R > r
             released[f"certified_accuracy_{name}"] = {
-                f"{q:g}": float((hit & (scored["released_code_radius_unsound"] > q)).mean()) for q in certify["radii"]
+                f"{q:g}": certified_accuracy(scored, q, "gt", "released_code_radius_unsound") for q in certify["radii"]
             }
 
     model_acc = per_model_accuracy(clean_probs, clean.y)
