@@ -51,6 +51,7 @@ from certsmooth.logs import LOG
 from certsmooth.models import build_model
 from certsmooth.noise import standard_normal
 from certsmooth.seeding import derive_seed
+from certsmooth.smoothing.adam import adam
 from certsmooth.smoothing.robust import cross_entropy, macer_loss, smoothadv_perturbation, soft_radius
 from certsmooth.smoothing.train import flush_denormal
 
@@ -111,7 +112,7 @@ def solve_p(
     params: list[torch.Tensor],
     grad_f: list[torch.Tensor],
     p: list[torch.Tensor],
-    opt_p: torch.optim.Optimizer,
+    opt_p,
     iters: int,
     damping: float,
 ) -> float:
@@ -269,9 +270,9 @@ def bilevel_poison(
                     cfg.arch, shape, num_classes, seed=derive_seed(seed, "bilevel", "init", epoch // cfg.restart)
                 ).to(dev)
                 sur = _Surrogate(model.train())
-                opt_v = torch.optim.Adam(sur.params, lr=cfg.lr_v)
+                opt_v = adam(sur.params, lr=cfg.lr_v)
                 p = [torch.zeros_like(q, requires_grad=True) for q in sur.params]
-                opt_p = torch.optim.Adam(p, lr=cfg.lr_p)
+                opt_p = adam(p, lr=cfg.lr_p)
                 u_opt = _Adam((bp if cfg.u_moments == "shared" else pidx.size, *shape), cfg.lr_u)
             adv_eps = cfg.adv_eps * min(1.0, cycle_epoch / cfg.adv_ramp_epochs) if cfg.adv_ramp_epochs else cfg.adv_eps
             perm = torch.randperm(cidx.size, generator=gen)

@@ -34,6 +34,7 @@ from certsmooth.logs import LOG
 from certsmooth.models import build_model, predictions
 from certsmooth.noise import standard_normal
 from certsmooth.seeding import derive_seed
+from certsmooth.smoothing.adam import adam
 from certsmooth.smoothing.resume import Checkpoint, fingerprint
 from certsmooth.smoothing.robust import macer_loss, smoothadv_perturbation
 from certsmooth.smoothing.train import flush_denormal, loss_per_model
@@ -88,7 +89,7 @@ def train_gaussian(
     n, dim = xt.shape[0], int(np.prod(xt.shape[1:]))
     model = build_model(cfg.arch, tuple(xt.shape[1:]), num_classes, seed=derive_seed(seed, "ga", "init")).to(dev)
     model.train()
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    opt = adam(model.parameters(), lr=cfg.lr)
     gen = torch.Generator().manual_seed(derive_seed(seed, "ga", "shuffle"))
     t0 = time.perf_counter()
     loss_sum, correct, done = 0.0, 0, 0

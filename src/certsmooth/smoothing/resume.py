@@ -141,7 +141,7 @@ class Checkpoint:
         self._last = time.monotonic()
 
     # -- loading -------------------------------------------------------------------------------------------------
-    def restore(self, model: torch.nn.Module, opt: torch.optim.Optimizer, gens: list[torch.Generator]):
+    def restore(self, model: torch.nn.Module, opt, gens: list[torch.Generator]):
         """Load the latest checkpoint into ``model``, ``opt`` and ``gens``; return (epochs
         done, extra tensors), or (0, {}) when there is none usable (then nothing is changed)."""
         self._last = time.monotonic()
@@ -221,7 +221,7 @@ class Checkpoint:
         return epochs_done >= self.epochs or time.monotonic() - self._last >= self.every_s
 
     def save(
-        self, epochs_done: int, model: torch.nn.Module, opt: torch.optim.Optimizer, gens: list[torch.Generator],
+        self, epochs_done: int, model: torch.nn.Module, opt, gens: list[torch.Generator],
         extra: dict[str, torch.Tensor],
     ) -> Path:  # fmt: skip
         token = uuid.uuid4().hex[:16]
@@ -262,7 +262,7 @@ def _check_shapes(what: str, state: dict[str, torch.Tensor], ref: dict[str, torc
             raise CorruptFileError(f"{what} tensor {k} has {tuple(t.shape)} {t.dtype}, the model {tuple(ref[k].shape)}")
 
 
-def _load_optimizer(opt: torch.optim.Optimizer, state: dict[int, dict[str, torch.Tensor]]) -> None:
+def _load_optimizer(opt, state: dict[int, dict[str, torch.Tensor]]) -> None:
     """Restore per-parameter state; moments get their parameter's layout, as when Adam
     creates them (``zeros_like``), and ``step`` the type Adam uses."""
     sd = opt.state_dict()

@@ -19,6 +19,7 @@ from __future__ import annotations
 import torch
 
 from certsmooth.models import probabilities
+from certsmooth.smoothing.adam import adam
 from certsmooth.smoothing.train import loss_per_model
 
 
@@ -73,7 +74,7 @@ def smoothadv_perturbation(
     if eps <= 0 or steps == 0:
         return torch.zeros_like(x)
     delta = torch.zeros_like(x, requires_grad=True)
-    opt = torch.optim.Adam([delta], lr=2 * eps / steps)
+    opt = adam([delta], lr=2 * eps / steps)
     for _ in range(steps):
         loss = -cross_entropy(model(x + delta + noise), y)
         opt.zero_grad(set_to_none=True)

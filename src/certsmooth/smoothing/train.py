@@ -33,6 +33,7 @@ from certsmooth.logs import LOG, log_stream
 from certsmooth.models import WideEnsemble, build_model, predictions
 from certsmooth.noise import standard_normal
 from certsmooth.seeding import derive_seed
+from certsmooth.smoothing.adam import adam
 from certsmooth.smoothing.resume import Checkpoint, fingerprint
 
 
@@ -96,7 +97,7 @@ def train_lane(
     seeds = [model_seeds(root_seed, i) for i in model_ids]
     models = [build_model(cfg.arch, tuple(x.shape[1:]), num_classes, seed=s["init"], check=False) for s in seeds]
     net = WideEnsemble(models).to(device).train()
-    opt = torch.optim.Adam(net.parameters(), lr=cfg.lr, fused=True)
+    opt = adam(net.parameters(), lr=cfg.lr, fused=True)
     keys = torch.tensor([s["train_noise"] for s in seeds], dtype=torch.int64, device=device)
     gens = [torch.Generator().manual_seed(s["shuffle"]) for s in seeds]
     sigma = torch.tensor(cfg.sigma, dtype=torch.float32, device=device)
