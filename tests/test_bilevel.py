@@ -8,7 +8,13 @@ from scipy.stats import norm
 from certsmooth.attacks.bilevel import BilevelConfig, bilevel_poison, hypergradient, linf_norms, project, solve_p
 from certsmooth.errors import ConfigError
 from certsmooth.smoothing.ga import GAConfig, smoothadv_eps, train_gaussian
-from certsmooth.smoothing.robust import cross_entropy, macer_loss, smoothadv_perturbation, soft_radius
+from certsmooth.smoothing.robust import (
+    cross_entropy,
+    macer_loss,
+    smoothadv_perturbation,
+    soft_abstain,
+    soft_radius,
+)
 
 
 def _tiny_problem(seed=0, d=3, n=12, m=4):
@@ -141,6 +147,8 @@ def test_bilevel_deterministic_and_save_final():
 def test_bilevel_config_errors():
     with pytest.raises(ConfigError, match="victim"):
         BilevelConfig(victim="trades", sigma=0.5, epsilon=0.1)
+    with pytest.raises(ConfigError, match="objective = 'entropy'"):
+        BilevelConfig(objective="entropy", sigma=0.5, epsilon=0.1)
     with pytest.raises(ConfigError, match="u_moments"):
         BilevelConfig(u_moments="global", sigma=0.5, epsilon=0.1)
 
@@ -154,6 +162,36 @@ def test_soft_radius_closed_form():
     p = (1 - 2 * a) * p + a
     want = 0.5 * sigma * (norm.ppf(p[0]) - norm.ppf(p[1])) / 2  # the second point is wrong: 0
     assert float(soft_radius(logits, y, sigma, beta, a)) == pytest.approx(want, rel=1e-5)
+
+
+def test_soft_abstain_closed_form():
+    # p̂ = mean over copies of softmax(β·z), squeezed to (1 − 2a)p̂ + a; f = mean σ·max(Φ⁻¹(p̂₁), 0)
+    z = torch.tensor([[[3.0, 0.0, 0.0], [0.2, 0.0, 0.1]], [[1.0, 0.0, 0.0], [0.0, 0.3, 0.1]]])
+    sigma, beta, a = 0.5, 2.0, 0.01
+    p = torch.softmax(beta * z, -1).mean(0).numpy().astype(np.float64)
+    p = (1 - 2 * a) * p + a
+    top = p.max(1)
+    assert top[0] > 0.5 > top[1]  # the second point already abstains: it adds nothing
+    assert float(soft_abstain(z, sigma, beta, a)) == pytest.approx(sigma * norm.ppf(top[0]) / 2, rel=1e-5)
+    z.requires_grad_(True)
+    soft_abstain(z, sigma, beta, a).backward()
+    assert z.grad[:, 1].abs().max() == 0 and z.grad[:, 0].abs().max() > 0
+    # a confident wrong class counts as much as a confident right one (the radius objective drops it)
+    flipped = torch.tensor([[[0.0, 3.0, 0.0]], [[0.0, 1.0, 0.0]]])
+    assert float(soft_abstain(flipped, sigma, beta, a)) == pytest.approx(sigma * norm.ppf(top[0]), rel=1e-5)
+    assert float(soft_radius(flipped, torch.tensor([0]), sigma, beta, a)) == 0
+
+
+def test_abstain_objective_lowers_the_surrogates_top_probability():
+    """The abstain upper level moves the poisons, differently from the radius, and its
+    recorded f is a soft radius (≥ 0)."""
+    x, y = _data()
+    radius = bilevel_poison(x, y, 2, BilevelConfig(save_final=True, **TINY), seed=0, num_classes=3, device="cpu")
+    cfg = BilevelConfig(save_final=True, objective="abstain", **TINY)
+    res = bilevel_poison(x, y, 2, cfg, seed=0, num_classes=3, device="cpu")
+    assert linf_norms(res.poisons, x[res.index]).max() <= 0.1 + 1e-6
+    assert not np.array_equal(res.poisons, radius.poisons)
+    assert all(h["upper_f"] >= 0 for h in res.history)
 
 
 def test_macer_loss_terms():

@@ -576,9 +576,12 @@ class Experiment:
             from certsmooth.artifacts import short_hash
 
             b = a["bilevel"]
-            settings = {**a, "bilevel": {k: v for k, v in b.items() if k not in ("device", "sigma")}}
+            drop = {"device", "sigma"} | ({"objective"} if b["objective"] == "radius" else set())
+            # (the default objective stays out of the key: the folders of poisons made before it existed)
+            settings = {**a, "bilevel": {k: v for k, v in b.items() if k not in drop}}
             key = {"attack": settings, "sigma": self.bilevel_sigma, "dataset": self.prepared_dir()}
-            return f"bilevel-{b['victim']}-eps{a['epsilon']:g}-t{a['target']}-{short_hash(key)}-s{self.seed}"
+            kind = b["victim"] if b["objective"] == "radius" else f"{b['victim']}-{b['objective']}"
+            return f"bilevel-{kind}-eps{a['epsilon']:g}-t{a['target']}-{short_hash(key)}-s{self.seed}"
         if "trigger" not in a:
             return f"clean-s{self.seed}"
         t = a["trigger"]

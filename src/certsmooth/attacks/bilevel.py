@@ -3,7 +3,9 @@
 
 Every training image of the target class is a poison u (‖u − x‖∞ ≤ ε, u ∈ [0, 1], label
 kept). Upper level (minimised): the soft certified radius f of the surrogate on target-class
-validation points; lower level g: the victim's training loss (GA, MACER or SmoothAdv) on
+validation points (``objective: radius``; ``abstain``, this project's availability variant:
+σ·max(Φ⁻¹(p̂₁), 0) of the top class whatever it is, zero where Cohen's certifier abstains);
+lower level g: the victim's training loss (GA, MACER or SmoothAdv) on
 clean non-target data ∪ poisons. ApproxGrad, per mini-batch:
 
 1. ``niter1`` Adam steps on the weights v minimising g;
@@ -52,10 +54,11 @@ from certsmooth.models import build_model
 from certsmooth.noise import standard_normal
 from certsmooth.seeding import derive_seed
 from certsmooth.smoothing.adam import adam
-from certsmooth.smoothing.robust import cross_entropy, macer_loss, smoothadv_perturbation, soft_radius
+from certsmooth.smoothing.robust import cross_entropy, macer_loss, smoothadv_perturbation, soft_abstain, soft_radius
 from certsmooth.smoothing.train import flush_denormal
 
 VICTIMS = ("ga", "macer", "smoothadv")
+OBJECTIVES = ("radius", "abstain")
 
 
 _D = schema.defaults("bilevel")  # the only copy of these defaults: the params schema
@@ -64,6 +67,7 @@ _D = schema.defaults("bilevel")  # the only copy of these defaults: the params s
 @dataclass(frozen=True, kw_only=True)
 class BilevelConfig:
     victim: str = _D["victim"]  # the lower level: ga | macer | smoothadv
+    objective: str = _D["objective"]  # the upper level: radius (Mehra et al.) | abstain
     arch: str = _D["arch"]
     sigma: float  # the attack σ (params: bilevel.sigma, null = the smoothing σ)
     epsilon: float  # ℓ∞ budget (params: the attack's epsilon, required)
@@ -93,6 +97,8 @@ class BilevelConfig:
     def __post_init__(self):
         if self.victim not in VICTIMS:
             raise ConfigError(f"attack.bilevel.victim = {self.victim!r}: allowed {', '.join(VICTIMS)}")
+        if self.objective not in OBJECTIVES:
+            raise ConfigError(f"attack.bilevel.objective = {self.objective!r}: allowed {', '.join(OBJECTIVES)}")
         if self.u_moments not in ("shared", "per_poison"):
             raise ConfigError(f"attack.bilevel.u_moments = {self.u_moments!r}: allowed shared, per_poison")
 
@@ -295,7 +301,10 @@ def bilevel_poison(
                 eta_v = torch.stack([noise("upper", vrow, step, j) for j in range(cfg.k)])
                 yv = torch.full((bv,), target, device=dev, dtype=torch.int64)
                 logits = sur(sur.params, (x0[vrow.to(dev)][None] + eta_v).flatten(0, 1)).reshape(cfg.k, bv, -1)
-                f = soft_radius(logits, yv, cfg.sigma, cfg.beta, cfg.a)
+                if cfg.objective == "radius":
+                    f = soft_radius(logits, yv, cfg.sigma, cfg.beta, cfg.a)
+                else:
+                    f = soft_abstain(logits, cfg.sigma, cfg.beta, cfg.a)
                 grad_f = [g.detach() for g in torch.autograd.grad(f, sur.params)]
                 res = solve_p(  # 2. damped linear solve for p
                     partial(batch.lower, u=u_batch), sur.params, grad_f, p, opt_p, cfg.niter2, cfg.damping
@@ -308,8 +317,8 @@ def bilevel_poison(
                 step += 1
             history.append({"epoch": epoch, "upper_f": f_val, "p_residual": res,
                             "linf": float((u_all - x0).abs().max()), "wall_s": time.perf_counter() - t0})  # fmt: skip
-            LOG.info("bilevel epoch %d: soft radius f %.4f, p residual %.3g, max |u − x| %.4f (%.0f s)", epoch, f_val,
-                     res, history[-1]["linf"], history[-1]["wall_s"])  # fmt: skip
+            LOG.info("bilevel epoch %d: upper f (%s) %.4f, p residual %.3g, max |u − x| %.4f (%.0f s)", epoch,
+                     cfg.objective, f_val, res, history[-1]["linf"], history[-1]["wall_s"])  # fmt: skip
             if epoch < cfg.epochs - 1 or cfg.save_final:
                 saved = u_all.clone()
     stats = {

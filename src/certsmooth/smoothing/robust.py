@@ -46,6 +46,15 @@ def soft_radius(logits: torch.Tensor, y: torch.Tensor, sigma: float, beta: float
     return torch.where(top == y, radius, torch.zeros_like(radius)).sum() / y.numel()
 
 
+def soft_abstain(logits: torch.Tensor, sigma: float, beta: float, a: float) -> torch.Tensor:
+    """Abstention objective (this project's variant of Mehra et al.'s upper level):
+    (1/B)·Σ σ·max(Φ⁻¹(p̂₁), 0), the soft Cohen radius of the top class *whatever it is*.
+    It is zero exactly where p̂₁ ≤ ½, where Cohen's CERTIFY abstains; unlike the radius
+    objective, moving a point to another confident class does not lower it."""
+    p1, _, _ = soft_top2(logits, beta, a)
+    return (sigma * torch.relu(torch.special.ndtri(p1))).mean()
+
+
 def macer_loss(
     logits: torch.Tensor, y: torch.Tensor, sigma: float, beta: float, gamma: float, lam: float
 ) -> torch.Tensor:
