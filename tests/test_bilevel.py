@@ -247,3 +247,52 @@ def test_victim_methods_train_and_are_seeded(method):
     assert "macer" not in GAConfig(arch="a", sigma=1, epochs=1, batch_size=1, lr=1, method="smoothadv").to_dict()
     with pytest.raises(ConfigError, match="train_method"):
         GAConfig(arch="a", sigma=1, epochs=1, batch_size=1, lr=1, method="trades")
+
+
+def test_avail_bilevel_step_refines_avail_uniform_within_eps(tmp_path):
+    """The `bilevel-poison` step for avail_bilevel: avail_uniform's rows, labels and trigger
+    (the `poison` step's poisons are the starting points), each poison within ε of its
+    triggered image, every other image untouched, the trigger on the test set, and the
+    upper level on the other training images with the trigger (never a poison)."""
+    from certsmooth.artifacts import read_json, sha256_array
+    from certsmooth.attacks.bilevel import trigger_plan
+    from certsmooth.attacks.store import load_poisoned_train, load_triggered_test
+    from certsmooth.attacks.triggers import make_trigger
+    from certsmooth.data.prepared import PreparedSplit, save_prepared
+    from certsmooth.steps import bilevel_poison as bstep
+    from certsmooth.steps import poison as pstep
+    from certsmooth.steps.plot_samples import describe
+
+    x, y = _data(n=120, classes=3)
+    for name, (xs, ys) in (("train", (x, y)), ("test", (x[:30], y[:30]))):
+        u8 = np.round(xs * 255).astype(np.uint8)
+        part = PreparedSplit(u8, ys, np.arange(len(ys)), ["a", "b", "c"], {"raw_sha256": "r" * 64})
+        part.provenance["content_sha256"] = sha256_array(part.x, part.y)
+        save_prepared(tmp_path / f"{name}.npz", part)
+    trig = {"name": "badnets", "size": 4, "position": None, "value": 1.0, "style": "solid"}
+    files = {"train": str(tmp_path / "train.npz"), "test": str(tmp_path / "test.npz")}
+    pstep.run(**files, attack={"kind": "avail_uniform", "trigger": trig, "rate": 0.1}, seed=4, experiment="s/u",
+              out_dir=str(tmp_path / "uniform"))  # fmt: skip
+    bl = {k: v for k, v in TINY.items() if k not in ("sigma", "epsilon")}
+    bl |= {"victim": "ga", "objective": "abstain", "save_final": True}
+    attack = {"kind": "avail_bilevel", "trigger": trig, "rate": 0.1, "epsilon": 0.2, "bilevel": bl}
+    bstep.run(**files, attack=attack, sigma=0.5, seed=4, experiment="s/b", device="cpu", out_dir=str(tmp_path / "b"))
+    uni, bil = load_poisoned_train(tmp_path / "uniform/train.npz"), load_poisoned_train(tmp_path / "b/train.npz")
+    idx = uni.poison_index
+    assert idx.size == 12 and np.array_equal(bil.poison_index, idx) and np.array_equal(bil.y, uni.y)
+    assert np.array_equal(bil.clean_y, y) and not np.array_equal(bil.y[idx], y[idx])  # relabelled as avail_uniform
+    step = np.abs(bil.x[idx] - uni.x[idx])
+    assert step.max() <= 0.2 + 1e-6 and step.max() > 0.05  # moved, within ε of the triggered start
+    assert bil.x.min() >= 0 and bil.x.max() <= 1
+    rest = np.setdiff1d(np.arange(y.size), idx)
+    assert np.array_equal(bil.x[rest], uni.x[rest])  # the other images are the clean ones
+    t_uni, t_bil = load_triggered_test(tmp_path / "uniform/test.npz"), load_triggered_test(tmp_path / "b/test.npz")
+    assert np.array_equal(t_bil.x, t_uni.x) and t_bil.target == -1
+    rec = read_json(tmp_path / "b/record.json")
+    assert rec["bilevel"]["target"] is None and rec["bilevel"]["linf"]["max"] <= 0.2 + 1e-6
+    assert "triggered" in rec["bilevel"]["start"] and rec["bilevel"]["stats"]["validation"].startswith("every non-")
+    kind, _, relabel = describe(rec, ["a", "b", "c"])
+    assert kind == "avail_bilevel" and "abstain" in relabel
+    plan = trigger_plan(x, y, make_trigger(trig), idx, uni.y[idx])
+    assert len(plan.val_x) == rest.size and np.array_equal(plan.val_y, y[rest])
+    assert np.array_equal(plan.val_x, make_trigger(trig).apply(x[rest]))

@@ -249,7 +249,7 @@ def expand_suites(config: dict, source: str = "params.yaml") -> None:
                 if block in cfg and block not in kind.blocks:
                     raise ConfigError(f"{where}.certifiers.{c}.{block} is not used by kind {cfg['kind']!r}; remove it")
         for a, cfg in attacks.items():
-            if cfg["kind"] == "bilevel" and cfg.get("bilevel", {}).get("sigma") is None:
+            if cfg["kind"] in ("bilevel", "avail_bilevel") and cfg.get("bilevel", {}).get("sigma") is None:
                 raise ConfigError(
                     f"{where}.attacks.{a}.bilevel.sigma is not set: the poisons are built once for every certifier, "
                     "so give the σ of their surrogate (e.g. the Cohen certifier's)"
@@ -572,7 +572,7 @@ class Experiment:
     def attack_tag(self) -> str:
         """Short folder name carrying the key attack settings, e.g. ``onepixel-d1-r0.02-t0-s0``."""
         a = self.cfg["attack"]
-        if a["kind"] == "bilevel":
+        if a["kind"] in ("bilevel", "avail_bilevel"):
             from certsmooth.artifacts import short_hash
 
             b = a["bilevel"]
@@ -581,6 +581,9 @@ class Experiment:
             settings = {**a, "bilevel": {k: v for k, v in b.items() if k not in drop}}
             key = {"attack": settings, "sigma": self.bilevel_sigma, "dataset": self.prepared_dir()}
             kind = b["victim"] if b["objective"] == "radius" else f"{b['victim']}-{b['objective']}"
+            if a["kind"] == "avail_bilevel":  # the bilevel_poison rule builds the folders named bilevel-*
+                name = a["trigger"]["name"]
+                return f"bilevel-avail-{kind}-{name}-r{a['rate']:g}-eps{a['epsilon']:g}-{short_hash(key)}-s{self.seed}"
             return f"bilevel-{kind}-eps{a['epsilon']:g}-t{a['target']}-{short_hash(key)}-s{self.seed}"
         if "trigger" not in a:
             return f"clean-s{self.seed}"

@@ -239,25 +239,64 @@ class BilevelResult:
     stats: dict
 
 
+@dataclass(frozen=True)
+class BilevelPlan:
+    """Which training rows become poisons, where they start, and the upper level's points."""
+
+    rows: np.ndarray  # int64 sorted rows of the training set replaced by poisons
+    start: np.ndarray  # float32 the poisons' starting images: the centres of their ℓ∞ balls
+    labels: np.ndarray  # int64 the poisons' training labels
+    val_x: np.ndarray  # float32 the attacker's validation inputs (the upper level)
+    val_y: np.ndarray  # int64 their labels (the radius objective counts the correct ones)
+    description: str
+
+
+def mehra_plan(x: np.ndarray, y: np.ndarray, target: int) -> BilevelPlan:
+    """Mehra et al.: every image of class ``target`` is a clean-label poison; the validation
+    points are their clean originals."""
+    rows = np.flatnonzero(y == target).astype(np.int64)
+    if rows.size == 0 or rows.size == y.size:
+        raise ConfigError(f"attack.target = {target}: the training set needs images of the target class and others")
+    start = np.ascontiguousarray(x[rows], dtype=np.float32)
+    labels = np.full(rows.size, target, dtype=np.int64)
+    return BilevelPlan(rows, start, labels, start, labels, "clean originals of the target-class training images")
+
+
+def trigger_plan(x: np.ndarray, y: np.ndarray, trigger, rows: np.ndarray, labels: np.ndarray) -> BilevelPlan:
+    """The triggered availability variant: the training images at ``rows`` with the trigger
+    and ``labels`` are the poisons' starting points; the validation points are every other
+    training image with the trigger and its true label (the test-time inputs to make abstain)."""
+    rows = np.asarray(rows, dtype=np.int64)
+    rest = np.setdiff1d(np.arange(y.size), rows)
+    if rows.size == 0 or rest.size == 0:
+        raise ConfigError(f"the bilevel availability attack poisons {rows.size} of {y.size} images; "
+                          "it needs at least one poison and one clean image")  # fmt: skip
+    start = np.ascontiguousarray(trigger.apply(x[rows]), dtype=np.float32)
+    val_x = np.ascontiguousarray(trigger.apply(x[rest]), dtype=np.float32)
+    return BilevelPlan(rows, start, np.asarray(labels, dtype=np.int64), val_x, np.asarray(y[rest], dtype=np.int64),
+                       "every non-poisoned training image with the trigger")  # fmt: skip
+
+
 def bilevel_poison(
-    x: np.ndarray, y: np.ndarray, target: int, cfg: BilevelConfig, seed: int, num_classes: int, device: str = "auto"
-) -> BilevelResult:
-    """Run ApproxGrad on training images ``x`` (float32 N×C×H×W in [0, 1]) and labels ``y``;
+    x: np.ndarray, y: np.ndarray, target: int, cfg: BilevelConfig, seed: int, num_classes: int, device: str = "auto",
+    plan: BilevelPlan | None = None,
+) -> BilevelResult:  # fmt: skip
+    """Run ApproxGrad on training images ``x`` (float32 N×C×H×W in [0, 1]) and labels ``y``.
+    ``plan`` names the poisons and the validation points; by default (:func:`mehra_plan`)
     the poisons are every image of class ``target``."""
+    plan = mehra_plan(x, y, target) if plan is None else plan
     dev = resolve_device(device)
     xt = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).to(dev)
     yt = torch.from_numpy(np.asarray(y, dtype=np.int64)).to(dev)
-    pidx = np.flatnonzero(y == target)
-    cidx = np.flatnonzero(y != target)
-    if pidx.size == 0 or cidx.size == 0:
-        raise ConfigError(f"attack.target = {target}: the training set needs images of the target class and others")
+    pidx = plan.rows
+    cidx = np.setdiff1d(np.arange(y.size), pidx)  # the clean rest of the training set
     shape = tuple(xt.shape[1:])
     dim = int(np.prod(shape))
-    x0 = xt[pidx].clone()  # clean originals (also the attacker's validation points)
+    x0 = torch.from_numpy(plan.start).to(dev)  # the poisons' starting points (the centres of the ε balls)
+    py = torch.from_numpy(plan.labels).to(dev)
+    xv, yv_all = torch.from_numpy(plan.val_x).to(dev), torch.from_numpy(plan.val_y).to(dev)
     u_all = x0.clone()
-    ty = torch.full((cfg.batch_poison,), target, device=dev, dtype=torch.int64)
-    bp, bc, bv = min(cfg.batch_poison, pidx.size), min(cfg.batch_clean, cidx.size), min(cfg.batch_val, pidx.size)
-    ty = ty[:bp]
+    bp, bc, bv = min(cfg.batch_poison, pidx.size), min(cfg.batch_clean, cidx.size), min(cfg.batch_val, len(xv))
     gen = torch.Generator().manual_seed(derive_seed(seed, "bilevel", "batches"))
     steps_per_epoch = max(1, cidx.size // bc)
     history, saved = [], u_all.clone()
@@ -286,8 +325,8 @@ def bilevel_poison(
             for s in range(steps_per_epoch):
                 crow = torch.from_numpy(cidx)[perm[s * bc : (s + 1) * bc]]
                 slot = torch.randperm(pidx.size, generator=gen)[:bp]  # poisons of this step
-                vrow = torch.randperm(pidx.size, generator=gen)[:bv]
-                batch = _Batch(cfg, sur, noise, step, xt[crow.to(dev)], yt[crow.to(dev)], ty, crow,
+                vrow = torch.randperm(len(xv), generator=gen)[:bv]
+                batch = _Batch(cfg, sur, noise, step, xt[crow.to(dev)], yt[crow.to(dev)], py[slot.to(dev)], crow,
                                torch.from_numpy(pidx)[slot])  # fmt: skip
                 u_batch = u_all[slot]
                 if cfg.victim == "smoothadv":  # the adversarial shift at the current weights, a constant
@@ -299,8 +338,8 @@ def bilevel_poison(
                         q.grad = g
                     opt_v.step()
                 eta_v = torch.stack([noise("upper", vrow, step, j) for j in range(cfg.k)])
-                yv = torch.full((bv,), target, device=dev, dtype=torch.int64)
-                logits = sur(sur.params, (x0[vrow.to(dev)][None] + eta_v).flatten(0, 1)).reshape(cfg.k, bv, -1)
+                yv = yv_all[vrow.to(dev)]
+                logits = sur(sur.params, (xv[vrow.to(dev)][None] + eta_v).flatten(0, 1)).reshape(cfg.k, bv, -1)
                 if cfg.objective == "radius":
                     f = soft_radius(logits, yv, cfg.sigma, cfg.beta, cfg.a)
                 else:
@@ -323,7 +362,7 @@ def bilevel_poison(
                 saved = u_all.clone()
     stats = {
         "wall_s": time.perf_counter() - t0, "steps": step, "device": str(dev), "bn_mode": "train",
-        "num_poisons": int(pidx.size), "validation": "clean originals of the target-class training images",
+        "num_poisons": int(pidx.size), "validation": plan.description,
     }  # fmt: skip
     return BilevelResult(saved.cpu().numpy().astype(np.float32), pidx.astype(np.int64), history, stats)
 

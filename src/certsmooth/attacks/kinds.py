@@ -40,6 +40,8 @@ ATTACKS: dict[str, AttackKind] = {
                    lambda a: f"control: {_trigger_name(a)} trigger only" if "trigger" in a else "clean"),
         AttackKind("bilevel", frozenset({"target", "epsilon", "bilevel"}), "bilevel_poison", "target_class",
                    lambda a: f"bilevel vs {a['bilevel']['victim']} (ε={a['epsilon']:g})"),
+        AttackKind("avail_bilevel", frozenset({"rate", "trigger", "epsilon", "bilevel"}), "bilevel_poison", "inputs",
+                   lambda a: f"availability (bilevel, {a['bilevel']['objective']}) {100 * a['rate']:g}%"),
     )
 }  # fmt: skip
 

@@ -131,26 +131,34 @@ def poison_availability(
         return PoisonedTrain(x, y, train.y.copy(), empty, np.zeros(0))
     if kind not in AVAILABILITY:
         raise ConfigError(f"attack.kind = {kind!r}: allowed backdoor, none, {', '.join(AVAILABILITY)}")
-    m = num_poisons(n, rate)
-    if not 1 <= m <= n:
-        raise ConfigError(f"attack.rate = {rate} poisons {m} of {n} training points; use a rate in [{1 / n:.2g}, 1)")
-    idx = draw_rows(n, m, seed)
-    rng = numpy_rng(seed, "availability-labels")
-    if kind == "avail_uniform":
-        labels = rng.integers(0, c, size=m)
-    else:
-        a, b = (int(v) for v in split_classes)
-        for v in (a, b):
-            if not 0 <= v < c:
-                raise ConfigError(f"attack.split_classes = {list(split_classes)}: labels must be in 0..{c - 1}")
-        if a == b:
-            raise ConfigError(f"attack.split_classes = {list(split_classes)}: the two classes must differ")
-        labels = np.where(rng.permutation(m) < (m + 1) // 2, a, b)
+    idx, labels = availability_poisons(kind, n, c, rate, seed, split_classes)
     triggered = trigger.apply(x[idx])
     norms = perturbation_norms(x[idx], triggered)
     x[idx] = triggered
     y[idx] = labels
     return PoisonedTrain(x, y, train.y.copy(), idx, norms)
+
+
+def availability_poisons(kind: str, n: int, c: int, rate: float, seed: int, split_classes=(0, 1)):
+    """(rows, new labels) of the ``avail_uniform`` / ``avail_split`` poisons of a training set of
+    ``n`` points in ``c`` classes (module docstring), seeded."""
+    m = num_poisons(n, rate)
+    if not 1 <= m <= n:
+        raise ConfigError(f"attack.rate = {rate} poisons {m} of {n} training points; use a rate in [{1 / n:.2g}, 1)")
+    return draw_rows(n, m, seed), _availability_labels(kind, m, c, seed, split_classes)
+
+
+def _availability_labels(kind: str, m: int, c: int, seed: int, split_classes) -> np.ndarray:
+    rng = numpy_rng(seed, "availability-labels")
+    if kind == "avail_uniform":
+        return rng.integers(0, c, size=m)
+    a, b = (int(v) for v in split_classes)
+    for v in (a, b):
+        if not 0 <= v < c:
+            raise ConfigError(f"attack.split_classes = {list(split_classes)}: labels must be in 0..{c - 1}")
+    if a == b:
+        raise ConfigError(f"attack.split_classes = {list(split_classes)}: the two classes must differ")
+    return np.where(rng.permutation(m) < (m + 1) // 2, a, b)
 
 
 def trigger_test_set(test: PreparedSplit, trigger: Trigger, target: int) -> TriggeredTest:

@@ -42,6 +42,10 @@ def describe(record: dict, class_names: list[str]) -> tuple[str, str, str]:
         "bilevel": lambda: (
             f"(clean-label: labels kept; ℓ∞ ≤ {attack['epsilon']:g}, optimised against {attack['bilevel']['victim']})"
         ),
+        "avail_bilevel": lambda: (
+            f"→ uniformly random labels; ℓ∞ ≤ {attack['epsilon']:g} around the triggered image, optimised "
+            f"({attack['bilevel']['objective']}) against {attack['bilevel']['victim']}"
+        ),
     }[kind]()
     trig = ", ".join(f"{k}={v}" for k, v in record["trigger"].items() if k != "name" and v is not None)
     title = {
