@@ -807,6 +807,35 @@ def bench_bilevel(args) -> None:
     print(f"  GA: {med / steps:.2f} s per ApproxGrad step")
 
 
+_START = (
+    "import torch\n"
+    "from certsmooth.models import build_model\n"
+    "from certsmooth.smoothing.adam import adam\n"
+    "m = build_model('mnist_cnn', (1, 28, 28), 2, seed=0)\n"
+    "opt = {optimizer}(m.parameters(), lr=1e-3, fused=True)\n"
+    "m(torch.rand(8, 1, 28, 28)).sum().backward()\n"
+    "opt.step()\n"
+)
+
+
+def bench_start(args) -> dict:
+    """What a training job pays before its first step, in a fresh process each time: Python,
+    torch and the library, a model, its optimiser and one step, with torch.optim.Adam (its
+    first use imports torch._dynamo) and with certsmooth's CPU Adam (smoothing.adam)."""
+    import subprocess
+    import sys
+
+    codes = {"torch.optim.Adam": "torch.optim.Adam", "certsmooth smoothing.adam": "adam"}
+    codes = {name: _START.format(optimizer=opt) for name, opt in codes.items()}
+    variants = {name: (lambda c=c: subprocess.run([sys.executable, "-c", c], check=True)) for name, c in codes.items()}
+    times = interleaved(variants, args.repeats, warmup=1)
+    print(report("start: a fresh process up to the first training step (ratio to torch.optim.Adam)", times))
+    med = {k: statistics.median(v) for k, v in times.items()}
+    saved = med["torch.optim.Adam"] - med["certsmooth smoothing.adam"]
+    print(f"  saved per training job: {saved:.3f} s")
+    return {"times_s": times, "saved_per_job_s": saved}
+
+
 def _positive(value: str) -> int:
     n = int(value)
     if n < 1:
@@ -896,6 +925,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-clean", type=_positive, default=300)
     p.add_argument("--batch-poison", type=_positive, default=100)
     p.add_argument("--batch-val", type=_positive, default=50)
+    add("start", bench_start, "a training job's start: torch.optim.Adam vs certsmooth's CPU Adam", device=False)
     p = sub.add_parser("_train-one")  # internal: one timed run (JSON spec), printed as JSON
     p.add_argument("spec")
     p.set_defaults(func=None)
