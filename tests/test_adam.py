@@ -71,6 +71,8 @@ def test_factory_and_bad_input():
         Adam([], lr=1e-3)
     with pytest.raises(ValueError, match="floating-point"):
         Adam([torch.zeros(3, dtype=torch.int64)], lr=1e-3, fused=True)
+    with pytest.raises(ValueError, match="one dtype"):
+        Adam([torch.zeros(3), torch.zeros(3, dtype=torch.float64)], lr=1e-3, fused=True)
     opt = Adam(net.parameters(), lr=1e-3)
     opt.step()  # no gradients: nothing happens, no state
     assert opt.state == {}

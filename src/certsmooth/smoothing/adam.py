@@ -40,8 +40,8 @@ class Adam:
         params = list(params)
         if not params or any(p.device.type != "cpu" for p in params):
             raise ValueError("certsmooth's Adam takes a non-empty list of CPU tensors (use smoothing.adam.adam)")
-        if fused and any(not torch.is_floating_point(p) for p in params):
-            raise ValueError("fused Adam needs floating-point parameters")
+        if fused and (any(not torch.is_floating_point(p) for p in params) or len({p.dtype for p in params}) > 1):
+            raise ValueError("fused Adam needs floating-point parameters of one dtype (torch would group them)")
         self.fused = bool(fused)
         # torch.optim.Adam's group keys, so that either class loads the other's state_dict
         self.param_groups = [{

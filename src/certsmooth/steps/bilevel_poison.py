@@ -44,7 +44,7 @@ def run(*, train: str, test: str, attack: dict, sigma: float, seed: int, experim
     poisoned_y = y.copy()
     poisoned_y[res.index] = plan.labels
     poisoned = PoisonedTrain(poisoned_x, poisoned_y, y.copy(), res.index, perturbation_norms(clean, res.poisons))
-    triggered = trigger_test_set(test_set, trigger, NO_TARGET)  # bilevel: no test-time trigger
+    triggered = trigger_test_set(test_set, trigger, NO_TARGET)  # (bilevel: NoTrigger, the clean test set)
     record = build_record(experiment, attack, seed, trigger, train_set, test_set, poisoned, triggered)
     linf = linf_norms(res.poisons, plan.start)  # from the starting point: the clean image, or the triggered one
     record["bilevel"] = {
