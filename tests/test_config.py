@@ -395,3 +395,18 @@ def test_the_schema_and_the_registries_name_the_same_kinds_and_blocks():
             assert block in defs["certifier"]["properties"] and block in defs["cell"]["properties"], block
     for kind in ATTACKS.values():  # the keys a kind takes are keys of the attack schema
         assert kind.keys <= set(defs["attack"]["properties"]), kind.kind
+
+
+@pytest.mark.parametrize("shared_first", [True, False])
+def test_an_error_in_an_anchored_entry_names_the_suite_that_comes_first(default, shared_first):
+    """Suites sharing entries through a YAML anchor share their errors: the message names the
+    first of them in file order (where the entry is written), whatever jsonschema ranks first."""
+    cfg = copy.deepcopy(default)
+    demo = cfg["suites"]["demo"]
+    alias = {**demo, "attacks": demo["attacks"]}  # the same attack objects, as `attacks: *demo_attacks`
+    rest = {k: v for k, v in cfg["suites"].items() if k == "demo" or v.get("attacks") is not demo["attacks"]}
+    cfg["suites"] = {"shared": alias, **rest} if shared_first else {**rest, "shared": alias}
+    del demo["attacks"]["fourpixel"]["rate"]
+    first = "shared" if shared_first else "demo"
+    with pytest.raises(ConfigError, match=rf"suites\.{first}\.attacks\.fourpixel is missing the key 'rate'"):
+        validate_params(cfg)

@@ -149,14 +149,28 @@ def validate_params(config: Any, schema: dict | None = None, source: str = "para
     validator = _Validator(schema)
     errors = list(validator.iter_errors(config))
     if errors:
-        raise ConfigError(format_error(best_match(errors), source))
+        raise ConfigError(format_error(_first_suite_match(errors, config), source))
     expand_suites(config, source)
     cells = _Validator(_cells_schema(schema))  # the cells of every suite, with their blocks' defaults
     errors = list(cells.iter_errors({"suites": config["suites"]}))
     if errors:
-        raise ConfigError(format_error(best_match(errors), source))
+        raise ConfigError(format_error(_first_suite_match(errors, config), source))
     _check_semantics(config, source)
     return config
+
+
+def _first_suite_match(errors: list, config: dict):
+    """The most relevant error of the first suite (in file order) that has one. Suites that
+    share an entry through a YAML anchor (``attacks: *demo_attacks``) share its errors too;
+    this names the first of them, where the entry is written, not whichever jsonschema ranks first."""
+    order = {name: i for i, name in enumerate(config.get("suites") or {})}
+
+    def rank(err) -> int:
+        path = list(err.absolute_path)
+        return order.get(path[1], len(order)) if len(path) > 1 and path[0] == "suites" else -1
+
+    first = min(rank(e) for e in errors)
+    return best_match([e for e in errors if rank(e) == first])
 
 
 # ---------------------------------------------------------------- suites: grids and cells
