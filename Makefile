@@ -38,6 +38,7 @@ bench: $(STAMP)
 	$(BIN)/python -m certsmooth.bench certify
 	$(BIN)/python -m certsmooth.bench cohen
 	$(BIN)/python -m certsmooth.bench sigma
+	$(BIN)/python -m certsmooth.bench noise
 	$(BIN)/python -m certsmooth.bench start
 	$(BIN)/python -m certsmooth.bench bilevel
 	$(BIN)/python -m certsmooth.bench checkpoint

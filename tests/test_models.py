@@ -68,3 +68,25 @@ def test_row_sliced_inference_has_the_whole_batchs_bits(models, rows, monkeypatc
     monkeypatch.setattr(MnistCNN, "slice_bytes", 5 * 4 * first.out_channels * 28 * 28)
     assert torch.equal(sliced, net(x).detach())  # with gradients: one call, the same bits
     assert len(calls) == -(-rows // 5) + 2
+
+
+@pytest.mark.parametrize("arch,shape,classes", [("mnist_cnn", (1, 28, 28), 2), ("nin", (3, 32, 32), 10)])
+def test_wide_lane_loads_without_initialising(arch, shape, classes):
+    """wide_lane builds a lane from trained states without drawing any initialisation (the
+    global RNG is untouched: no model or wide layer was initialised, only loaded), and its
+    weights and outputs are those of the separately loaded models."""
+    from certsmooth.models import wide_lane
+
+    states = {i: build_model(arch, shape, classes, seed=i).eval().state_dict() for i in range(3)}
+    rng = torch.get_rng_state()
+    net = wide_lane(states, [2, 0], arch, shape, classes, torch.device("cpu"))
+    assert torch.equal(torch.get_rng_state(), rng)
+    assert all(p.device.type == "cpu" and p.requires_grad for p in net.parameters())
+    assert [set(s) for s in net.state_dicts()] == [set(states[2]), set(states[0])]
+    for got, i in zip(net.state_dicts(), [2, 0], strict=True):
+        assert all(torch.equal(got[k], v) for k, v in states[i].items())
+    x = torch.rand(2, 4, *shape, generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        for j, i in enumerate([2, 0]):
+            single = build_model(arch, shape, classes, seed=i).eval()
+            assert torch.allclose(net(x)[j], single(x[j]), atol=1e-5)
