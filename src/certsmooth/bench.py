@@ -31,6 +31,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from certsmooth.heap import keep_freed_blocks
+
 
 def interleaved(variants: dict[str, Callable[[], object]], repeats: int = 5, warmup: int = 1) -> dict[str, list[float]]:
     """Wall times (s) of each variant over ``repeats`` interleaved rounds."""
@@ -986,6 +988,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     import json
 
+    keep_freed_blocks()  # as every certsmooth command (certsmooth.heap)
     args = build_parser().parse_args(argv)
     if args.what == "_train-one":
         print(json.dumps(_train_one(json.loads(args.spec))))

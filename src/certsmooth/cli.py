@@ -13,6 +13,7 @@ import sys
 
 from certsmooth import __version__
 from certsmooth.errors import CertsmoothError, ConfigError
+from certsmooth.heap import keep_freed_blocks
 from certsmooth.logs import LOG, setup_logging
 
 
@@ -491,6 +492,7 @@ def _bench(argv: list[str]) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    keep_freed_blocks()  # before the first tensor: batches reuse the heap instead of faulting in pages
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["bench"]:
         return _bench(argv[1:])
