@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import subprocess
@@ -18,6 +19,7 @@ BIN = Path(sys.executable).parent
 # (certsmooth.__main__); tests/test_provenance.py checks them against the rules' inputs.
 IMPORT_TRACE = Path(tempfile.mkdtemp(prefix="certsmooth-import-trace-"))
 os.environ["CERTSMOOTH_IMPORT_TRACE"] = str(IMPORT_TRACE)
+atexit.register(shutil.rmtree, IMPORT_TRACE, ignore_errors=True)  # each pytest process removes its own
 
 # Files a workflow run needs; copied into temporary project folders by the tests.
 PROJECT_FILES = [
