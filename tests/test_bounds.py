@@ -166,7 +166,7 @@ def test_quantiles_equal_scipy_stats_bit_for_bit():
     (the demo's certificates stayed byte-identical across the change)."""
     from certsmooth.certify.bagging import simultaneous_bounds
     from certsmooth.certify.bounds import whitened_radius
-    from certsmooth.certify.cohen import max_radius
+    from certsmooth.certify.cohen_merge import max_radius
 
     for n in (1, 2, 7, 20, 100, 1000):
         k = np.arange(n + 1)

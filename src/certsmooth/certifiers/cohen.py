@@ -1,6 +1,7 @@
 """Cohen et al.: test-time smoothing of one base classifier trained on the (poisoned) set
 by Gaussian augmentation, MACER or SmoothAdv; CERTIFY and PREDICT in chunks of test
-points. Rules: cohen.smk; library: smoothing/ga.py, certify/cohen.py."""
+points. Rules: cohen.smk; library: smoothing/ga.py, certify/cohen.py (sampling),
+certify/cohen_merge.py (the merged table)."""
 
 from __future__ import annotations
 

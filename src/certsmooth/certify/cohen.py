@@ -107,11 +107,6 @@ def predict_point(model, x: torch.Tensor, idx: int | str, cfg: CohenConfig, seed
     return int(order[0])
 
 
-def max_radius(sigma: float, n: int, alpha: float) -> float:
-    """The largest CERTIFY radius: n_A = n gives p_A,low = α^(1/n)."""
-    return float(sigma * ndtri(alpha ** (1.0 / n)))
-
-
 @torch.no_grad()
 def certify_rows(
     model: torch.nn.Module, x: np.ndarray, y: np.ndarray, rows: np.ndarray, cfg: CohenConfig, seed: int,
@@ -153,25 +148,3 @@ def chunk_rows(
     pts = pts[::skip]
     bounds = np.linspace(0, len(pts), chunks + 1).round().astype(int)
     return pts[bounds[chunk] : bounds[chunk + 1]]
-
-
-def merge_chunks(frames: list[pd.DataFrame], nontarget: np.ndarray, trigger_norm: np.ndarray):
-    """Chunk tables (column ``set`` = clean | triggered) → the clean and triggered frames
-    in the format of the ensemble certifiers (so suite figures and tables take both)."""
-    allp = pd.concat(frames, ignore_index=True).sort_values(["set", "idx"], kind="stable")
-    if allp.duplicated(["set", "idx"]).any():
-        raise ValueError("chunks overlap: a test point appears twice")
-    out = {}
-    for name in ("clean", "triggered"):
-        f = allp[allp["set"] == name].drop(columns="set").reset_index(drop=True)
-        f["abstain"] = f["predict"] == ABSTAIN
-        f["correct"] = f["predict"] == f["label"]
-        f["predict_only_abstain"] = f["predict_only"] == ABSTAIN
-        out[name] = f
-    trig = out["triggered"]
-    trig["nontarget"] = nontarget[trig["idx"].to_numpy()]
-    trig["trigger_norm"] = trigger_norm[trig["idx"].to_numpy()]
-    # Cohen's certificate is about the test input with the training set as given: it says
-    # nothing about the poisons, so no point is "certified against the deployed attack"
-    trig["certified_vs_attack"] = np.nan
-    return out["clean"], trig
