@@ -262,3 +262,17 @@ def matrix_layout(suite):
         "baseline": lay["baseline"],
         "excluded": lay["excluded"],
     }
+
+
+# A local run forks its jobs from one warm interpreter (certsmooth.forkserver): `import
+# torch` once per run instead of once per job. Jobs on cluster nodes, in conda or
+# containers, and runs with CERTSMOOTH_FORKSERVER=off start as plain processes.
+onstart:
+    if workflow.local_exec and not workflow.deployment_settings.deployment_method:
+        import atexit
+        from certsmooth import forkserver
+
+        _server = forkserver.start(sys.executable, config["torch_threads"])
+        if _server is not None:
+            os.environ[forkserver.ENV] = _server[1]
+            atexit.register(forkserver.stop, *_server)
