@@ -146,7 +146,7 @@ def test_a_signal_to_the_job_reaches_its_worker_and_the_job_dies_of_it(server, l
     proc.send_signal(sig)
     code = proc.wait(timeout=60)
     assert code == -sig, proc.stderr.read()
-    _gone(worker)
+    assert _gone(worker), f"worker {worker} still running"
 
 
 def test_a_killed_job_takes_its_worker_with_it(server, library):
@@ -155,7 +155,7 @@ def test_a_killed_job_takes_its_worker_with_it(server, library):
     worker = _wait_for_worker(server_proc.pid, proc)
     proc.kill()
     proc.wait(timeout=60)
-    _gone(worker)
+    assert _gone(worker), f"worker {worker} still running"
 
 
 def _wait_for_worker(server_pid: int, proc: subprocess.Popen) -> int:
@@ -169,11 +169,12 @@ def _wait_for_worker(server_pid: int, proc: subprocess.Popen) -> int:
     raise AssertionError("no worker started")
 
 
-def _gone(pid: int) -> None:
+def _gone(pid: int) -> bool:
+    """Whether ``pid`` has exited (waiting up to 30 s)."""
     t0 = time.monotonic()
     while _alive(pid) and time.monotonic() - t0 < 30:
         time.sleep(0.05)
-    assert not _alive(pid), f"worker {pid} still running"
+    return not _alive(pid)
 
 
 def test_the_server_stops_when_the_workflow_is_gone(library, tmp_path):
@@ -185,7 +186,7 @@ def test_the_server_stops_when_the_workflow_is_gone(library, tmp_path):
     pid, path = parent.stdout.readline().split()
     parent.kill()
     parent.wait()
-    _gone(int(pid))
+    assert _gone(int(pid)), f"server {pid} still running after its parent died"
     shutil.rmtree(os.path.dirname(path), ignore_errors=True)
 
 
