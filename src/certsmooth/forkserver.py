@@ -135,9 +135,7 @@ def serve(path: str, parent: int) -> None:
     while os.getppid() == parent:
         try:
             conn, _ = listener.accept()
-        except TimeoutError:
-            continue
-        except InterruptedError:
+        except (TimeoutError, InterruptedError):
             continue
         if os.fork() == 0:
             listener.close()
@@ -241,7 +239,7 @@ def _work(conn: socket.socket, request: dict, fds: list[int], go: int) -> None:
         for target, fd in enumerate(fds):
             os.dup2(fd, target)
             os.close(fd)
-        for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2):
+        for sig in (signal.SIGCHLD, *FORWARDED):
             signal.signal(sig, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.default_int_handler)
         os.chdir(request["cwd"])
