@@ -80,7 +80,7 @@ def test_models_with_batchnorm_train_as_if_alone(arch):
 
 def test_masked_batchnorm_equals_batchnorm_on_each_models_rows():
     from certsmooth.aggregation.train import RowWeights, masked_batchnorm
-    from certsmooth.models.wide import _wide_bn
+    from certsmooth.models.wide import _wide_leaf
 
     torch.manual_seed(0)
     k, c, b = 3, 4, 8
@@ -88,7 +88,7 @@ def test_masked_batchnorm_equals_batchnorm_on_each_models_rows():
     for bn in bns:
         torch.nn.init.uniform_(bn.weight, 0.5, 1.5)
         torch.nn.init.uniform_(bn.bias, -1, 1)
-    wide = _wide_bn(bns).train()
+    wide = _wide_leaf(bns[0], [bn.state_dict() for bn in bns]).train()
     weights = RowWeights()
     wide.forward = masked_batchnorm(wide, weights, k)
     weights.w = torch.zeros(k, b)

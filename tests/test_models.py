@@ -90,3 +90,16 @@ def test_wide_lane_loads_without_initialising(arch, shape, classes):
         for j, i in enumerate([2, 0]):
             single = build_model(arch, shape, classes, seed=i).eval()
             assert torch.allclose(net(x)[j], single(x[j]), atol=1e-5)
+
+
+def test_wide_ensemble_refuses_states_of_another_architecture():
+    """A trained state that does not fit the lane's architecture is refused by name, before
+    any layer is widened (a wrong checkpoint must not give a half-loaded lane)."""
+    from certsmooth.models import wide_lane
+
+    good = build_model("mnist_cnn", (1, 28, 28), 2, seed=0).state_dict()
+    bad = dict(good)
+    bad.pop("classifier.2.bias")
+    bad["head.weight"] = torch.zeros(1)
+    with pytest.raises(ValueError, match=r"state 1 does not fit.*classifier\.2\.bias.*head\.weight"):
+        wide_lane({0: good, 1: bad}, [0, 1], "mnist_cnn", (1, 28, 28), 2, torch.device("cpu"))

@@ -38,15 +38,14 @@ CHANNELWISE = (
 
 
 class GroupedLinear(nn.Module):
-    """K independent Linear(in, out) layers on model-major features (B, K·in) → (B, K·out)."""
+    """K independent Linear(in, out) layers on model-major features (B, K·in) → (B, K·out);
+    ``weight`` (K, out, in) and ``bias`` (K, out) are the K layers' stacked (new tensors)."""
 
-    def __init__(self, linears: Sequence[nn.Linear]):
+    def __init__(self, weight: torch.Tensor, bias: torch.Tensor):
         super().__init__()
-        self.k = len(linears)
-        self.in_features = linears[0].in_features
-        self.out_features = linears[0].out_features
-        self.weight = nn.Parameter(torch.stack([m.weight.detach() for m in linears]).clone())
-        self.bias = nn.Parameter(torch.stack([m.bias.detach() for m in linears]).clone())
+        self.k, self.out_features, self.in_features = weight.shape
+        self.weight = nn.Parameter(weight)
+        self.bias = nn.Parameter(bias)
 
     def forward(self, x):
         b = x.shape[0]
@@ -55,36 +54,30 @@ class GroupedLinear(nn.Module):
         return y.transpose(0, 1).reshape(b, self.k * self.out_features)
 
 
-def _wide_conv(convs: Sequence[nn.Conv2d]) -> nn.Conv2d:
-    c = convs[0]
-    k = len(convs)
+def _wide_leaf(module: nn.Module, tensors: Sequence[dict[str, torch.Tensor]]) -> nn.Module:
+    """The base layer ``module`` (Conv2d, BatchNorm2d or Linear; its hyperparameters only: it may live on the ``meta``
+    device) widened to K = len(tensors) models; ``tensors[k]`` holds model k's parameters and
+    buffers under their local names ("weight", "running_mean", …). The wide layer's tensors
+    are new (concatenated in model order), never views of the models'."""
+    k = len(tensors)
+    if isinstance(module, nn.Linear):
+        if module.bias is None:
+            raise ConfigError(f"{module}: a Linear layer without bias cannot be widened")
+        return GroupedLinear(torch.stack([t["weight"] for t in tensors]), torch.stack([t["bias"] for t in tensors]))
     with torch.device("meta"):  # no initialisation: the weights are the models'
-        wide = nn.Conv2d(
-            k * c.in_channels,
-            k * c.out_channels,
-            c.kernel_size,
-            c.stride,
-            c.padding,
-            c.dilation,
-            groups=k * c.groups,
-            bias=c.bias is not None,
-            padding_mode=c.padding_mode,
-        )
-    wide.weight = nn.Parameter(torch.cat([m.weight.detach() for m in convs]))
-    if c.bias is not None:
-        wide.bias = nn.Parameter(torch.cat([m.bias.detach() for m in convs]))
-    return wide
-
-
-def _wide_bn(bns: Sequence[nn.BatchNorm2d]) -> nn.BatchNorm2d:
-    b = bns[0]
-    wide = nn.BatchNorm2d(len(bns) * b.num_features, b.eps, b.momentum, b.affine, b.track_running_stats)
-    with torch.no_grad():
-        for name in ("weight", "bias", "running_mean", "running_var"):
-            if getattr(b, name) is not None:
-                getattr(wide, name).copy_(torch.cat([getattr(m, name) for m in bns]))
-        if b.num_batches_tracked is not None:
-            wide.num_batches_tracked.copy_(b.num_batches_tracked)
+        if isinstance(module, nn.Conv2d):
+            c = module
+            wide: nn.Module = nn.Conv2d(k * c.in_channels, k * c.out_channels, c.kernel_size, c.stride, c.padding,
+                                        c.dilation, groups=k * c.groups, bias=c.bias is not None,
+                                        padding_mode=c.padding_mode)  # fmt: skip
+        else:  # BatchNorm2d
+            b = module
+            wide = nn.BatchNorm2d(k * b.num_features, b.eps, b.momentum, b.affine, b.track_running_stats)
+    for name, _ in module.named_parameters(recurse=False):
+        setattr(wide, name, nn.Parameter(torch.cat([t[name] for t in tensors])))
+    for name, buf in module.named_buffers(recurse=False):
+        # num_batches_tracked (0-d, the same in every model of a lane): model 0's, copied
+        wide.register_buffer(name, tensors[0][name].clone() if buf.ndim == 0 else torch.cat([t[name] for t in tensors]))
     return wide
 
 
@@ -113,33 +106,44 @@ class WideEnsemble(nn.Module):
     #: force it (``certsmooth bench train --channels-last`` compares them)
     channels_last: bool | None = None
 
-    def __init__(self, models: Sequence[nn.Module]):
+    def __init__(
+        self,
+        models: Sequence[nn.Module] = (),
+        *,
+        template: nn.Module | None = None,
+        states: Sequence[dict[str, torch.Tensor]] | None = None,
+    ):
+        """The K ``models``, or K trained ``states`` (state dicts) of the architecture of
+        ``template`` (a base model used for its structure only; on the ``meta`` device it
+        costs no initialisation: :func:`wide_lane`)."""
         super().__init__()
-        if not models:
+        if models:
+            template, states = models[0], [m.state_dict() for m in models]
+        if template is None or not states:
             raise ValueError("an ensemble needs at least one model")
-        self.k = len(models)
-        self.net = copy.deepcopy(models[0])
+        want = set(template.state_dict())
+        for i, state in enumerate(states):
+            if set(state) != want:
+                raise ValueError(f"state {i} does not fit the architecture: missing {sorted(want - set(state))}, "
+                                 f"unexpected {sorted(set(state) - want)}")  # fmt: skip
+        self.k = len(states)
+        self.net = copy.deepcopy(template)
         self._leaves: list[str] = []
-        for name, module in models[0].named_modules():
+        for name, module in template.named_modules():
             if name == "" or list(module.children()):
                 if name and not isinstance(module, CHANNELWISE) and list(module.parameters(recurse=False)):
                     raise ConfigError(f"layer {name} ({type(module).__name__}) has its own parameters; not supported")
                 continue
-            group = [dict(m.named_modules())[name] for m in models]
-            if isinstance(module, nn.Conv2d):
-                wide: nn.Module = _wide_conv(group)
-            elif isinstance(module, nn.BatchNorm2d):
-                wide = _wide_bn(group)
-            elif isinstance(module, nn.Linear):
-                wide = GroupedLinear(group)
-            elif isinstance(module, CHANNELWISE):
+            if isinstance(module, CHANNELWISE):
                 continue
-            else:
+            if not isinstance(module, (nn.Conv2d, nn.BatchNorm2d, nn.Linear)):
                 raise ConfigError(
                     f"layer {name} ({type(module).__name__}) cannot be widened; "
                     "supported: Conv2d, BatchNorm2d, Linear and channel-wise layers"
                 )
-            self._set(name, wide)
+            local = [n for n, _ in module.named_parameters(recurse=False)]
+            local += [n for n, _ in module.named_buffers(recurse=False)]
+            self._set(name, _wide_leaf(module, [{n: st[f"{name}.{n}"] for n in local} for st in states]))
             self._leaves.append(name)
 
     def _set(self, name: str, module: nn.Module) -> None:
@@ -177,10 +181,6 @@ def wide_lane(
     states: dict[int, dict[str, torch.Tensor]], lane: list[int], arch: str, shape: tuple, num_classes: int, device
 ) -> WideEnsemble:
     """The models ``lane`` of a trained ensemble as one wide network in eval mode."""
-    models = []
-    for i in lane:
-        with torch.device("meta"):  # no initialisation (a tenth of certification's time): the state is loaded
-            m = build_model(arch, tuple(shape), num_classes, check=False)
-        m.load_state_dict(states[i], assign=True)
-        models.append(m)
-    return WideEnsemble(models).to(device).eval()
+    with torch.device("meta"):  # the structure only (no initialisation: a tenth of certification's time)
+        template = build_model(arch, tuple(shape), num_classes, check=False)
+    return WideEnsemble(template=template, states=[states[i] for i in lane]).to(device).eval()
