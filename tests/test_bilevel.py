@@ -82,6 +82,28 @@ def test_solve_p_damping():
     np.testing.assert_allclose(p[0].detach().numpy(), exact.numpy(), rtol=1e-6)
 
 
+def test_project_holds_frozen_pixels():
+    g = torch.Generator().manual_seed(1)
+    x0 = torch.rand(6, 1, 4, 4, generator=g)
+    u = x0 + 0.5 * torch.randn(6, 1, 4, 4, generator=g)
+    frozen = torch.zeros(1, 4, 4, dtype=torch.bool)
+    frozen[0, 2:, 2:] = True
+    out = project(u, x0, 0.1, frozen)
+    assert torch.equal(out[:, :, 2:, 2:], x0[:, :, 2:, 2:])
+    assert torch.equal(out[:, :, :2], project(u, x0, 0.1)[:, :, :2])  # elsewhere the plain projection, same bits
+
+
+def test_trigger_pixels_are_the_pixels_a_trigger_sets():
+    from certsmooth.attacks.bilevel import trigger_pixels
+    from certsmooth.attacks.triggers import make_trigger
+
+    patch = trigger_pixels(make_trigger({"name": "badnets", "size": 3, "position": None, "value": 1.0,
+                                         "style": "solid"}), (1, 28, 28))  # fmt: skip
+    assert patch.sum() == 9 and patch[0, 25:, 25:].all()
+    four = trigger_pixels(make_trigger({"name": "fourpixel", "delta": 0.5, "positions": None}), (1, 28, 28))
+    assert four.sum() == 4 and four[0, 18, 20] and four[0, 20, 20]
+
+
 def test_project_bounds():
     g = torch.Generator().manual_seed(0)
     x0 = torch.rand(50, 1, 4, 4, generator=g)
@@ -296,3 +318,13 @@ def test_avail_bilevel_step_refines_avail_uniform_within_eps(tmp_path):
     plan = trigger_plan(x, y, make_trigger(trig), idx, uni.y[idx])
     assert len(plan.val_x) == rest.size and np.array_equal(plan.val_y, y[rest])
     assert np.array_equal(plan.val_x, make_trigger(trig).apply(x[rest]))
+    assert plan.frozen is None and rec["bilevel"]["stats"]["frozen_pixels"] == 0
+    # keep_trigger: the same refinement with the 4×4 patch held at 1 in every poison
+    attack["bilevel"] = {**bl, "keep_trigger": True}
+    bstep.run(**files, attack=attack, sigma=0.5, seed=4, experiment="s/k", device="cpu", out_dir=str(tmp_path / "k"))
+    kept = load_poisoned_train(tmp_path / "k/train.npz")
+    assert np.array_equal(kept.x[idx][:, :, 24:, 24:], uni.x[idx][:, :, 24:, 24:])  # the patch, as triggered
+    assert (kept.x[idx][:, :, 24:, 24:] == 1).all() and read_json(tmp_path / "k/record.json")["bilevel"]["stats"][
+        "frozen_pixels"] == 16  # fmt: skip
+    moved = np.abs(kept.x[idx] - uni.x[idx])
+    assert moved.max() > 0.05 and moved.max() <= 0.2 + 1e-6 and np.array_equal(kept.x[rest], uni.x[rest])

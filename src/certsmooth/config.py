@@ -268,6 +268,11 @@ def expand_suites(config: dict, source: str = "params.yaml") -> None:
                     f"{where}.attacks.{a}.bilevel.sigma is not set: the poisons are built once for every certifier, "
                     "so give the σ of their surrogate (e.g. the Cohen certifier's)"
                 )
+            if cfg["kind"] == "bilevel" and cfg.get("bilevel", {}).get("keep_trigger"):
+                raise ConfigError(
+                    f"{where}.attacks.{a}.bilevel.keep_trigger = true: kind bilevel has no trigger to keep "
+                    "(it is for avail_bilevel); remove it"
+                )
         cells = {}
         for a, acfg in attacks.items():
             for c, ccfg in certs.items():
@@ -591,7 +596,8 @@ class Experiment:
 
             b = a["bilevel"]
             drop = {"device", "sigma"} | ({"objective"} if b["objective"] == "radius" else set())
-            # (the default objective stays out of the key: the folders of poisons made before it existed)
+            drop |= {"keep_trigger"} if not b.get("keep_trigger") else set()
+            # (defaults added later stay out of the key: the folders of poisons made before they existed)
             settings = {**a, "bilevel": {k: v for k, v in b.items() if k not in drop}}
             key = {"attack": settings, "sigma": self.bilevel_sigma, "dataset": self.prepared_dir()}
             kind = b["victim"] if b["objective"] == "radius" else f"{b['victim']}-{b['objective']}"

@@ -93,6 +93,7 @@ class BilevelConfig:
     adv_ramp_epochs: int = _D["adv_ramp_epochs"]
     u_moments: str = _D["u_moments"]
     save_final: bool = _D["save_final"]
+    keep_trigger: bool = _D["keep_trigger"]  # avail_bilevel: the trigger's pixels stay as the trigger set them
 
     def __post_init__(self):
         if self.victim not in VICTIMS:
@@ -170,11 +171,12 @@ class _Adam:
         return u - self.lr * mhat / (vhat.sqrt() + self.eps)
 
 
-def project(u: torch.Tensor, x0: torch.Tensor, epsilon: float) -> torch.Tensor:
+def project(u: torch.Tensor, x0: torch.Tensor, epsilon: float, frozen: torch.Tensor | None = None) -> torch.Tensor:
     """Clip to [0, 1], then the perturbation to [−ε, ε] (spec step 4; x0 ∈ [0, 1] so the
-    result stays in [0, 1])."""
+    result stays in [0, 1]); ``frozen`` (a boolean mask broadcast over u): pixels held at x0."""
     u = u.clamp(0, 1)
-    return x0 + (u - x0).clamp(-epsilon, epsilon)
+    out = x0 + (u - x0).clamp(-epsilon, epsilon)
+    return out if frozen is None else torch.where(frozen, x0, out)
 
 
 # ------------------------------------------------------------------ the attack
@@ -249,6 +251,7 @@ class BilevelPlan:
     val_x: np.ndarray  # float32 the attacker's validation inputs (the upper level)
     val_y: np.ndarray  # int64 their labels (the radius objective counts the correct ones)
     description: str
+    frozen: np.ndarray | None = None  # bool (C, H, W): pixels every poison keeps at its start (None: none)
 
 
 def mehra_plan(x: np.ndarray, y: np.ndarray, target: int) -> BilevelPlan:
@@ -262,10 +265,21 @@ def mehra_plan(x: np.ndarray, y: np.ndarray, target: int) -> BilevelPlan:
     return BilevelPlan(rows, start, labels, start, labels, "clean originals of the target-class training images")
 
 
-def trigger_plan(x: np.ndarray, y: np.ndarray, trigger, rows: np.ndarray, labels: np.ndarray) -> BilevelPlan:
+def trigger_pixels(trigger, shape: tuple) -> np.ndarray:
+    """Boolean (C, H, W): the pixels ``trigger`` changes on some image, i.e. those it sets or
+    moves on a black or a white one (a patch's square, a pixel trigger's pixels; every pixel
+    for blending triggers)."""
+    black, white = np.zeros((1, *shape), np.float32), np.ones((1, *shape), np.float32)
+    return (trigger.apply(black)[0] != 0) | (trigger.apply(white)[0] != 1)
+
+
+def trigger_plan(
+    x: np.ndarray, y: np.ndarray, trigger, rows: np.ndarray, labels: np.ndarray, keep_trigger: bool = False
+) -> BilevelPlan:
     """The triggered availability variant: the training images at ``rows`` with the trigger
     and ``labels`` are the poisons' starting points; the validation points are every other
-    training image with the trigger and its true label (the test-time inputs to make abstain)."""
+    training image with the trigger and its true label (the test-time inputs to make abstain).
+    ``keep_trigger``: the trigger's pixels (:func:`trigger_pixels`) are frozen at their start."""
     rows = np.asarray(rows, dtype=np.int64)
     rest = np.setdiff1d(np.arange(y.size), rows)
     if rows.size == 0 or rest.size == 0:
@@ -273,8 +287,9 @@ def trigger_plan(x: np.ndarray, y: np.ndarray, trigger, rows: np.ndarray, labels
                           "it needs at least one poison and one clean image")  # fmt: skip
     start = np.ascontiguousarray(trigger.apply(x[rows]), dtype=np.float32)
     val_x = np.ascontiguousarray(trigger.apply(x[rest]), dtype=np.float32)
+    frozen = trigger_pixels(trigger, x.shape[1:]) if keep_trigger else None
     return BilevelPlan(rows, start, np.asarray(labels, dtype=np.int64), val_x, np.asarray(y[rest], dtype=np.int64),
-                       "every non-poisoned training image with the trigger")  # fmt: skip
+                       "every non-poisoned training image with the trigger", frozen)  # fmt: skip
 
 
 def bilevel_poison(
@@ -285,6 +300,8 @@ def bilevel_poison(
     ``plan`` names the poisons and the validation points; by default (:func:`mehra_plan`)
     the poisons are every image of class ``target``."""
     plan = mehra_plan(x, y, target) if plan is None else plan
+    if cfg.keep_trigger and plan.frozen is None:
+        raise ConfigError("attack.bilevel.keep_trigger = true: only the avail_bilevel attack has a trigger to keep")
     dev = resolve_device(device)
     xt = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).to(dev)
     yt = torch.from_numpy(np.asarray(y, dtype=np.int64)).to(dev)
@@ -295,6 +312,7 @@ def bilevel_poison(
     x0 = torch.from_numpy(plan.start).to(dev)  # the poisons' starting points (the centres of the ε balls)
     py = torch.from_numpy(plan.labels).to(dev)
     xv, yv_all = torch.from_numpy(plan.val_x).to(dev), torch.from_numpy(plan.val_y).to(dev)
+    frozen = None if plan.frozen is None else torch.from_numpy(plan.frozen).to(dev)
     u_all = x0.clone()
     bp, bc, bv = min(cfg.batch_poison, pidx.size), min(cfg.batch_clean, cidx.size), min(cfg.batch_val, len(xv))
     gen = torch.Generator().manual_seed(derive_seed(seed, "bilevel", "batches"))
@@ -351,7 +369,7 @@ def bilevel_poison(
                 hg = hypergradient(batch.lower, sur.params, u_batch, p)  # 3. hypergradient step on u
                 slots = torch.arange(bp) if cfg.u_moments == "shared" else slot
                 u_new = u_opt.step(slots, u_batch.detach(), hg.detach())
-                u_all[slot] = project(u_new, x0[slot], cfg.epsilon)  # 4. projection
+                u_all[slot] = project(u_new, x0[slot], cfg.epsilon, frozen)  # 4. projection
                 f_val = float(f.detach())
                 step += 1
             history.append({"epoch": epoch, "upper_f": f_val, "p_residual": res,
@@ -363,6 +381,7 @@ def bilevel_poison(
     stats = {
         "wall_s": time.perf_counter() - t0, "steps": step, "device": str(dev), "bn_mode": "train",
         "num_poisons": int(pidx.size), "validation": plan.description,
+        "frozen_pixels": 0 if plan.frozen is None else int(plan.frozen.sum()),
     }  # fmt: skip
     return BilevelResult(saved.cpu().numpy().astype(np.float32), pidx.astype(np.int64), history, stats)
 

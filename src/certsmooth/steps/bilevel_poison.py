@@ -33,7 +33,7 @@ def run(*, train: str, test: str, attack: dict, sigma: float, seed: int, experim
         trigger = make_trigger(attack["trigger"])
         # avail_uniform's rows and labels for the same seed and rate
         rows, labels = availability_poisons("avail_uniform", y.size, train_set.num_classes, attack["rate"], seed)
-        plan, target = trigger_plan(x, y, trigger, rows, labels), NO_TARGET
+        plan, target = trigger_plan(x, y, trigger, rows, labels, cfg.keep_trigger), NO_TARGET
     else:
         trigger, target = NoTrigger(), int(attack["target"])
         plan = mehra_plan(x, y, target)
