@@ -193,6 +193,21 @@ def test_every_workflow_run_refuses_bad_params_first(tmp_path, case, text, expec
     assert _files(project) == set()
 
 
+def test_unknown_target_cell_names_the_suites_cells(tmp_path):
+    project = copy_project(tmp_path / "p")
+    proc = snakemake(project, "-n", "--cores", "1", "results/demo/nosuch/rab/metrics.json", check=False)
+    assert proc.returncode != 0, proc.stdout[-2000:]
+    text = proc.stdout + proc.stderr  # Snakemake prints a DAG error on stdout
+    line = next(ln for ln in text.splitlines() if "results/demo/nosuch/rab:" in ln)
+    assert "suite demo has no cell 'nosuch/rab'" in line and "its attacks: " in line and "onepixel" in line, line
+    assert "its certifiers: " in line and "rab" in line.split("its certifiers: ")[1], line
+    assert "KeyError" not in text, text[-2000:]
+    proc = snakemake(project, "-n", "--cores", "1", "results/nosuite/a/b/metrics.json", check=False)
+    text = proc.stdout + proc.stderr
+    assert proc.returncode != 0 and "params.yaml has no suite 'nosuite'; suites: " in text, text[-2000:]
+    assert _files(project) == set()
+
+
 # -- files ------------------------------------------------------------------------------------------------------
 
 

@@ -99,7 +99,24 @@ def user_dataset_flags(wildcards):
 
 
 def experiment(wildcards):
-    return EXPERIMENTS[f"{wildcards.suite}/{wildcards.exp}"]
+    try:
+        return EXPERIMENTS[f"{wildcards.suite}/{wildcards.exp}"]
+    except KeyError:
+        raise WorkflowError(unknown_cell(wildcards.suite, wildcards.exp)) from None
+
+
+def unknown_cell(suite, exp):
+    """One line for a target path naming no cell of params.yaml: the suite's attacks and
+    certifiers as the paths spell them (a grid's cells carry its suffix, e.g. _rate0p01)."""
+    cells = [e for e in EXPERIMENTS.values() if e.suite == suite]
+    if not cells:
+        return f"results/{suite}/{exp}: params.yaml has no suite {suite!r}; suites: {', '.join(sorted(config['suites']))}"
+    attacks = sorted({e.attack_name for e in cells})
+    certifiers = sorted({e.certifier_name for e in cells})
+    return (
+        f"results/{suite}/{exp}: suite {suite} has no cell {exp!r} (<attack>/<certifier>); "
+        f"its attacks: {', '.join(attacks)}; its certifiers: {', '.join(certifiers)}"
+    )
 
 
 def prepared(wildcards):
