@@ -107,7 +107,8 @@ def experiment(wildcards):
 
 def unknown_cell(suite, exp):
     """One line for a target path naming no cell of params.yaml: the suite's attacks and
-    certifiers as the paths spell them (a grid's cells carry its suffix, e.g. _rate0p01)."""
+    certifiers as the paths spell them (a grid's cells carry its suffix, e.g. _rate0p01).
+    """
     cells = [e for e in EXPERIMENTS.values() if e.suite == suite]
     if not cells:
         return f"results/{suite}/{exp}: params.yaml has no suite {suite!r}; suites: {', '.join(sorted(config['suites']))}"
