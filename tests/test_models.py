@@ -103,3 +103,30 @@ def test_wide_ensemble_refuses_states_of_another_architecture():
     bad["head.weight"] = torch.zeros(1)
     with pytest.raises(ValueError, match=r"state 1 does not fit.*classifier\.2\.bias.*head\.weight"):
         wide_lane({0: good, 1: bad}, [0, 1], "mnist_cnn", (1, 28, 28), 2, torch.device("cpu"))
+
+
+@pytest.mark.parametrize("k,rows,classes", [(5, 16, 2), (3, 9, 10), (1, 4, 10)])
+def test_grouped_linear_backward_has_autograds_bits(k, rows, classes, monkeypatch):
+    """The wide hidden layer's own backward (the weight gradient as gᵀ·x, no transposed copy)
+    gives every parameter and input gradient of a lane the bits of autograd's baddbmm
+    backward, heads of 1 and of 10 logits included; and it is differentiable twice, as the
+    bilevel attack's Hessian-vector products need (float64 gradcheck)."""
+    from certsmooth.models.wide import GroupedLinear, _GroupedAffine
+
+    net = WideEnsemble([build_model("mnist_cnn", (1, 28, 28), classes, seed=i) for i in range(k)]).train()
+    x = torch.rand(k, rows, 1, 28, 28, generator=torch.Generator().manual_seed(1))
+    grads = []
+    for threshold in (GroupedLinear.MIN_OWN_BACKWARD, 10**9):  # ours, then autograd's baddbmm
+        monkeypatch.setattr(GroupedLinear, "MIN_OWN_BACKWARD", threshold)
+        xi = x.clone().requires_grad_()
+        net.zero_grad(set_to_none=True)
+        net(xi).square().sum().backward()
+        grads.append([xi.grad, *(p.grad for p in net.parameters())])
+        assert all(p.grad.is_contiguous() for p in net.parameters())
+    assert all(torch.equal(a, b) for a, b in zip(*grads, strict=True))
+    g = torch.Generator().manual_seed(2)
+    args = (torch.randn(2, 3, 4, generator=g, dtype=torch.float64).transpose(0, 1).requires_grad_(),
+            torch.randn(3, 5, 4, generator=g, dtype=torch.float64, requires_grad=True),
+            torch.randn(3, 5, generator=g, dtype=torch.float64, requires_grad=True))  # fmt: skip
+    assert torch.autograd.gradcheck(_GroupedAffine.apply, args)
+    assert torch.autograd.gradgradcheck(_GroupedAffine.apply, args)

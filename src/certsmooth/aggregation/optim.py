@@ -55,13 +55,22 @@ class LaneAdam:
             if everyone:  # the common case: torch.optim.Adam's in-place update, per-model scalars
                 m.lerp_(g, 1 - b1)
                 v.mul_(b2).addcmul_(g, g, value=1 - b2)
-                p.sub_((m / (v.sqrt() / denom_scale + self.eps)) * size)
+                p.sub_(self._update(m, v, denom_scale, size))
                 continue
             mask = self._rows(active, p).to(p.device)
             m.copy_(torch.where(mask, torch.lerp(m, g, 1 - b1), m))
             v.copy_(torch.where(mask, torch.addcmul(v * b2, g, g, value=1 - b2), v))
-            update = (m / (v.sqrt() / denom_scale + self.eps)) * size  # as Adam's addcdiv
+            update = self._update(m, v, denom_scale, size)
             p.sub_(torch.where(mask, update, torch.zeros_like(update)))
+
+    def _update(self, m: torch.Tensor, v: torch.Tensor, denom_scale: torch.Tensor, size: torch.Tensor) -> torch.Tensor:
+        """``(m / (sqrt(v) / denom_scale + eps)) * size`` (Adam's addcdiv) in one buffer: the
+        same operations in the same order, so the same bits, without four temporaries the size
+        of the parameter (a lane of 20 MNIST CNNs: 26 MB each, every step)."""
+        out = v.sqrt()
+        out.div_(denom_scale).add_(self.eps)
+        torch.div(m, out, out=out)
+        return out.mul_(size)
 
     def state(self) -> dict[str, torch.Tensor]:
         out = {"steps": self.steps.clone()}

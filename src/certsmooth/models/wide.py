@@ -41,6 +41,11 @@ class GroupedLinear(nn.Module):
     """K independent Linear(in, out) layers on model-major features (B, K·in) → (B, K·out);
     ``weight`` (K, out, in) and ``bias`` (K, out) are the K layers' stacked (new tensors)."""
 
+    # hidden layers (the MNIST CNN's 512 × 512) take :class:`_GroupedAffine`'s backward; a head
+    # of one logit does not: there ``gᵀ·x`` is a vector-matrix product whose kernel sums in
+    # another order than autograd's matrix-vector ``xᵀ·g`` (other bits), and its copy is tiny
+    MIN_OWN_BACKWARD = 64
+
     def __init__(self, weight: torch.Tensor, bias: torch.Tensor):
         super().__init__()
         self.k, self.out_features, self.in_features = weight.shape
@@ -50,8 +55,37 @@ class GroupedLinear(nn.Module):
     def forward(self, x):
         b = x.shape[0]
         x = x.reshape(b, self.k, self.in_features).transpose(0, 1)  # (K, B, in)
-        y = torch.baddbmm(self.bias[:, None, :], x, self.weight.transpose(1, 2))  # (K, B, out)
+        if (self.out_features >= self.MIN_OWN_BACKWARD and torch.is_grad_enabled()
+                and not torch.is_autocast_enabled(x.device.type)):  # fmt: skip
+            y = _GroupedAffine.apply(x, self.weight, self.bias)
+        else:
+            y = torch.baddbmm(self.bias[:, None, :], x, self.weight.transpose(1, 2))  # (K, B, out)
         return y.transpose(0, 1).reshape(b, self.k * self.out_features)
+
+
+class _GroupedAffine(torch.autograd.Function):
+    """``baddbmm(bias, x, weightᵀ)`` with autograd's own backward for it, except that the
+    weight gradient is computed as ``gᵀ·x`` (K, out, in) instead of ``(xᵀ·g)ᵀ``: the same
+    dot products over the same rows, which torch's ``bmm`` returns with the same bits for
+    matrix-matrix products (checked against autograd in tests/test_wide.py), but without the transposed copy of a
+    (K, out, in) gradient that autograd makes every step to match the weight's layout
+    (a lane of 20 MNIST CNNs: 21 MB; docs/benchmarks.md). Differentiable twice, as the
+    backward is made of torch operations. ``needs_input_grad`` is fixed at the forward, so a
+    call that asks for input gradients only while the weights require gradients (none does:
+    Cert-SSB's σ ascent freezes them) would compute the weight gradient too."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias):
+        ctx.save_for_backward(x, weight)
+        return torch.baddbmm(bias[:, None, :], x, weight.transpose(1, 2))
+
+    @staticmethod
+    def backward(ctx, g):
+        x, weight = ctx.saved_tensors
+        gx = torch.bmm(g, weight) if ctx.needs_input_grad[0] else None
+        gw = torch.bmm(g.transpose(1, 2), x) if ctx.needs_input_grad[1] else None
+        gb = g.sum(1) if ctx.needs_input_grad[2] else None
+        return gx, gw, gb
 
 
 def _wide_leaf(module: nn.Module, tensors: Sequence[dict[str, torch.Tensor]]) -> nn.Module:
