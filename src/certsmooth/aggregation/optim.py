@@ -65,8 +65,8 @@ class LaneAdam:
 
     def _update(self, m: torch.Tensor, v: torch.Tensor, denom_scale: torch.Tensor, size: torch.Tensor) -> torch.Tensor:
         """``(m / (sqrt(v) / denom_scale + eps)) * size`` (Adam's addcdiv) in one buffer: the
-        same operations in the same order, so the same bits, without four temporaries the size
-        of the parameter (a lane of 20 MNIST CNNs: 26 MB each, every step)."""
+        same operations in the same order, so the same bits, without four temporaries as large
+        as the parameter (26 MB each over a lane of 20 MNIST CNNs' parameters, every step)."""
         out = v.sqrt()
         out.div_(denom_scale).add_(self.eps)
         torch.div(m, out, out=out)

@@ -43,7 +43,8 @@ class GroupedLinear(nn.Module):
 
     # hidden layers (the MNIST CNN's 512 × 512) take :class:`_GroupedAffine`'s backward; a head
     # of one logit does not: there ``gᵀ·x`` is a vector-matrix product whose kernel sums in
-    # another order than autograd's matrix-vector ``xᵀ·g`` (other bits), and its copy is tiny
+    # another order than autograd's matrix-vector ``xᵀ·g`` (other bits in the last place), and
+    # its copy is tiny
     MIN_OWN_BACKWARD = 64
 
     def __init__(self, weight: torch.Tensor, bias: torch.Tensor):
@@ -67,9 +68,9 @@ class _GroupedAffine(torch.autograd.Function):
     """``baddbmm(bias, x, weightᵀ)`` with autograd's own backward for it, except that the
     weight gradient is computed as ``gᵀ·x`` (K, out, in) instead of ``(xᵀ·g)ᵀ``: the same
     dot products over the same rows, which torch's ``bmm`` returns with the same bits for
-    matrix-matrix products (checked against autograd in tests/test_wide.py), but without the transposed copy of a
-    (K, out, in) gradient that autograd makes every step to match the weight's layout
-    (a lane of 20 MNIST CNNs: 21 MB; docs/benchmarks.md). Differentiable twice, as the
+    matrix-matrix products (checked against autograd in tests/test_models.py), but without
+    the transposed copy of a (K, out, in) gradient that autograd makes every step to match
+    the weight's layout (a lane of 20 MNIST CNNs: 21 MB; docs/benchmarks.md). Differentiable twice, as the
     backward is made of torch operations. ``needs_input_grad`` is fixed at the forward, so a
     call that asks for input gradients only while the weights require gradients (none does:
     Cert-SSB's σ ascent freezes them) would compute the weight gradient too."""
