@@ -29,14 +29,25 @@ def library(tmp_path_factory) -> Path:
     return root / "src"
 
 
-@pytest.fixture(scope="module")
-def server(library):
+def _start(library: Path) -> tuple[subprocess.Popen, str]:
+    """A server importing ``library``, once its socket is bound (a job that comes earlier
+    finds no server and runs itself, as designed; the tests of served jobs need the server)."""
     old = os.environ.get("PYTHONPATH")
     os.environ["PYTHONPATH"] = str(library)
     try:
         proc, path = forkserver.start(sys.executable, 1)
     finally:
         os.environ.pop("PYTHONPATH") if old is None else os.environ.update(PYTHONPATH=old)
+    t0 = time.monotonic()
+    while not os.path.exists(path):
+        assert proc.poll() is None and time.monotonic() - t0 < 120, "the fork server did not start"
+        time.sleep(0.05)
+    return proc, path
+
+
+@pytest.fixture(scope="module")
+def server(library):
+    proc, path = _start(library)
     yield proc, path
     forkserver.stop(proc, path)
     assert not os.path.exists(os.path.dirname(path))
@@ -143,6 +154,36 @@ def test_a_signal_to_the_job_reaches_its_worker_and_the_job_dies_of_it(server, l
     server_proc, path = server
     proc = _long_job(library, path)
     worker = _wait_for_worker(server_proc.pid, proc)
+    proc.send_signal(sig)
+    code = proc.wait(timeout=60)
+    assert code == -sig, proc.stderr.read()
+    assert _gone(worker), f"worker {worker} still running"
+
+
+@pytest.fixture(scope="module")
+def slow_server(tmp_path_factory):
+    """A server whose workers are slow to get ready: a copy of the library that sleeps a
+    second in the worker after it took the job's stdio (when the tests can see it) and before
+    it starts the job: the window in which a forwarded SIGINT once ended the worker with
+    status 1 (a KeyboardInterrupt outside the job's handling) and, before the worker's own
+    handlers, was lost (the server ignores SIGINT)."""
+    root = tmp_path_factory.mktemp("slowlib")
+    shutil.copytree(ROOT / "src", root / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    module = root / "src" / "certsmooth" / "forkserver.py"
+    text = module.read_text()
+    worker = '        os.chdir(request["cwd"])\n'
+    assert text.count(worker) == 1
+    module.write_text(text.replace(worker, "        __import__('time').sleep(1.0)\n" + worker))
+    proc, path = _start(root / "src")
+    yield proc, path, root / "src"
+    forkserver.stop(proc, path)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_while_the_job_gets_ready_is_held_until_it_runs(slow_server, sig):
+    server_proc, path, library = slow_server
+    proc = _long_job(library, path)
+    worker = _wait_for_worker(server_proc.pid, proc)  # asleep: the signal is held
     proc.send_signal(sig)
     code = proc.wait(timeout=60)
     assert code == -sig, proc.stderr.read()

@@ -10,7 +10,9 @@ third-party libraries once and then forks a copy of itself for each job.
   arguments, working directory, environment, ``sys.path``, umask and its stdin / stdout /
   stderr (as file descriptors over a Unix socket, ``SCM_RIGHTS``), forwards the signals it
   receives to the forked worker, and exits with the worker's status (or dies of the same
-  signal). Snakemake's logs, exit codes, kills and ``benchmark:`` wall times are those of a
+  signal). A signal that comes while the job is handed over is held (blocked in the job's
+  process until it forwards, in the worker until it starts the job), never lost or taken
+  for a failure. Snakemake's logs, exit codes, kills and ``benchmark:`` wall times are those of a
   plain run; the worker's CPU and memory are not in the job's ``benchmark:`` file (it is not
   a descendant of the job's shell).
 * The server imports no certsmooth module: each worker imports the library from disk when
@@ -66,6 +68,16 @@ def delegate(path: str, argv: list[str]) -> int | None:
         return None
     umask = os.umask(0)
     os.umask(umask)
+    # a signal between the request and the forwarding handlers waits (blocked) instead of
+    # ending this process alone, leaving a worker that is then killed unannounced
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, FORWARDED)
+    try:
+        return _delegate(sock, argv, umask)
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)  # a held signal arrives here: forwarded
+
+
+def _delegate(sock: socket.socket, argv: list[str], umask: int) -> int | None:
     request = json.dumps(
         {"argv": argv, "cwd": os.getcwd(), "env": dict(os.environ), "path": sys.path, "umask": umask,
          "interpreter": interpreter()}  # fmt: skip
@@ -89,6 +101,7 @@ def delegate(path: str, argv: list[str]) -> int | None:
 
     for sig in FORWARDED:
         signal.signal(sig, forward)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, FORWARDED)
     status = _recv_exact(sock, _STATUS.size)
     sock.close()
     if len(status) < _STATUS.size:
@@ -156,10 +169,14 @@ def _supervise(conn: socket.socket) -> None:
         if not compatible(request):
             return  # another interpreter or start-up setting: the job runs itself
         go_r, go_w = os.pipe()
+        # the worker starts with the job's signals blocked, so none forwarded before it is
+        # ready is lost (the server ignores SIGINT) or ends it unreported (_work)
+        held = signal.pthread_sigmask(signal.SIG_BLOCK, FORWARDED)
         worker = os.fork()
         if worker == 0:
             os.close(go_w)
             _work(conn, request, fds, go_r)  # never returns
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
         os.close(go_r)
         for fd in fds:
             os.close(fd)
@@ -256,6 +273,10 @@ def _work(conn: socket.socket, request: dict, fds: list[int], go: int) -> None:
         tempfile.tempdir = None  # the job's TMPDIR
 
         try:
+            # a signal forwarded while the worker got ready arrives now, as the job's own:
+            # SIGINT as KeyboardInterrupt below (Python checks at the unblocking), the rest
+            # by their default action
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, FORWARDED)
             runpy.run_module("certsmooth", run_name="__main__", alter_sys=True)
             code = 0
         except SystemExit as exc:
