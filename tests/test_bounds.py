@@ -62,7 +62,7 @@ def test_clopper_pearson_all_successes():
 
 
 @settings(max_examples=60, deadline=None)
-@given(pa=st.floats(0.5, 1.0), pa2=st.floats(0.5, 1.0), sigma=st.floats(0.01, 5))
+@given(pa=st.floats(0.5, 1.0, exclude_max=True), pa2=st.floats(0.5, 1.0, exclude_max=True), sigma=st.floats(0.01, 5))
 def test_radius_monotone_in_pa_and_linear_in_sigma(pa, pa2, sigma):
     lo, hi = sorted([pa, pa2])
     r_lo, r_hi = radius(lo, 1 - lo, sigma), radius(hi, 1 - hi, sigma)
@@ -180,11 +180,11 @@ def test_quantiles_equal_scipy_stats_bit_for_bit():
     ref = np.where(pa > pb, 0.5 * (norm.ppf(pa) - norm.ppf(pb)), 0.0)
     assert np.array_equal(whitened_radius(pa, pb), ref)
     assert max_radius(0.5, 1000, 1e-3) == float(0.5 * norm.ppf(1e-3 ** (1 / 1000)))
-    counts = rng.integers(0, 30, size=(50, 3))
+    counts = rng.multinomial(30, rng.dirichlet(np.ones(3), size=50))
     p_a, _ = simultaneous_bounds(counts, 1e-3)
     top = counts.argmax(1)
     c, t = counts[np.arange(50), top], counts.sum(1)
-    assert np.array_equal(p_a, np.where(c > 0, beta.ppf(1e-3 / 3, np.maximum(c, 1), t - c + 1), 0.0))
+    assert np.array_equal(p_a, np.where(c > 0, beta.ppf(1e-3 / 6, np.maximum(c, 1), t - c + 1), 0.0))
 
 
 def test_certification_modules_do_not_import_scipy_stats():

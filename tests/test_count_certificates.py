@@ -94,12 +94,13 @@ def test_fa_with_one_shift_is_dpa():
 
 
 def test_dpa_tie_breaks_and_closed_form():
-    counts = np.array([[5, 5, 0], [4, 5, 0], [0, 3, 3], [7, 0, 0], [2, 2, 2]])
-    pred, rho = dpa.certify(counts, labels=[0, 1, 1, 0, 2])
-    np.testing.assert_array_equal(pred, [0, 1, 1, 0, 0])
-    # [5,5,0]: c = 0 wins the tie, gap 5−5−0 = 0 → 0; [4,5,0]: (5−4−1)//2 = 0; [0,3,3]: gap 0 → 0;
-    # [7,0,0]: 7//2 = 3; [2,2,2]: predicted 0, label 2 → not certified
-    np.testing.assert_array_equal(rho, [0, 0, 0, 3, -1])
+    counts = np.array([[5, 5, 0], [4, 5, 1], [0, 5, 5], [10, 0, 0], [4, 3, 3], [3, 3, 4], [1, 1, 8]])
+    pred, rho = dpa.certify(counts, labels=[0, 1, 1, 0, 2, 2, 2])
+    np.testing.assert_array_equal(pred, [0, 1, 1, 0, 0, 2, 2])
+    # [5,5,0]: c = 0 wins the tie, gap 5−5−0 = 0 → 0; [4,5,1]: (5−4−1)//2 = 0; [0,5,5]: gap 0 → 0;
+    # [10,0,0]: 10//2 = 5; [4,3,3]: predicted 0, label 2 → not certified; [3,3,4]: (4−3−1)//2 = 0;
+    # [1,1,8]: (8−1−1)//2 = 3
+    np.testing.assert_array_equal(rho, [0, 0, 0, 5, -1, 0, 3])
 
 
 def test_greedy_prefix_matches_sorting():
@@ -126,12 +127,14 @@ def test_fa_does_not_depend_on_chunking():
 # --------------------------------------------------------------------------- bagging
 
 
-def test_simultaneous_bounds_are_clopper_pearson_at_2alpha_over_c():
+def test_simultaneous_bounds_are_clopper_pearson_at_alpha_over_c():
+    """C ≥ 3: a two-sided exact interval at level α/C per class (α/(2C) per tail), so that all
+    2C one-sided bounds hold together with probability ≥ 1 − α."""
     counts = np.array([[700, 200, 100], [340, 330, 330], [1000, 0, 0]])
     alpha = 0.01
     p_a, p_b = bagging.simultaneous_bounds(counts, alpha)
     for row, a, b in zip(counts, p_a, p_b, strict=True):
-        ci = [binomtest(int(v), int(row.sum())).proportion_ci(1 - 2 * alpha / 3, method="exact") for v in row]
+        ci = [binomtest(int(v), int(row.sum())).proportion_ci(1 - alpha / 3, method="exact") for v in row]
         top = int(np.argmax(row))
         assert a == pytest.approx(ci[top].low, abs=1e-12)
         want_b = max(ci[j].high for j in range(3) if j != top)

@@ -25,6 +25,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import ndtri
 
+from certsmooth.certify import checks
 from certsmooth.certify.bounds import hoeffding_halfwidth, whitened_radius
 
 __all__ = ["implied_l2_radius", "released_code_radius", "whitened_norm", "whitened_radius"]
@@ -44,10 +45,15 @@ def whitened_norm(
 ) -> float:
     """√(Σᵢ ‖δᵢ‖²/σᵢ² + ‖δ_x‖²/σ_x²) for perturbations δᵢ of training examples with noise
     scales σᵢ (and, in the joint scope, a test perturbation δ_x at scale σ_x)."""
-    train_norms = np.asarray(train_norms, dtype=np.float64)
-    train_sigmas = np.asarray(train_sigmas, dtype=np.float64)
-    if np.any(train_sigmas <= 0) or (test_sigma is not None and test_sigma <= 0):
-        raise ValueError("noise scales must be positive")
+    train_norms = checks.nonnegative(train_norms, "train_norms")
+    train_sigmas = checks.scale(train_sigmas, "train_sigmas")
+    if train_norms.shape != train_sigmas.shape:
+        raise checks.CertificateInputError(
+            f"train_norms has shape {train_norms.shape}, train_sigmas {train_sigmas.shape}: one scale per perturbation"
+        )
+    test_norm = float(checks.nonnegative(test_norm, "test_norm"))
+    if test_sigma is not None:
+        checks.scale(test_sigma, "test_sigma")
     total = float(np.sum((train_norms / train_sigmas) ** 2))
     if test_sigma is not None:
         total += (test_norm / test_sigma) ** 2
@@ -58,7 +64,7 @@ def whitened_norm(
 
 def implied_l2_radius(r_tilde: np.ndarray, sigma_min: float) -> np.ndarray:
     """Plain ℓ2 radius that the whitened certificate implies for any perturbation."""
-    return np.asarray(r_tilde, dtype=np.float64) * float(sigma_min)
+    return checks.nonnegative(r_tilde, "r_tilde") * float(checks.scale(sigma_min, "sigma_min"))
 
 
 def released_code_radius(mean_scores: np.ndarray, sigma_x: np.ndarray, alpha: float) -> tuple[np.ndarray, np.ndarray]:
@@ -68,9 +74,11 @@ def released_code_radius(mean_scores: np.ndarray, sigma_x: np.ndarray, alpha: fl
     half-width of N = 1000 at α, and R = σ_x/2·(Φ⁻¹(p_A,low) − Φ⁻¹(p_B,up)) with the
     per-sample σ_x, not the σ the noise had. Negative where p_A,low < p_B,up (the code counts
     R > r as certified). A diagnostic next to the sound certificate, never one."""
-    scores = np.asarray(mean_scores, dtype=np.float64)
+    scores = checks.score_table(mean_scores, "mean_scores")
+    checks.alpha(alpha)
+    sigma_x = checks.scale(sigma_x, "sigma_x")
     order = np.sort(scores, axis=1)
     h = hoeffding_halfwidth(RELEASED_CODE_N, alpha)
     p_a_low = np.maximum(1e-8, order[:, -1] - h)
     p_b_up = np.minimum(1 - 1e-8, order[:, -2] + h)
-    return scores.argmax(1), np.asarray(sigma_x, dtype=np.float64) / 2 * (ndtri(p_a_low) - ndtri(p_b_up))
+    return scores.argmax(1), sigma_x / 2 * (ndtri(p_a_low) - ndtri(p_b_up))

@@ -28,13 +28,15 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import betaincinv, ndtri  # scipy.stats' beta.ppf / norm.ppf bit for bit, ~1 s faster to import
 
+from certsmooth.certify import checks
+
 ABSTAIN = -1
 
 
 def hoeffding_halfwidth(n: int, alpha: float) -> float:
     """h with P(mean − E ≥ h) ≤ α for the mean of n independent [0, 1] variables."""
-    if n < 1 or not 0 < alpha < 1:
-        raise ValueError(f"need n ≥ 1 and α in (0, 1), got n={n}, α={alpha}")
+    checks.integer(n, "n", 1)
+    checks.alpha(alpha)
     return math.sqrt(math.log(1.0 / alpha) / (2.0 * n))
 
 
@@ -42,10 +44,16 @@ def clopper_pearson(k: np.ndarray, n: int, alpha: float) -> tuple[np.ndarray, np
     """One-sided exact binomial bounds, each at level α: (lower, upper).
 
     lower = α-quantile of Beta(k, n − k + 1) (0 if k = 0); upper = (1 − α)-quantile of
-    Beta(k + 1, n − k) (1 if k = n).
+    Beta(k + 1, n − k) (1 if k = n). ``k``: integer counts in 0..n.
     """
-    _check_alpha(alpha)
-    k = np.asarray(k, dtype=np.float64)
+    checks.alpha(alpha)
+    n = checks.integer(n, "n", 1)
+    k = np.asarray(k)
+    if k.dtype.kind not in "iu" and not (k.dtype.kind == "f" and np.all(k == np.round(k))):
+        raise checks.CertificateInputError(f"k = {k.tolist()!r:.60}: success counts must be integers")
+    if k.size and (k.min() < 0 or k.max() > n):
+        raise checks.CertificateInputError(f"k = {k.tolist()!r:.60}: success counts must be in 0..n = 0..{n}")
+    k = k.astype(np.float64)
     with np.errstate(invalid="ignore"):
         lower = np.where(k > 0, betaincinv(np.maximum(k, 1), n - k + 1, alpha), 0.0)
         upper = np.where(k < n, betaincinv(k + 1, np.maximum(n - k, 1), 1 - alpha), 1.0)
@@ -53,29 +61,36 @@ def clopper_pearson(k: np.ndarray, n: int, alpha: float) -> tuple[np.ndarray, np
 
 
 def whitened_radius(p_a_low: np.ndarray, p_b_up: np.ndarray) -> np.ndarray:
-    """R̃ = ½(Φ⁻¹(p_A,low) − Φ⁻¹(p_B,up)) for unit-variance noise; 0 where p_A,low ≤ p_B,up."""
-    p_a_low = np.asarray(p_a_low, dtype=np.float64)
-    p_b_up = np.asarray(p_b_up, dtype=np.float64)
+    """R̃ = ½(Φ⁻¹(p_A,low) − Φ⁻¹(p_B,up)) for unit-variance noise; 0 where p_A,low ≤ p_B,up.
+
+    Both are confidence bounds in [0, 1]; a certified point (p_A,low > p_B,up) needs
+    p_A,low < 1 and p_B,up > 0: a bound of exactly 1 or 0 claims certainty that no finite
+    sample gives, and would make the radius infinite."""
+    p_a_low = checks.probabilities(p_a_low, "p_a_low")
+    p_b_up = checks.probabilities(p_b_up, "p_b_up")
+    certain = (p_a_low > p_b_up) & ((p_a_low >= 1) | (p_b_up <= 0))
+    if certain.any():
+        i = np.unravel_index(int(np.argmax(certain)), certain.shape) if certain.ndim else ()
+        a, b = float(np.broadcast_to(p_a_low, certain.shape)[i]), float(np.broadcast_to(p_b_up, certain.shape)[i])
+        raise checks.CertificateInputError(
+            f"p_a_low = {a!r}, p_b_up = {b!r}: a confidence bound of exactly 1 (or 0) gives an infinite radius; "
+            "bounds from a finite sample lie strictly inside (0, 1)"
+        )
     with np.errstate(divide="ignore", invalid="ignore"):
         r = 0.5 * (ndtri(np.clip(p_a_low, 0, 1)) - ndtri(np.clip(p_b_up, 0, 1)))
     return np.where(p_a_low > p_b_up, r, 0.0)
 
 
 def radius(p_a_low: np.ndarray, p_b_up: np.ndarray, sigma: float | np.ndarray) -> np.ndarray:
-    """σ/2·(Φ⁻¹(p_A,low) − Φ⁻¹(p_B,up)), and 0 where p_A,low ≤ p_B,up (abstain)."""
-    return np.asarray(sigma) * whitened_radius(p_a_low, p_b_up)
-
-
-def _check_alpha(alpha: float) -> None:
-    if not 0 < alpha < 1:  # also NaN
-        raise ValueError(f"alpha = {alpha!r}: a failure probability must be in (0, 1)")
+    """σ/2·(Φ⁻¹(p_A,low) − Φ⁻¹(p_B,up)), and 0 where p_A,low ≤ p_B,up (abstain); σ finite > 0."""
+    return checks.scale(sigma) * whitened_radius(p_a_low, p_b_up)
 
 
 def per_side_alpha(alpha: float, num_classes: int) -> float:
     """α split over the one-sided events that must hold together (see module docstring)."""
-    _check_alpha(alpha)
-    if num_classes < 2:
-        raise ValueError(f"num_classes = {num_classes}: need at least 2")
+    checks.alpha(alpha)
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int | np.integer) or num_classes < 2:
+        raise checks.CertificateInputError(f"num_classes = {num_classes!r}: a classifier needs at least 2 classes")
     return alpha / 2 if num_classes == 2 else alpha / (2 * num_classes)
 
 
@@ -83,6 +98,7 @@ def min_models_to_certify(aggregation: str, alpha: float, num_classes: int, mode
     """The fewest models whose best case (every model sure of one class) certifies a point
     at ``alpha`` with the per-side level actually used, and why ``models`` falls short."""
     a = per_side_alpha(alpha, num_classes)
+    checks.integer(models, "models", 1)
     if aggregation == "soft":  # p_A,low > p_B,up needs 1 − 2h > 0, h = √(ln(1/α′)/2M)
         need = math.floor(2 * math.log(1 / a)) + 1
         return need, f"its Hoeffding half-width at α′ = {a:g} per side is {hoeffding_halfwidth(models, a):.3f} ≥ 0.5"
@@ -97,6 +113,7 @@ def max_whitened_radius(aggregation: str, alpha: float, num_classes: int, models
     or votes for it (votes), the largest any point can be certified at (both bounds are
     monotone in the scores); a perturbation of whitened norm ≥ R̃_max is certified nowhere.
     RAB's R_max = σ·R̃_max (1.541σ at M = 1000, α = 0.001, soft)."""
+    checks.integer(models, "models", 1)
     best = np.zeros((1, num_classes))
     if aggregation == "soft":
         best[0, 0] = 1.0
@@ -134,18 +151,25 @@ def _finish(top, p_a, p_b, p_a_low, p_b_up, sigma) -> Certificates:
 
 
 def certify_from_scores(mean_scores: np.ndarray, num_models: int, alpha: float, sigma) -> Certificates:
-    """``soft``: mean class probabilities (T, C) of ``num_models`` models → certificates."""
-    c = mean_scores.shape[1]
-    h = hoeffding_halfwidth(num_models, per_side_alpha(alpha, c))
-    top, p_a, p_b = _top_two(mean_scores.astype(np.float64))
+    """``soft``: mean class probabilities (T, C) of ``num_models`` models → certificates.
+    Each row must be a probability vector; σ finite > 0."""
+    scores = checks.score_table(mean_scores, "mean_scores")
+    checks.scale(sigma)
+    h = hoeffding_halfwidth(num_models, per_side_alpha(alpha, scores.shape[1]))
+    top, p_a, p_b = _top_two(scores)
     return _finish(top, p_a, p_b, np.clip(p_a - h, 0.0, 1.0), np.clip(p_b + h, 0.0, 1.0), sigma)
 
 
 def certify_from_votes(counts: np.ndarray, alpha: float, sigma) -> Certificates:
-    """``votes``: per-class vote counts (T, C) of n = counts.sum(1) models → certificates."""
-    counts = np.asarray(counts)
-    n = int(counts[0].sum())
+    """``votes``: per-class vote counts (T, C) of n models → certificates. Every row is
+    voted on by the same n models: counts are integers ≥ 0 with equal row totals; σ finite > 0."""
+    counts = checks.counts(counts, "counts")
+    checks.scale(sigma)
     a = per_side_alpha(alpha, counts.shape[1])
+    if not len(counts):
+        empty = np.zeros(0)
+        return _finish(np.zeros(0, dtype=np.int64), empty, empty, empty, empty, sigma)
+    n = int(counts[0].sum())
     top, n_a, n_b = _top_two(counts.astype(np.float64))
     p_a_low, _ = clopper_pearson(n_a, n, a)
     _, p_b_up = clopper_pearson(n_b, n, a)

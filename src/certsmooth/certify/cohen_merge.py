@@ -12,11 +12,15 @@ import numpy as np
 import pandas as pd
 from scipy.special import ndtri  # scipy.stats.norm.ppf, bit for bit (certify/bounds.py)
 
+from certsmooth.certify import checks
 from certsmooth.certify.bounds import ABSTAIN
 
 
 def max_radius(sigma: float, n: int, alpha: float) -> float:
     """The largest CERTIFY radius: n_A = n gives p_A,low = α^(1/n)."""
+    checks.scale(sigma)
+    checks.integer(n, "n", 1)
+    checks.alpha(alpha)
     return float(sigma * ndtri(alpha ** (1.0 / n)))
 
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from certsmooth.certify import checks
 from certsmooth.certify.dpa import NOT_CERTIFIED, top_two, vote_counts
 from certsmooth.data.partition import fa_classifiers_of_hash
 
@@ -32,6 +33,12 @@ from certsmooth.data.partition import fa_classifiers_of_hash
 def greedy_prefix(hist: np.ndarray, gap: np.ndarray) -> np.ndarray:
     """The largest r with (sum of the r largest values) ≤ gap, for values given as a
     histogram ``hist`` (B, V) of counts of the values 0..V−1; gap (B,) ≥ 0."""
+    hist = np.asarray(hist)
+    if hist.ndim != 2 or hist.dtype.kind not in "iu" or (hist < 0).any():
+        raise checks.CertificateInputError("hist: need a (B, V) table of integer counts ≥ 0")
+    gap = np.asarray(gap)
+    if gap.shape != hist.shape[:1] or gap.dtype.kind not in "iu" or (gap < 0).any():
+        raise checks.CertificateInputError(f"gap = {gap.tolist()!r:.60}: need one integer ≥ 0 per row of hist")
     remaining = np.asarray(gap, dtype=np.int64).copy()
     r = np.zeros(len(remaining), dtype=np.int64)
     open_ = np.ones(len(remaining), dtype=bool)  # the prefix has not stopped yet
@@ -49,16 +56,24 @@ def certify(preds: np.ndarray, num_classes: int, k: int, d: int, shifts: np.ndar
     """(prediction, ρ̄) per test point from the predictions (N, k·d) of the k·d classifiers
     (column b = subset b); points are processed in chunks of about ``chunk_elems`` (point,
     hash, shift) entries (the result does not depend on it)."""
-    preds = np.asarray(preds, dtype=np.int64)
+    k, d = checks.integer(k, "k", 1), checks.integer(d, "d", 1)
+    num_classes = checks.integer(num_classes, "num_classes", 2)
+    preds = checks.labels(preds, num_classes, "predictions")
     n = k * d
     if preds.ndim != 2 or preds.shape[1] != n:
-        raise ValueError(f"predictions must be N×(k·d) = N×{n}, got {preds.shape}")
+        raise checks.CertificateInputError(f"predictions must be N×(k·d) = N×{n}, got {preds.shape}")
+    shifts = np.asarray(shifts)
+    if (shifts.shape != (d,) or shifts.dtype.kind not in "iu" or len(set(shifts.tolist())) != d
+            or shifts.min() < 0 or shifts.max() >= n):  # fmt: skip
+        raise checks.CertificateInputError(
+            f"shifts = {shifts.tolist()!r:.60}: need d = {d} distinct integers in 0..k·d − 1 = 0..{n - 1}"
+        )
     step = max(1, chunk_elems // (n * d))
     parts = [_certify(preds[i : i + step], num_classes, k, d, shifts) for i in range(0, len(preds), step)]
     c = np.concatenate([p[0] for p in parts]) if parts else np.zeros(0, dtype=np.int64)
     rho = np.concatenate([p[1] for p in parts]) if parts else np.zeros(0, dtype=np.int64)
     if labels is not None:
-        rho = np.where(c == np.asarray(labels), rho, NOT_CERTIFIED)
+        rho = np.where(c == checks.labels(labels, num_classes, "labels"), rho, NOT_CERTIFIED)
     return c, rho
 
 

@@ -25,6 +25,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from certsmooth.certify import checks
+
 KEPT, TRIMMED, ALIGNED, PASSED = "kept", "trimmed", "aligned", "abstained"
 
 
@@ -49,8 +51,16 @@ def storage_update(
     ``radii``, in ``order`` (default: dataset order)."""
     t = len(labels)
     flat = np.asarray(x, dtype=np.float64).reshape(t, -1)
-    labels = np.asarray(labels, dtype=np.int64)
+    if not np.all(np.isfinite(flat)):
+        raise checks.CertificateInputError("x: the points must be finite")
+    labels = np.asarray(labels)
+    if labels.shape != (t,) or labels.dtype.kind not in "iu" or (labels < -1).any():
+        raise checks.CertificateInputError("labels: need one integer per point, a class index or −1 (abstain)")
+    labels = labels.astype(np.int64)
     radii = np.asarray(radii, dtype=np.float64)
+    if radii.shape != (t,) or np.isnan(radii).any() or np.isinf(radii).any():
+        bad = radii[~np.isfinite(radii)][:1].tolist() if radii.shape == (t,) else radii.shape
+        raise checks.CertificateInputError(f"radii: need one finite radius per point, got {bad}")
     order = np.arange(t) if order is None else np.asarray(order, dtype=np.int64)
     if sorted(order.tolist()) != list(range(t)):
         raise ValueError("order must be a permutation of the point indices")
