@@ -407,6 +407,41 @@ def test_full_or_read_only_output_folder(kind, artifacts, tmp_path, capsys, monk
             subprocess.run(["umount", str(out)], check=False)
 
 
+def test_full_disk_while_writing_weights(artifacts, tmp_path, capsys, monkeypatch):
+    """A model's weights onto a 64 KiB tmpfs (a full disk): one line naming the weights file
+    and the fix, not safetensors' 'No space left on device (os error 28)' traceback; neither
+    the weights nor the manifest is left behind."""
+    out = tmp_path / "results/m3"
+    mounted = _mount_tmpfs(out, "size=64k")
+    cohen = json.dumps({"arch": "mnist_cnn", "epochs": 1, "batch_size": 100, "lr": 0.001, "train_method": "ga"})
+    args = ["train-cohen", "--train", str(artifacts / "data/poisoned/t/train.npz"), "--sigma", "0.5", "--seed", "1",
+            "--experiment", "t/e", "--device", "cpu", "--out", str(out / "model.safetensors"), "--manifest",
+            str(out / "model.json"), "--log", str(tmp_path / "train.log"), "--cohen", cohen]  # fmt: skip
+    try:
+        if mounted:
+            proc = _cli(*args, cwd=tmp_path)
+            rc, err = proc.returncode, proc.stderr
+        else:  # the OSError where the file system would raise it: the weights' write
+            import certsmooth.artifacts as art
+
+            real_open = open
+
+            def full(path, mode="r", *a, **k):
+                if "w" in mode and str(path).endswith(".tmp") and "model.safetensors" in str(path):
+                    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+                return real_open(path, mode, *a, **k)
+
+            monkeypatch.setattr(art, "open", full, raising=False)
+            rc, err = main(args), capsys.readouterr().err
+        assert rc == 2, err
+        line = _one_line(err, [f"cannot write {out}/model.safetensors", "No space left on device", "free space"])
+        assert "os error" not in line and "Traceback" not in err
+        assert not [p for p in out.rglob("*") if p.is_file()], "no partial file is left"
+    finally:
+        if mounted:
+            subprocess.run(["umount", str(out)], check=False)
+
+
 @pytest.mark.parametrize("value", [NAN, INF, -1.0, 0.0])
 def test_library_entry_points_refuse_non_finite_or_non_positive_values(value):
     from certsmooth.certify.cohen import CohenConfig

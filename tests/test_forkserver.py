@@ -218,17 +218,26 @@ def _gone(pid: int) -> bool:
     return not _alive(pid)
 
 
-def test_the_server_stops_when_the_workflow_is_gone(library, tmp_path):
-    """Started by a process that then dies (a killed Snakemake): the server exits by itself."""
+@pytest.mark.parametrize("group", [False, True], ids=["the workflow", "its process group"])
+def test_the_server_stops_and_cleans_up_when_the_workflow_is_killed(library, tmp_path, group):
+    """Started by a process that is then killed with SIGKILL (a killed Snakemake, alone or
+    with its whole process group): the server exits by itself and removes its socket folder."""
     code = ("import sys, time; from certsmooth import forkserver; proc, path = forkserver.start(sys.executable, 1); "
             "print(proc.pid, path, flush=True); time.sleep(60)")  # fmt: skip
     env = {k: v for k, v in _env(library, "").items() if k != "CERTSMOOTH_FORKSERVER"}
-    parent = subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, text=True)
+    parent = subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, text=True,
+                              start_new_session=True)  # fmt: skip
     pid, path = parent.stdout.readline().split()
-    parent.kill()
+    t0 = time.monotonic()
+    while not os.path.exists(path) and time.monotonic() - t0 < 120:
+        time.sleep(0.05)
+    os.killpg(parent.pid, signal.SIGKILL) if group else parent.kill()
     parent.wait()
-    assert _gone(int(pid)), f"server {pid} still running after its parent died"
-    shutil.rmtree(os.path.dirname(path), ignore_errors=True)
+    try:
+        assert _gone(int(pid)), f"server {pid} still running after its parent died"
+        assert not os.path.exists(os.path.dirname(path)), "the socket folder is left behind"
+    finally:
+        shutil.rmtree(os.path.dirname(path), ignore_errors=True)
 
 
 def test_off_starts_no_server(monkeypatch):

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import BIN, snakemake, tool, tree_hashes
+from conftest import BIN, copy_project, snakemake, tool, tree_hashes
 
 pytestmark = pytest.mark.workflow
 
@@ -123,3 +123,46 @@ def test_corrupt_model_recovers_by_deleting_what_the_error_names(built_project, 
         f.unlink()
     snakemake(project, *COMMAND)
     assert tree_hashes(project, "results/demo/onepixel/rab", "metrics/demo") == before
+
+
+TINY = ["--cores", "2", "tiny"]  # the plain command: no profile (so no --rerun-incomplete)
+
+
+@pytest.fixture(scope="module")
+def tiny_reference(tmp_path_factory) -> dict[str, str]:
+    ref = copy_project(tmp_path_factory.mktemp("tiny") / "reference")
+    snakemake(ref, *TINY)
+    return tree_hashes(ref, "results/tiny", "data/poisoned/tiny", "metrics/tiny")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_right_after_a_job_wrote_its_outputs(tmp_path, tiny_reference, sig):
+    """Ctrl-C (SIGINT to the process group) the moment a training job's outputs appear,
+    before Snakemake has recorded the job: the same plain command finishes the run, byte for
+    byte (it used to refuse with IncompleteFilesException after SIGINT). The run says once
+    what happens and, at its end, that it was stopped, not failed; the fork server's socket
+    folder does not outlive it."""
+    project = copy_project(tmp_path / "p")
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", TMPDIR=str(tmp))
+    env.pop("PYTHONPATH", None)
+    with open(project / "interrupted.out", "w") as log:
+        proc = subprocess.Popen([tool("snakemake"), *TINY], cwd=project, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True, preexec_fn=_interruptible)  # fmt: skip
+        t0 = time.monotonic()
+        while not list((project / "results/tiny").rglob("part0of2.json")) and time.monotonic() - t0 < 120:
+            assert proc.poll() is None, "the run ended before the training job wrote its outputs"
+            time.sleep(0.002)
+        os.killpg(proc.pid, sig)
+        assert proc.wait(timeout=120) != 0
+    out = (project / "interrupted.out").read_text()
+    assert out.count("Will exit after finishing currently running jobs") <= 1, out[-3000:]
+    assert f"certsmooth: the run was stopped by {signal.Signals(sig).name}, not by a failing job" in out, out[-3000:]
+    t0 = time.monotonic()
+    while list(tmp.iterdir()) and time.monotonic() - t0 < 10:  # the server leaves within a second
+        time.sleep(0.1)
+    assert not list(tmp.iterdir()), "the fork server's folder outlived the run"
+    rerun = snakemake(project, *TINY)  # the same command, no cleanup, no --rerun-incomplete
+    assert "IncompleteFilesException" not in rerun.stderr
+    assert tree_hashes(project, "results/tiny", "data/poisoned/tiny", "metrics/tiny") == tiny_reference

@@ -64,6 +64,16 @@ def atomic_path(path: PathLike) -> Iterator[Path]:
             tmp_path.unlink()
 
 
+def write_bytes(path: PathLike, data: bytes, fsync: bool = False) -> None:
+    """Write ``data`` to ``path`` atomically (a full or read-only disk raises OSError naming
+    ``path``; no partial file is left)."""
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            if fsync:
+                os.fsync(fh.fileno())
+
+
 def save_npz(path: PathLike, **arrays: Any) -> None:
     """Write arrays to ``path`` as an uncompressed .npz, atomically and byte-reproducibly.
 

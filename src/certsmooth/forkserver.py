@@ -135,25 +135,45 @@ def serve(path: str, parent: int) -> None:
     """Listen at ``path`` (bound before the imports, so early jobs wait in the backlog),
     import :data:`PRELOAD`, then fork a supervisor per connection until ``parent`` is gone
     or SIGTERM arrives."""
-    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    listener.bind(path)
-    listener.listen(128)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the terminal's Ctrl-C reaches the jobs themselves
-    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # supervisors are reaped by the kernel
-    import importlib
+    me = os.getpid()
+    signal.signal(signal.SIGTERM, _exit)  # stop(): leave through the clean-up below
+    try:
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        listener.bind(path)
+        listener.listen(128)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # the terminal's Ctrl-C reaches the jobs themselves
+        signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # supervisors are reaped by the kernel
+        import importlib
 
-    for name in PRELOAD:
-        importlib.import_module(name)
-    listener.settimeout(1.0)
-    while os.getppid() == parent:
+        for name in PRELOAD:
+            importlib.import_module(name)
+        listener.settimeout(1.0)
+        while os.getppid() == parent:
+            try:
+                conn, _ = listener.accept()
+            except (TimeoutError, InterruptedError):
+                continue
+            if os.fork() == 0:
+                listener.close()
+                _supervise(conn)  # never returns
+            conn.close()
+    finally:
+        if os.getpid() == me:  # not a supervisor that a signal caught on its way out of the fork
+            _remove(path)
+
+
+def _exit(_signum, _frame) -> None:
+    raise SystemExit(0)
+
+
+def _remove(path: str) -> None:
+    """The socket and its private folder (the server's own clean-up: also after the workflow
+    was killed with SIGKILL, which leaves nobody else to do it)."""
+    for remove, target in ((os.unlink, path), (os.rmdir, os.path.dirname(path))):
         try:
-            conn, _ = listener.accept()
-        except (TimeoutError, InterruptedError):
-            continue
-        if os.fork() == 0:
-            listener.close()
-            _supervise(conn)  # never returns
-        conn.close()
+            remove(target)
+        except OSError:
+            pass
 
 
 def _supervise(conn: socket.socket) -> None:
@@ -162,7 +182,7 @@ def _supervise(conn: socket.socket) -> None:
     code = 0
     try:
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-        for sig in (signal.SIGTERM, signal.SIGHUP):  # a killed process group: report the worker's death
+        for sig in (signal.SIGTERM, signal.SIGHUP):  # the worker's death is reported, not the supervisor's
             signal.signal(sig, signal.SIG_IGN)
         conn.settimeout(None)
         request, fds = _recv_request(conn)
@@ -330,8 +350,11 @@ def start(python: str, threads: int) -> tuple[object, str] | None:
     folder = tempfile.mkdtemp(prefix="certsmooth-fork-")  # mode 0700: only this user connects
     path = os.path.join(folder, "socket")
     env = dict(os.environ, **{k: str(threads) for k in AT_START if k.endswith("_THREADS")})
+    # its own session: a signal to the workflow's process group (Ctrl-C, a scheduler's kill,
+    # SIGKILL) reaches the jobs, which forward it to their workers, and never the server, which
+    # then sees the workflow gone and removes its socket folder
     proc = subprocess.Popen([python, "-m", "certsmooth.forkserver", path, str(os.getpid())], env=env,
-                            stdin=subprocess.DEVNULL)  # fmt: skip
+                            stdin=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
     return proc, path
 
 

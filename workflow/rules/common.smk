@@ -286,6 +286,10 @@ def matrix_layout(suite):
 # torch` once per run instead of once per job. Jobs on cluster nodes, in conda or
 # containers, and runs with CERTSMOOTH_FORKSERVER=off start as plain processes.
 onstart:
+    if workflow.local_exec:  # Ctrl-C as SIGTERM: the same command finishes the run
+        from certsmooth import interrupts
+
+        interrupts.install(workflow.scheduler)
     if workflow.local_exec and not workflow.deployment_settings.deployment_method:
         import atexit
         from certsmooth import forkserver
@@ -294,3 +298,10 @@ onstart:
         if _server is not None:
             os.environ[forkserver.ENV] = _server[1]
             atexit.register(forkserver.stop, *_server)
+
+
+onerror:
+    from certsmooth import interrupts
+
+    if interrupts.explain():
+        print(interrupts.explain(), file=sys.stderr)

@@ -4,14 +4,15 @@ versions, timing). Weights are never unpickled."""
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 
 from certsmooth import __version__
-from certsmooth.artifacts import atomic_path, read_json, sha256_file, write_json
+from certsmooth.artifacts import read_json, sha256_file, write_bytes, write_json
 from certsmooth.errors import CorruptFileError
 
 
@@ -29,9 +30,11 @@ def save_partition(
         "certsmooth_version": __version__,
         "torch_version": torch.__version__,
     }
-    with atomic_path(path) as tmp:
-        save_file(tensors, str(tmp), metadata={"format": "certsmooth-partition-v1"})
-        manifest["weights_sha256"] = sha256_file(tmp)
+    # serialised in memory and written by Python, so that a full or read-only disk is an
+    # OSError naming the file (one line from the CLI), not a SafetensorError from Rust
+    data = save(tensors, metadata={"format": "certsmooth-partition-v1"})
+    manifest["weights_sha256"] = hashlib.sha256(data).hexdigest()
+    write_bytes(path, data)
     try:
         write_json(manifest_path, manifest)
     except BaseException:

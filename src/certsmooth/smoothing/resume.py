@@ -36,10 +36,10 @@ from pathlib import Path
 
 import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import save_file
+from safetensors.torch import save
 
 from certsmooth import __version__
-from certsmooth.artifacts import atomic_path, read_json, write_json
+from certsmooth.artifacts import read_json, write_bytes, write_json
 from certsmooth.errors import ConfigError, CorruptFileError
 from certsmooth.logs import LOG
 
@@ -233,10 +233,7 @@ class Checkpoint:
         tensors.update({f"gen.{i}": g.get_state() for i, g in enumerate(gens)})
         tensors.update({f"extra.{k}": v for k, v in extra.items()})
         tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in tensors.items()}
-        with atomic_path(self.dir / fname) as tmp:
-            save_file(tensors, str(tmp), metadata={"format": FORMAT, "token": token})
-            with open(tmp, "rb") as fh:
-                os.fsync(fh.fileno())
+        write_bytes(self.dir / fname, save(tensors, metadata={"format": FORMAT, "token": token}), fsync=True)
         write_json(
             self.record,
             {
