@@ -134,6 +134,23 @@ CONFIG_CASES = [
      ["split = 'official'", "test_fraction"]),
     ("target naming no suite", _set(TEST_PARAMS, "targets", {"paper": ["demo", "nope"]}),
      ["targets.paper: names no suite 'nope'"]),
+    # known before the data is read: poison counts, CERTIFY jobs, names Snakemake gives rules, seeds
+    ("rate beyond the non-target images", _set(TEST_PARAMS, f"{ONE}.rate", 0.999),
+     [f"{ONE}.rate = 0.999 asks for 499 poisons", "only 250 of the 500 training images", "at most 0.5"]),
+    ("rate that poisons nothing", _set(TEST_PARAMS, f"{ONE}.rate", 0.0001),
+     [f"{ONE}.rate = 0.0001 poisons ⌊500·0.0001⌋ = 0", "at least 0.002"]),
+    ("cohen chunks beyond the test points", _set(_set(TEST_PARAMS, f"{COHEN}.cohen.chunks", 8), f"{COHEN}.cohen.skip",
+     100), [f"{COHEN}.cohen.chunks = 8 exceeds the 5 test points", "use at most 5 chunks"]),
+    ("cohen chunks 5000", _set(TEST_PARAMS, f"{COHEN}.cohen.chunks", 5000),
+     [f"{COHEN}.cohen.chunks = 5000 exceeds the 50 test points", "every 10-th of the 500 test images"]),
+    ("seed beyond 2^63", _set(TEST_PARAMS, f"{D}.seed", 99999999999999999999999),
+     [f"{D}.seed = 99999999999999999999999", "must be <= 9223372036854775807"]),
+    ("a suite named like a rule", {**TEST_PARAMS, "suites": {**TEST_PARAMS["suites"], "poison":
+     TEST_PARAMS["suites"]["tiny"]}}, ["suites.poison: 'poison' is the name of a rule", "rename it"]),
+    ("a suite named metrics", {**TEST_PARAMS, "suites": {**TEST_PARAMS["suites"], "metrics":
+     TEST_PARAMS["suites"]["tiny"]}}, ["suites.metrics: 'metrics' is the name of a rule", "rename it"]),
+    ("a target named all", _set(TEST_PARAMS, "targets", {"all": ["demo"]}),
+     ["targets.all: 'all' is the name of a rule", "rename it"]),
 ]  # fmt: skip
 TEXT_CASES = [
     ("YAML syntax error", "suites:\n  demo: [oops\n", ["invalid YAML at line 3, column 1", "fix the syntax"]),
@@ -170,6 +187,18 @@ def test_bad_params_file(case, text, expected, tmp_path, capsys, monkeypatch):
     assert _files(tmp_path) == set()
 
 
+def test_a_user_dataset_of_one_class(tmp_path, capsys, monkeypatch):
+    """A user .npz whose labels hold one class: one line naming the file (it used to end in a
+    traceback from the confidence bounds, 'num_classes = 1')."""
+    monkeypatch.chdir(tmp_path)
+    np.savez(tmp_path / "one.npz", x_train=np.zeros((20, 1, 28, 28), np.uint8), y_train=np.zeros(20, np.int64))
+    cfg = {**TEST_PARAMS, "datasets": {"one": {"format": "npz", "path": "one.npz"}}}
+    cfg = _set(cfg, "suites.tiny.dataset", {"name": "one", "classes": None, "split": {"test_fraction": 0.5, "seed": 0}})
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+    assert main(["validate", "params.yaml"]) == 2
+    _one_line(capsys.readouterr().err, ["datasets.one.path = 'one.npz'", "1 class", "at least two"])
+
+
 def test_missing_params_file(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert main(["validate", "nope.yaml"]) == 2
@@ -191,6 +220,103 @@ def test_every_workflow_run_refuses_bad_params_first(tmp_path, case, text, expec
     proc = snakemake(project, "--cores", "1", check=False)
     assert proc.returncode != 0 and expected in proc.stderr, proc.stderr[-2000:]
     assert _files(project) == set()
+
+
+def _refused_before_any_job(project: Path, args: list[str], expected: list[str]) -> str:
+    """A real run (not a dry run) that must stop with the expected line before any job ran."""
+    before = _files(project)
+    proc = snakemake(project, "--cores", "1", *args, check=False)
+    text = proc.stdout + proc.stderr
+    assert proc.returncode != 0, text[-3000:]
+    line = next((x for x in text.splitlines() if expected[0] in x), None)
+    assert line is not None, text[-3000:]
+    for part in expected[1:]:
+        assert part in line, (part, line)
+    assert "Traceback" not in text and "Finished jobid" not in text, text[-3000:]
+    assert _files(project) == before, "no job ran: no new file under data/ or results/"
+    return line
+
+
+@pytest.mark.workflow
+def test_another_params_file_is_checked_by_its_own_name(tmp_path):
+    """`--configfile other.yaml --replace-workflow-config`: the checks read other.yaml, not
+    params.yaml: a duplicate key in it is refused with its line, a schema error names it."""
+    project = copy_project(tmp_path / "p")
+    text = (project / "params.yaml").read_text()
+    (project / "other.yaml").write_text(text + "torch_threads: 2\n")  # a second torch_threads
+    args = ["--configfile", "other.yaml", "--replace-workflow-config", "-n"]
+
+    def refused(*extra: str) -> str:
+        proc = snakemake(project, "--cores", "1", *extra, check=False)
+        assert proc.returncode != 0, proc.stdout[-2000:]
+        return proc.stdout + proc.stderr
+
+    text = refused(*args)
+    assert "other.yaml: invalid YAML at line" in text and "duplicate key 'torch_threads' (also at line" in text, text
+    (project / "other.yaml").write_text(yaml.safe_dump(_set(TEST_PARAMS, f"{RAB}.sigma", -1.0), sort_keys=False))
+    assert f"\nother.yaml: {RAB}.sigma = -1.0 is not allowed" in refused(*args)
+    assert f"params.yaml + other.yaml: {RAB}.sigma = -1.0" in refused("--configfile", "other.yaml", "-n")  # merged
+
+
+@pytest.mark.workflow
+def test_read_only_results_folder_is_named_before_any_job(tmp_path):
+    project = copy_project(tmp_path / "p")
+    results = project / "results"
+    mounted = _mount_tmpfs(results, "ro,size=64k")
+    if not mounted:
+        results.chmod(0o555)  # a user who cannot mount: a folder without write permission
+    try:
+        _refused_before_any_job(project, ["tiny"], ["results/ is not writable (", "make it writable"])
+    finally:
+        subprocess.run(["umount", str(results)], check=False) if mounted else results.chmod(0o755)
+
+
+@pytest.mark.workflow
+def test_cuda_without_a_gpu_is_named_before_any_job(tmp_path):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU: device cuda is valid here")
+    project = copy_project(tmp_path / "p")
+    cfg = _set(TEST_PARAMS, "suites.tiny.certifiers.rab.ensemble.device", "cuda")
+    (project / "params.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+    _refused_before_any_job(project, ["tiny"], ["params.yaml: suites.tiny.certifiers.rab.ensemble.device = 'cuda'",
+                                                "no CUDA device", "use device: auto"])  # fmt: skip
+
+
+@pytest.mark.workflow
+def test_corrupt_raw_files_placed_by_hand_are_named_before_any_job(tmp_path):
+    """`download: false` and MNIST's files placed by hand, one of them with a wrong header:
+    one line naming the folder and the fix (it used to be torchvision's bare AssertionError)."""
+    from test_torchvision_sources import write_idx
+
+    project = copy_project(tmp_path / "p")
+    write_idx(project / "data/raw", "MNIST", n=(40, 20))
+    images = project / "data/raw/MNIST/raw/train-images-idx3-ubyte"
+    images.write_bytes(b"\x00\x00\x08\x09" + images.read_bytes()[4:])  # not an idx3 file
+    cfg = _set(TEST_PARAMS, "suites.tiny.dataset", {"name": "mnist", "classes": [1, 0], "split": "official"})
+    (project / "params.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+    _refused_before_any_job(project, ["tiny"], ["dataset 'mnist': the raw files under data/raw are not "
+                                                "torchvision's MNIST files", "certsmooth download mnist"])  # fmt: skip
+
+
+@pytest.mark.workflow
+def test_an_image_that_does_not_decode_is_named_before_any_job(tmp_path):
+    from PIL import Image
+
+    project = copy_project(tmp_path / "p")
+    for label in ("a", "b"):
+        for i in range(6):
+            folder = project / "images" / label
+            folder.mkdir(parents=True, exist_ok=True)
+            Image.new("L", (28, 28), 40 * i).save(folder / f"{i}.png")
+    broken = project / "images/b/3.png"
+    broken.write_bytes(broken.read_bytes()[:40])  # a truncated PNG
+    cfg = {**TEST_PARAMS, "datasets": {"mine": {"format": "imagefolder", "path": "images", "channels": 1}}}
+    cfg = _set(cfg, "suites.tiny.dataset", {"name": "mine", "classes": None, "split": {"test_fraction": 0.5,
+                                                                                       "seed": 0}})  # fmt: skip
+    (project / "params.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+    _refused_before_any_job(project, ["tiny"], ["images/b/3.png: not a readable image", "fix or remove it"])
 
 
 def test_unknown_target_cell_names_the_suites_cells(tmp_path):

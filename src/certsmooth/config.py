@@ -10,6 +10,7 @@ follow, so a bad value fails before any job starts.
 from __future__ import annotations
 
 import copy
+import functools
 import math
 import re
 from collections.abc import Iterator
@@ -321,12 +322,20 @@ def _check_finite(node: Any, source: str, path: tuple = ()) -> None:
 def _check_semantics(config: dict, source: str) -> None:
     from certsmooth.attacks.triggers import make_trigger
     from certsmooth.data.prepared import resolve_classes
-    from certsmooth.data.sources import SOURCES, USER, get_source, register_user_datasets
+    from certsmooth.data.sources import SOURCES, USER, class_counts, get_source, register_user_datasets
 
     try:
         register_user_datasets(config["datasets"])
     except ConfigError as exc:
         raise ConfigError(f"{source}: {exc}") from None
+    rules = rule_names()
+    for group in ("suites", "targets"):
+        for name in config[group]:
+            if name in rules:
+                raise ConfigError(
+                    f"{source}: {group}.{name}: {name!r} is the name of a rule of the workflow (a suite or target "
+                    f"becomes a rule of its name); rename it (the rules: {', '.join(sorted(rules))})"
+                )
     for target, suites in config["targets"].items():
         missing = [s for s in suites if s not in config["suites"]]
         if missing or target in config["suites"]:
@@ -358,6 +367,7 @@ def _check_semantics(config: dict, source: str) -> None:
                 )
             if split not in (None, "official") and source_info.has_official_split:
                 raise ConfigError(f"dataset.split = {split!r}: {ds['name']} has an official split; use 'official'")
+            counts = class_counts(ds["name"], classes, split)  # (train, test) per label, where known now
             attack = exp.cfg["attack"]
             _check_attack_keys(attack)
             if attack["kind"] == "avail_split":
@@ -371,6 +381,7 @@ def _check_semantics(config: dict, source: str) -> None:
                     f"attack.target = {attack['target']}: the task has {len(classes)} classes, "
                     f"so the target must be in 0..{len(classes) - 1}"
                 )
+            trigger = None
             if "trigger" in attack:
                 trigger = make_trigger(attack["trigger"])
                 trigger.pattern(source_info.shape)  # checks positions / patch geometry
@@ -378,6 +389,8 @@ def _check_semantics(config: dict, source: str) -> None:
                     from certsmooth.attacks.boundary import check_settings
 
                     check_settings(trigger, attack["offset"], attack.get("boundary_classes"), len(classes))
+            if counts is not None:
+                _check_rate(attack, counts[0], trigger)
             if exp.has_cohen:
                 from certsmooth.models.inputs import check_fits
 
@@ -391,6 +404,8 @@ def _check_semantics(config: dict, source: str) -> None:
                     raise ConfigError(
                         f"cohen.classes = {exp.cfg['cohen']['classes']}: labels {bad} are not in 0..{len(classes) - 1}"
                     )
+            if exp.has_cohen and counts is not None and counts[1] is not None:
+                _check_cohen_points(exp.cfg["cohen"], counts[1])
             _check_sigma_opt(exp)
             if "ensemble" in exp.cfg:
                 from certsmooth.lanes import partition_lanes
@@ -427,6 +442,62 @@ def _check_semantics(config: dict, source: str) -> None:
             else:
                 at = f"suites.{exp.suite}.certifiers.{exp.certifier_name}.{msg}"
             raise ConfigError(f"{source}: {at}") from None
+
+
+@functools.cache
+def rule_names() -> frozenset[str]:
+    """The names of the workflow's rules, read from its Snakefile and rule files (a suite or
+    target of that name would be a second rule of the name)."""
+    root = DEFAULT_SCHEMA.parents[2]
+    files = [root / "Snakefile", *sorted((root / "workflow" / "rules").glob("*.smk"))]
+    return frozenset(
+        m.group(1) for f in files if f.is_file() for m in re.finditer(r"^rule (\w+):", f.read_text(), re.MULTILINE)
+    )
+
+
+def _check_rate(attack: dict, train_counts: list[int], trigger) -> None:
+    """The poison count of ``rate`` on a training set of these per-label sizes is one the
+    attack can build (the same rule as :mod:`certsmooth.attacks.poison`, known before the data
+    is read)."""
+    from certsmooth.attacks.poison import num_poisons
+
+    rate = attack.get("rate")
+    if rate is None:
+        return
+    n = sum(train_counts)
+    m = num_poisons(n, rate)
+    if m < 1:
+        raise ConfigError(
+            f"attack.rate = {rate} poisons ⌊{n}·{rate}⌋ = 0 of the {n} training images; use a rate of at least "
+            f"{1 / n:.2g}"
+        )
+    if attack["kind"] == "backdoor":
+        free = n - train_counts[attack["target"]]
+        if m > free:
+            raise ConfigError(
+                f"attack.rate = {rate} asks for {m} poisons, but only {free} of the {n} training images are outside "
+                f"the target class {attack['target']}; use a rate of at most {free / n:.3g}"
+            )
+    if attack["kind"] == "avail_boundary" and m < trigger.count:
+        raise ConfigError(
+            f"attack.rate = {rate} poisons {m} of the {n} training images; avail_boundary needs at least one poison "
+            f"per corner ({trigger.count}): use a rate of at least {trigger.count / n:.2g}"
+        )
+
+
+def _check_cohen_points(cohen: dict, test_counts: list[int]) -> None:
+    """Every CERTIFY job gets at least one test point: chunks ≤ the points certified (every
+    ``skip``-th test image of ``classes``, :func:`certsmooth.certify.cohen.chunk_rows`)."""
+    keep = cohen["classes"] if cohen["classes"] is not None else range(len(test_counts))
+    images = sum(test_counts[c] for c in keep)
+    points = -(-images // cohen["skip"])
+    if cohen["chunks"] > points:
+        which = f"labels {list(keep)}" if cohen["classes"] is not None else "all labels"
+        raise ConfigError(
+            f"cohen.chunks = {cohen['chunks']} exceeds the {points} test points it certifies (every "
+            f"{cohen['skip']}-th of the {images} test images of {which}); use at most {points} chunks or a "
+            "smaller skip"
+        )
 
 
 def _check_attack_keys(attack: dict) -> None:
@@ -563,6 +634,17 @@ class Experiment:
         """The ``device`` setting of ``ensemble``, ``cohen``, ``count`` or ``bilevel`` (a job resource)."""
         cfg = self.cfg["attack"]["bilevel"] if block == "bilevel" else self.cfg[block]
         return cfg["device"]
+
+    def device_settings(self) -> dict[str, str]:
+        """Every ``device`` setting of this cell, by its dotted key in params.yaml."""
+        out = {}
+        for block in ("ensemble", "cohen", "count"):
+            if block in self.cfg:
+                out[f"suites.{self.suite}.certifiers.{self.certifier_name}.{block}.device"] = self.cfg[block]["device"]
+        bilevel = self.cfg["attack"].get("bilevel")
+        if bilevel is not None:
+            out[f"suites.{self.suite}.attacks.{self.attack_name}.bilevel.device"] = bilevel["device"]
+        return out
 
     @property
     def seed(self) -> int:

@@ -22,11 +22,25 @@ from certsmooth.config import (
 )  # noqa: E402
 from certsmooth.errors import ConfigError  # noqa: E402
 
-# params.yaml's YAML syntax (file, line, column) and duplicate keys get one line before
-# Snakemake's own reader, which says only "not valid JSON or YAML" and keeps the last of
-# two equal keys.
+# The settings come from params.yaml, or from the files of `--configfile` (merged over it,
+# or instead of it with --replace-workflow-config); the checks and their messages name them.
+# Their duplicate keys and, for params.yaml, YAML syntax (file, line, column) get one line
+# here: Snakemake's own reader keeps the last of two equal keys and says only "not valid
+# JSON or YAML" (it reads a --configfile before this file runs, so a syntax error there is
+# Snakemake's line; `certsmooth validate <file>` gives its line and column).
+_given = [os.path.relpath(p) for p in workflow.config_settings.configfiles]
+PARAMS_FILES = [
+    *(
+        []
+        if _given and workflow.config_settings.replace_workflow_config
+        else ["params.yaml"]
+    ),
+    *_given,
+]
+PARAMS_SOURCE = " + ".join(PARAMS_FILES)  # how error lines name the settings
 try:
-    load_yaml("params.yaml")
+    for _file in PARAMS_FILES:
+        load_yaml(_file)
 except ConfigError as _exc:
     raise WorkflowError(str(_exc)) from None
 
@@ -39,7 +53,9 @@ configfile: "params.yaml"
 try:
     config.update(
         validate_params(
-            config, load_schema(workflow.source_path("../schemas/params.schema.yaml"))
+            config,
+            load_schema(workflow.source_path("../schemas/params.schema.yaml")),
+            source=PARAMS_SOURCE,
         )
     )
 except ConfigError as _exc:
@@ -285,7 +301,46 @@ def matrix_layout(suite):
 # A local run forks its jobs from one warm interpreter (certsmooth.forkserver): `import
 # torch` once per run instead of once per job. Jobs on cluster nodes, in conda or
 # containers, and runs with CERTSMOOTH_FORKSERVER=off start as plain processes.
+def preflight():
+    """One line, before any job starts, for what only this machine can say (folders not
+    writable, no CUDA device, raw files placed by hand that are not the dataset's, images that
+    do not decode: certsmooth.preflight), judged on the jobs this run is about to start.
+    """
+    from certsmooth import preflight as pf
+    from certsmooth.errors import CertsmoothError
+
+    jobs = list(workflow.dag.needrun_jobs())
+    paths = ["checkpoints/."] if jobs else []
+    devices, fetch, prepare = {}, set(), set()
+    for job in jobs:
+        paths += [*job.output, *job.log, *([job.benchmark] if job.benchmark else [])]
+        wc = job.wildcards_dict
+        if job.rule.name == "fetch_dataset":
+            fetch.add(wc["dataset"])
+        if job.rule.name == "prepare_dataset" and wc["dataset"] in config["datasets"]:
+            prepare.add(wc["dataset"])
+        device = str(job.resources.get("device", ""))
+        if device.startswith("cuda") and ("exp" in wc or "attack" in wc):
+            exp = (
+                EXPERIMENTS[f"{wc['suite']}/{wc['exp']}"]
+                if "exp" in wc
+                else attack_cell(job.wildcards)
+            )
+            devices.update(
+                {k: v for k, v in exp.device_settings().items() if v == device}
+            )
+    try:
+        pf.check_writable(paths)
+        if workflow.local_exec:
+            pf.check_cuda(devices, PARAMS_SOURCE)
+        pf.check_raw_data(fetch, config["raw_dir"], config["download"])
+        pf.check_images(prepare)
+    except CertsmoothError as exc:
+        raise WorkflowError(str(exc)) from None
+
+
 onstart:
+    preflight()
     if workflow.local_exec:  # Ctrl-C as SIGTERM: the same command finishes the run
         from certsmooth import interrupts
 

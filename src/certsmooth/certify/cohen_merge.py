@@ -14,6 +14,7 @@ from scipy.special import ndtri  # scipy.stats.norm.ppf, bit for bit (certify/bo
 
 from certsmooth.certify import checks
 from certsmooth.certify.bounds import ABSTAIN
+from certsmooth.errors import ConfigError
 
 
 def max_radius(sigma: float, n: int, alpha: float) -> float:
@@ -27,6 +28,9 @@ def max_radius(sigma: float, n: int, alpha: float) -> float:
 def merge_chunks(frames: list[pd.DataFrame], nontarget: np.ndarray, trigger_norm: np.ndarray):
     """Chunk tables (column ``set`` = clean | triggered) → the clean and triggered frames
     in the format of the ensemble certifiers (so suite figures and tables take both)."""
+    frames = [f for f in frames if len(f)]  # a chunk past the last point is header-only (its types unknown)
+    if not frames:
+        raise ConfigError("cohen: no chunk holds a test point (skip and classes leave none); lower skip")
     allp = pd.concat(frames, ignore_index=True).sort_values(["set", "idx"], kind="stable")
     if allp.duplicated(["set", "idx"]).any():
         raise ValueError("chunks overlap: a test point appears twice")

@@ -56,6 +56,11 @@ def resolve_classes(dataset: str, classes: list | None) -> list[int]:
     """Class indices of the listed classes (ints or names); ``None`` means all classes."""
     names = get_source(dataset).class_names
     if classes is None:
+        if len(names) < 2:
+            raise ConfigError(
+                f"dataset.classes: {dataset} has {len(names)} class ({', '.join(names)}); a classifier needs at least "
+                "two: give a dataset with two or more classes"
+            )
         return list(range(len(names)))
     lower = {n.lower(): i for i, n in enumerate(names)}
     out: list[int] = []

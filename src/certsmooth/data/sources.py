@@ -20,6 +20,7 @@ from __future__ import annotations
 import abc
 import gzip
 import importlib.util
+import pickle
 import socket
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -146,6 +147,11 @@ class Mnist5k(Source):
         )
 
 
+# what torchvision's readers raise on a file that is present but not the dataset's (a bad
+# header: AssertionError; a truncated file: ValueError, EOFError; a damaged pickle or image)
+CORRUPT = (AssertionError, ValueError, EOFError, IndexError, KeyError, TypeError, OSError, pickle.UnpicklingError)
+
+
 @dataclass(frozen=True)
 class TorchvisionSource(Source):
     tv_class: str = ""
@@ -206,7 +212,18 @@ class TorchvisionSource(Source):
                 f"run `certsmooth download {self.name} --raw-dir {raw_dir}` where there is network "
                 f"(e.g. a login node), or place torchvision's files at {self.layout_hint(raw_dir)}"
             ) from exc
-        splits = [self._to_split(ds) for ds in (train, test)]
+        except CORRUPT as exc:  # files present but not the dataset's: torchvision's readers assert or fail
+            raise self._corrupt(raw_dir, exc) from exc
+        try:
+            splits = [self._to_split(ds) for ds in (train, test)]
+        except CORRUPT as exc:
+            raise self._corrupt(raw_dir, exc) from exc
+        c, h, w = self.shape
+        for part, split in zip(("training", "test"), splits, strict=True):
+            if split.x.shape[1:] != (c, h, w) or split.y.shape != split.x.shape[:1] or not len(split.y):
+                raise self._corrupt(raw_dir, ValueError(f"{part} images {split.x.shape}, labels {split.y.shape}"))
+            if split.y.min() < 0 or split.y.max() >= len(self.class_names):
+                raise self._corrupt(raw_dir, ValueError(f"{part} labels outside 0..{len(self.class_names) - 1}"))
         names = [str(c) for c in getattr(train, "classes", self.class_names)]
         if self.tv_class == "MNIST":  # torchvision names MNIST classes "0 - zero", ...
             names = [c.split(" - ")[0] for c in names]
@@ -219,6 +236,14 @@ class TorchvisionSource(Source):
             origin=f"torchvision.datasets.{self.tv_class} ({raw_dir})",
             raw_sha256=self.checksum(files, raw_dir),
             files=[str(f) for f in files],
+        )
+
+    def _corrupt(self, raw_dir: Path, exc: BaseException) -> CorruptFileError:
+        reason = (str(exc).strip().splitlines() or [""])[0] or "its reader failed"
+        return CorruptFileError(
+            f"dataset '{self.name}': the raw files under {raw_dir} are not torchvision's {self.tv_class} files "
+            f"({exc.__class__.__name__}: {reason[:120]}); delete them and run `certsmooth download {self.name} "
+            f"--raw-dir {raw_dir}` where there is network, or place the original files at {self.layout_hint(raw_dir)}"
         )
 
     def _to_split(self, ds) -> RawSplit:
@@ -312,17 +337,35 @@ TRAIN_CLASS_COUNTS: dict[str, tuple[int, ...]] = {
 }
 
 
-def train_size(name: str, classes: list[int], split) -> int | None:
-    """The number of training images of ``classes`` after ``split`` (the stratified split
-    keeps n_c − round(n_c·fraction) of class c), or None where it is not known before the
-    data is read."""
+# images per class in the official test split
+TEST_CLASS_COUNTS: dict[str, tuple[int, ...]] = {
+    "mnist": (980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009),
+    "fashion_mnist": (1000,) * 10,
+    "cifar10": (1000,) * 10,
+}
+
+
+def class_counts(name: str, classes: list[int], split) -> tuple[list[int], list[int] | None] | None:
+    """(training, test) images per task label (the order of ``classes``) after ``split``:
+    the stratified split moves round(n_c·fraction) images of class c to the test part; an
+    official split keeps the published parts (test counts None where they are not recorded).
+    None where the training counts are not known before the data is read."""
     counts = TRAIN_CLASS_COUNTS.get(name)
     if counts is None:
         return None
     sizes = [counts[c] for c in classes]
     if isinstance(split, dict):
-        return sum(n - int(round(n * split["test_fraction"])) for n in sizes)
-    return sum(sizes)
+        test = [int(round(n * split["test_fraction"])) for n in sizes]
+        return [n - t for n, t in zip(sizes, test, strict=True)], test
+    official = TEST_CLASS_COUNTS.get(name)
+    return sizes, None if official is None else [official[c] for c in classes]
+
+
+def train_size(name: str, classes: list[int], split) -> int | None:
+    """The number of training images of ``classes`` after ``split``, or None where it is not
+    known before the data is read (:func:`class_counts`)."""
+    counts = class_counts(name, classes, split)
+    return None if counts is None else sum(counts[0])
 
 
 USER: dict[str, Source] = {}  # the user's datasets of the params file in use (register_user_datasets)

@@ -100,6 +100,11 @@ class NpzSource(Source):
                     f"{where} = {str(path)!r}: y_{part} must hold integers 0..{max(k - 1, 0)}, one per image "
                     f"({counts[part]}); found {y.dtype} {y.shape}" + (f" in [{y.min()}, {y.max()}]" if y.size else "")
                 )
+        if k < 2:
+            raise ConfigError(
+                f"{where} = {str(path)!r}: its labels hold {k} class; a classifier needs at least two, so save "
+                "images of two or more classes (labels 0..K-1, K ≥ 2)"
+            )
         if names is not None and len(set(names)) != len(names):
             raise ConfigError(f"{where} = {str(path)!r}: class_names {names} repeat a name; give each class one")
         return cls(name, tuple(names or (str(i) for i in range(k))), shapes["train"], official, False, path=path)
@@ -203,27 +208,40 @@ class ImageFolderSource(Source):
             raise DatasetUnavailableError(f"dataset {self.name!r}: {self.path} is missing; restore it")
         return self.raw_files(raw_dir)
 
-    def _read(self, samples: list[tuple[str, int]]) -> RawSplit:
+    def _image(self, path: str) -> np.ndarray:
+        """One image as the dataset stores it (H×W or H×W×3 uint8); a file that does not decode
+        or has another size raises one line naming it."""
         from PIL import Image
 
         c, h, w = self.shape
+        try:
+            with Image.open(path) as im:
+                im = im.convert("L" if c == 1 else "RGB")
+                if self.size is not None and (im.height, im.width) != (h, w):
+                    im = im.resize((w, h), Image.Resampling.BILINEAR)
+                a = np.asarray(im, dtype=np.uint8)
+        except (OSError, ValueError, SyntaxError) as exc:  # Pillow: OSError, or ValueError/SyntaxError for bad headers
+            raise CorruptFileError(f"{path}: not a readable image ({exc}); fix or remove it") from None
+        if a.shape[:2] != (h, w):
+            raise CorruptFileError(
+                f"{path}: {a.shape[0]}×{a.shape[1]} pixels, the first image of dataset {self.name!r} has {h}×{w}; "
+                f"set datasets.{self.name}.size: [{h}, {w}] to resize every image"
+            )
+        return a
+
+    def _read(self, samples: list[tuple[str, int]]) -> RawSplit:
+        c, h, w = self.shape
         x = np.empty((len(samples), c, h, w), dtype=np.uint8)
         for i, (p, _) in enumerate(samples):
-            try:
-                with Image.open(p) as im:
-                    im = im.convert("L" if c == 1 else "RGB")
-                    if self.size is not None and (im.height, im.width) != (h, w):
-                        im = im.resize((w, h), Image.Resampling.BILINEAR)
-                    a = np.asarray(im, dtype=np.uint8)
-            except OSError as exc:
-                raise CorruptFileError(f"{p}: not a readable image ({exc}); fix or remove it") from None
-            if a.shape[:2] != (h, w):
-                raise CorruptFileError(
-                    f"{p}: {a.shape[0]}×{a.shape[1]} pixels, the first image of dataset {self.name!r} has {h}×{w}; "
-                    f"set datasets.{self.name}.size: [{h}, {w}] to resize every image"
-                )
+            a = self._image(p)
             x[i] = a[None] if c == 1 else a.transpose(2, 0, 1)
         return RawSplit(x, np.array([t for _, t in samples], dtype=np.int64))
+
+    def check_images(self) -> None:
+        """Decode every image as :meth:`load` will (the workflow's check before any job)."""
+        for part in ("train", "test") if self.has_official_split else (None,):
+            for p, _ in self._samples(part):
+                self._image(p)
 
     def load(self, raw_dir: Path) -> RawDataset:
         parts = ("train", "test") if self.has_official_split else (None,)
