@@ -44,30 +44,27 @@ def integer(value, name: str, minimum: int) -> int:
     return int(value)
 
 
-def scale(value, name: str = "sigma") -> np.ndarray:
-    """Noise scales: finite and > 0 (a scalar or an array)."""
+def _numbers(value, name: str, bad, requirement: str) -> np.ndarray:
+    """``value`` as float64; entries where ``bad`` is true (or not finite) are refused."""
     arr = np.asarray(value)
     if arr.dtype.kind not in "iuf" or arr.dtype == bool:
         raise CertificateInputError(f"{name} = {_show(value)}: must be numbers")
     arr = arr.astype(np.float64)
-    bad = ~np.isfinite(arr) | (arr <= 0)
-    if bad.any():
-        at = _first_bad(arr, bad) if arr.ndim else repr(float(arr))
-        raise CertificateInputError(f"{name} {at}: noise scales must be finite and > 0")
+    refused = ~np.isfinite(arr) | bad(arr)
+    if refused.any():
+        at = _first_bad(arr, refused) if arr.ndim else f"= {float(arr)!r}"
+        raise CertificateInputError(f"{name} {at}: {requirement}")
     return arr
+
+
+def scale(value, name: str = "sigma") -> np.ndarray:
+    """Noise scales: finite and > 0 (a scalar or an array)."""
+    return _numbers(value, name, lambda a: a <= 0, "noise scales must be finite and > 0")
 
 
 def nonnegative(value, name: str) -> np.ndarray:
     """Finite numbers ≥ 0 (norms, radii)."""
-    arr = np.asarray(value)
-    if arr.dtype.kind not in "iuf" or arr.dtype == bool:
-        raise CertificateInputError(f"{name} = {_show(value)}: must be numbers")
-    arr = arr.astype(np.float64)
-    bad = ~np.isfinite(arr) | (arr < 0)
-    if bad.any():
-        at = _first_bad(arr, bad) if arr.ndim else repr(float(arr))
-        raise CertificateInputError(f"{name} {at}: must be finite and ≥ 0")
-    return arr
+    return _numbers(value, name, lambda a: a < 0, "must be finite and ≥ 0")
 
 
 def probabilities(value, name: str) -> np.ndarray:
