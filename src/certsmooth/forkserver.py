@@ -27,8 +27,10 @@ third-party libraries once and then forks a copy of itself for each job.
   its own process as before; never both.
 * Off by default outside the workflow; the workflow starts it only for local execution
   without conda or containers (jobs on cluster nodes start as before), and
-  ``CERTSMOOTH_FORKSERVER=off`` in the environment turns it off. It stops with the
-  workflow, and on its own when the workflow's process is gone.
+  ``CERTSMOOTH_FORKSERVER=off`` in the environment turns it off. It runs in a session of
+  its own (a signal to the workflow's process group reaches the jobs, which forward it, not
+  the server), stops with the workflow, and on its own within a second when the workflow's
+  process is gone (also after SIGKILL), removing its socket folder either way.
 """
 
 from __future__ import annotations

@@ -298,9 +298,6 @@ def matrix_layout(suite):
     }
 
 
-# A local run forks its jobs from one warm interpreter (certsmooth.forkserver): `import
-# torch` once per run instead of once per job. Jobs on cluster nodes, in conda or
-# containers, and runs with CERTSMOOTH_FORKSERVER=off start as plain processes.
 def preflight():
     """One line, before any job starts, for what only this machine can say (folders not
     writable, no CUDA device, raw files placed by hand that are not the dataset's, images that
@@ -326,8 +323,14 @@ def preflight():
                 if "exp" in wc
                 else attack_cell(job.wildcards)
             )
+            # bilevel_poison (wildcards suite/attack) reads its solver's device only
+            block = ".bilevel." if "exp" not in wc else ""
             devices.update(
-                {k: v for k, v in exp.device_settings().items() if v == device}
+                {
+                    k: v
+                    for k, v in exp.device_settings().items()
+                    if v == device and block in k
+                }
             )
     try:
         pf.check_writable(paths)
@@ -339,6 +342,9 @@ def preflight():
         raise WorkflowError(str(exc)) from None
 
 
+# A local run forks its jobs from one warm interpreter (certsmooth.forkserver): `import
+# torch` once per run instead of once per job. Jobs on cluster nodes, in conda or
+# containers, and runs with CERTSMOOTH_FORKSERVER=off start as plain processes.
 onstart:
     preflight()
     if workflow.local_exec:  # Ctrl-C as SIGTERM: the same command finishes the run
