@@ -34,7 +34,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import betaincinv  # scipy.stats.beta.ppf, bit for bit (certify/bounds.py)
 
-from certsmooth.certify import checks
+import certsmooth.certify.checks as checks
 from certsmooth.certify.bounds import per_side_alpha
 from certsmooth.certify.dpa import NOT_CERTIFIED, top_two
 

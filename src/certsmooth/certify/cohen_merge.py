@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import ndtri  # scipy.stats.norm.ppf, bit for bit (certify/bounds.py)
 
-from certsmooth.certify import checks
+import certsmooth.certify.checks as checks
 from certsmooth.certify.bounds import ABSTAIN
 from certsmooth.errors import ConfigError
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from certsmooth.certify import checks
+import certsmooth.certify.checks as checks
 
 NOT_CERTIFIED = -1
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from certsmooth.certify import checks
+import certsmooth.certify.checks as checks
 from certsmooth.certify.dpa import NOT_CERTIFIED, top_two, vote_counts
 from certsmooth.data.partition import fa_classifiers_of_hash
 

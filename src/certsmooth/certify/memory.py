@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from certsmooth.certify import checks
+import certsmooth.certify.checks as checks
 
 KEPT, TRIMMED, ALIGNED, PASSED = "kept", "trimmed", "aligned", "abstained"
 

@@ -17,69 +17,22 @@ All sources return uint8 images N×C×H×W and int64 labels.
 
 from __future__ import annotations
 
-import abc
 import gzip
 import importlib.util
 import pickle
 import socket
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.error import URLError
 
 import numpy as np
 
 from certsmooth.artifacts import sha256_files
+from certsmooth.data.base import RawDataset, RawSplit, Source
+from certsmooth.data.user import user_source
 from certsmooth.errors import ConfigError, CorruptFileError, DatasetUnavailableError
 
-
-@dataclass
-class RawSplit:
-    x: np.ndarray  # uint8, N×C×H×W
-    y: np.ndarray  # int64, N
-
-    def __post_init__(self) -> None:
-        if self.x.dtype != np.uint8 or self.x.ndim != 4:
-            raise ValueError(f"raw images must be uint8 N×C×H×W, got {self.x.dtype} {self.x.shape}")
-        if self.y.shape != (self.x.shape[0],):
-            raise ValueError(f"labels shape {self.y.shape} does not match {self.x.shape[0]} images")
-
-
-@dataclass
-class RawDataset:
-    name: str
-    train: RawSplit
-    test: RawSplit | None  # None: the source has no official split
-    class_names: list[str]
-    origin: str
-    raw_sha256: str
-    files: list[str] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class Source(abc.ABC):
-    """Static facts about a dataset source (usable without loading any data)."""
-
-    name: str
-    class_names: tuple[str, ...]
-    shape: tuple[int, int, int]
-    has_official_split: bool
-    needs_download: bool
-
-    @abc.abstractmethod
-    def raw_files(self, raw_dir: Path) -> list[Path]:
-        """The files this source reads (for checksums and error messages)."""
-
-    @abc.abstractmethod
-    def fetch(self, raw_dir: Path, download: bool = True) -> list[Path]:
-        """Make the raw files available under ``raw_dir`` (download if allowed and needed)."""
-
-    @abc.abstractmethod
-    def load(self, raw_dir: Path) -> RawDataset:
-        """Read the raw files (never downloads)."""
-
-    def checksum(self, files: list[Path], raw_dir: Path) -> str:
-        """The raw checksum of ``files`` (the download manifest's and :attr:`RawDataset.raw_sha256`)."""
-        return sha256_files(files)
+__all__ = ["RawDataset", "RawSplit", "Source", "fetch", "get_source", "load_raw", "register_user_datasets"]
 
 
 DIGITS = tuple(str(d) for d in range(10))
@@ -374,8 +327,6 @@ USER: dict[str, Source] = {}  # the user's datasets of the params file in use (r
 def register_user_datasets(specs: dict[str, dict]) -> None:
     """Register the ``datasets:`` entries of params.yaml (after schema validation) under
     their names; each is checked now (file present, shapes, labels), one line on error."""
-    from certsmooth.data.user import user_source
-
     for name in specs:
         if name in SOURCES:
             raise ConfigError(f"datasets.{name}: {name!r} is a built-in dataset; give your dataset another name")

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from certsmooth.artifacts import sha256_files
-from certsmooth.data.sources import RawDataset, RawSplit, Source
+from certsmooth.data.base import RawDataset, RawSplit, Source
 from certsmooth.errors import ConfigError, CorruptFileError, DatasetUnavailableError
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
