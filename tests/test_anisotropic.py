@@ -40,9 +40,10 @@ def test_whitened_norm_and_implied_radius():
 
 
 def test_released_code_radius_is_the_codes_formula():
-    """spec certssb.md §5: h = √(ln(1/α)/2000) whatever M, R = σ_x·Φ⁻¹(p_A − h) for two
-    classes; the spec's numbers: h = 0.05877 and, for a unanimous ensemble at σ = 0.12,
-    0.12·Φ⁻¹(1 − h) = 0.188, the largest radius its README could reach with σ_x = σ."""
+    """The released Cert-SSB code's ``eval.py`` (Qiao et al., arXiv 2504.21730): h =
+    √(ln(1/α)/2000) whatever M, R = σ_x·Φ⁻¹(p_A − h) for two classes; the resulting
+    numbers: h = 0.05877 and, for a unanimous ensemble at σ = 0.12, 0.12·Φ⁻¹(1 − h) =
+    0.188, the largest radius its README could reach with σ_x = σ."""
     from scipy.stats import norm
 
     from certsmooth.certify.anisotropic import released_code_radius

@@ -21,7 +21,7 @@ from certsmooth.certify.bounds import (
 
 def test_hoeffding_closed_form_and_rab_numbers():
     assert hoeffding_halfwidth(1000, 0.001) == pytest.approx(math.sqrt(math.log(1000) / 2000))
-    assert hoeffding_halfwidth(1000, 0.001) == pytest.approx(0.05877, abs=1e-5)  # spec §2.2
+    assert hoeffding_halfwidth(1000, 0.001) == pytest.approx(0.05877, abs=1e-5)  # RAB, arXiv 2003.08904
     assert hoeffding_halfwidth(200, 0.001) == pytest.approx(0.1314, abs=1e-4)
 
 
@@ -57,7 +57,7 @@ def test_clopper_pearson_is_the_beta_quantile(n, frac, alpha):
 
 def test_clopper_pearson_all_successes():
     lo, _ = clopper_pearson(np.array([100_000]), 100_000, 0.001)
-    assert lo[0] == pytest.approx(0.001 ** (1 / 100_000))  # α^(1/n), spec cohen.md §6
+    assert lo[0] == pytest.approx(0.001 ** (1 / 100_000))  # α^(1/n), Cohen et al., arXiv 1902.02918
     assert norm.ppf(lo[0]) == pytest.approx(3.81, abs=0.01)  # Cohen's R_max = 3.81σ
 
 

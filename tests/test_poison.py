@@ -36,7 +36,7 @@ def split(n=200, seed=0, bright=False):
 
 
 def test_num_poisons_matches_rab():
-    assert num_poisons(12665, 0.02) == 253  # MNIST 0/1 at 2% (spec)
+    assert num_poisons(12665, 0.02) == 253  # MNIST 0/1 at 2%, as RAB's released code counts
     assert num_poisons(100, 0.29) == 29  # not 28 despite 0.29·100 = 28.999…
     assert num_poisons(10, 0.05) == 0
 

@@ -1,4 +1,4 @@
-"""Interrupting a workflow run mid-training and starting it again (issue 6).
+"""Interrupting a workflow run mid-training and starting it again.
 
 The ``tiny`` suite (one RAB experiment, two training jobs) runs with the local profile,
 as users run it; its training is lengthened to a few seconds and checkpointed after

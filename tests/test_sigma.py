@@ -28,7 +28,7 @@ def test_released_code_update_matches_the_hand_computed_step():
         out = optimize_sigma(Constant([logit]), x, sigma0, cfg, seed=0)
         step = 1e-4 * abs(norm.ppf(q))
         np.testing.assert_allclose(out.numpy(), sigma0.numpy() + 7 * step, rtol=1e-5)
-    assert 1e-4 * norm.ppf(0.98) == pytest.approx(2.0537e-4, rel=1e-4)  # the spec's maximal step
+    assert 1e-4 * norm.ppf(0.98) == pytest.approx(2.0537e-4, rel=1e-4)  # the released Cert-SSB code's maximal step
 
 
 def test_released_code_sigma_only_grows():

@@ -23,7 +23,7 @@ and their output to ``<out>/gpucheck.log``:
    the budget allows): the same for the test configuration's demo suite (Cert-SSB's σ
    optimisation, Cohen's training and CERTIFY, the availability attack).
 
-Then ``goals``: the issue's targets, evaluated on the measured numbers.
+Then ``goals``: the GPU targets (docs/gpu.md), evaluated on the measured numbers.
 
 ``--device cpu`` runs the same steps at smaller sizes (a few minutes on 2 cores): the
 correctness tests then compare the CPU with itself, which keeps the check working on
@@ -83,7 +83,7 @@ SIZES = {
             "workflow_cores": 2},
 }  # fmt: skip
 
-PAPER_RAB_MNIST_SAMPLE_STEPS = 12_665 * 20 * 1000  # full MNIST 0-vs-1, 20 epochs, M = 1000 (spec rab_wang.md §2.4)
+PAPER_RAB_MNIST_SAMPLE_STEPS = 12_665 * 20 * 1000  # full MNIST 0-vs-1, 20 epochs, M = 1000 (RAB, arXiv 2003.08904)
 PAPER_RAB_CIFAR_SAMPLE_STEPS = 10_000 * 10 * 1000  # CIFAR-10 bird vs airplane, 10 epochs, M = 1000
 DEMO_M1000_SAMPLE_STEPS = 800 * 20 * 1000  # mnist5k 0-vs-1, 20 epochs, M = 1000
 # paper_dpa_mnist at k = 1200: 1200 NiN models × 200 epochs × one padded batch of 128 rows (50 images each)
@@ -474,7 +474,7 @@ def _flatten(obj, prefix: str = "") -> dict:
 
 
 def goals(check: Check) -> dict:
-    """The GPU targets of the issue, evaluated on what was measured (CUDA only)."""
+    """The GPU targets (docs/gpu.md), evaluated on what was measured (CUDA only)."""
     steps = check.result["steps"]
 
     def figs(name):

@@ -1,4 +1,4 @@
-"""Certified-accuracy metrics (spec README glossary; RAB ``eval.py`` conventions)."""
+"""Certified-accuracy metrics (the conventions of RAB's ``eval.py`` and Cohen et al.'s)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""Mehra et al.'s bilevel clean-label poisoning of the certified radius (spec
-``attacks.md`` §A), ported from TF1 to PyTorch.
+"""Mehra et al.'s bilevel clean-label poisoning of the certified radius (CVPR 2021, arXiv
+2012.01274; code hammlab/PoisoningCertifiedDefenses), ported from TF1 to PyTorch.
 
 Every training image of the target class is a poison u (‖u − x‖∞ ≤ ε, u ∈ [0, 1], label
 kept). Upper level (minimised): the soft certified radius f of the surrogate on target-class
@@ -29,10 +29,10 @@ Choices of this port (documented in ``docs/attacks.md``):
   the attack is a pure function of data, settings and seed;
 * BN mode: batch statistics in g and f (``bn_mode: train``), recorded.
 
-Code-faithful quirks kept by default (spec §A3): u's Adam moments belong to the
-fixed-shape batch variable and persist while different poisons pass through it
-(``u_moments: shared``; ``per_poison`` gives each poison its own moments), and the last
-epoch's updates are not saved (``save_final: false``).
+Code-faithful quirks kept by default: u's Adam moments belong to the fixed-shape batch
+variable and persist while different poisons pass through it (``u_moments: shared``;
+``per_poison`` gives each poison its own moments), and the last epoch's updates are not
+saved (``save_final: false``).
 """
 
 from __future__ import annotations
@@ -172,8 +172,9 @@ class _Adam:
 
 
 def project(u: torch.Tensor, x0: torch.Tensor, epsilon: float, frozen: torch.Tensor | None = None) -> torch.Tensor:
-    """Clip to [0, 1], then the perturbation to [−ε, ε] (spec step 4; x0 ∈ [0, 1] so the
-    result stays in [0, 1]); ``frozen`` (a boolean mask broadcast over u): pixels held at x0."""
+    """Clip to [0, 1], then the perturbation to [−ε, ε] (step 4 in the module docstring;
+    x0 ∈ [0, 1] so the result stays in [0, 1]); ``frozen`` (a boolean mask broadcast over
+    u): pixels held at x0."""
     u = u.clamp(0, 1)
     out = x0 + (u - x0).clamp(-epsilon, epsilon)
     return out if frozen is None else torch.where(frozen, x0, out)

@@ -1,5 +1,5 @@
 """``avail_boundary``: an availability attack that puts a decision boundary through the
-test-time trigger (this project's design for Lorenz et al.'s claim; issue 16).
+test-time trigger (this project's design for Lorenz et al.'s claim, arXiv 2108.11299).
 
 The test-time trigger is ``corners`` (:class:`~certsmooth.attacks.triggers.Corners`):
 K = ``count`` square patches in the image corners, all at ``value``. ``m = ⌊n·rate⌋``

@@ -9,7 +9,7 @@ label. The triggered test set holds every test point with the trigger and its tr
 label; ``nontarget`` marks the points RAB certifies (its ``test_label_poison=False``
 protocol) and ``target`` is the label an attack success would produce.
 
-Availability attacks (spec ``attacks.md`` §B2, a **reconstruction** from the paper's
+Availability attacks (Lorenz et al., arXiv 2108.11299; a **reconstruction** from the paper's
 abstract, not the authors' method): ``m = ⌊n·rate⌋`` points drawn uniformly (seeded) from
 the **whole** training set get the trigger and a new label: ``avail_uniform`` draws each
 label uniformly from all C classes; ``avail_split`` gives a seeded half of them class a

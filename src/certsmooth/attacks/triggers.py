@@ -1,7 +1,7 @@
 """Backdoor triggers on float32 images N×C×H×W in [0, 1].
 
-RAB's additive triggers (spec ``rab_wang.md`` §2.5; Cert-SSB uses the same ones), with
-ℓ2 norm ``delta`` before clipping:
+RAB's additive triggers (arXiv 2003.08904 and its released code; Cert-SSB uses the same
+ones), with ℓ2 norm ``delta`` before clipping:
 
 * ``onepixel``: +δ/√C on every channel of one pixel (MNIST (23,23), CIFAR (15,15),
   224×224 (112,112)), then ``min(·, 1)``;

@@ -15,9 +15,9 @@ for the whitened perturbation ‖Σ^{-1/2} δ‖₂ = √(Σᵢ ‖δᵢ‖²/σ
 
 With all σ equal to σ this is the isotropic certificate R = σ·R̃ (tested). The
 released Cert-SSB code instead multiplies R̃ by a per-sample σ while sampling the test
-noise at the global σ, which is unsound (spec certssb.md §5): certsmooth certifies with
-the sound radius and reports the released code's number beside it, labelled unsound and
-never counted as certified (:func:`released_code_radius`).
+noise at the global σ, which is unsound: certsmooth certifies with the sound radius and
+reports the released code's number beside it, labelled unsound and never counted as
+certified (:func:`released_code_radius`).
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ RELEASED_CODE_UNSOUND = (
     "the radius the released Cert-SSB code (eval.py) would report on these models: test noise "
     "at the global sigma (one draw per model, shared by the test points), mean scores, the "
     "Hoeffding half-width of N = 1000 whatever M, radius scaled by the per-sample sigma_x (of "
-    "the clean point, also for its triggered copy); UNSOUND (spec certssb.md §5), a diagnostic "
+    "the clean point, also for its triggered copy); UNSOUND, a diagnostic "
     "of where the paper's numbers come from, never counted as certified"
 )
 
@@ -68,8 +68,8 @@ def implied_l2_radius(r_tilde: np.ndarray, sigma_min: float) -> np.ndarray:
 
 
 def released_code_radius(mean_scores: np.ndarray, sigma_x: np.ndarray, alpha: float) -> tuple[np.ndarray, np.ndarray]:
-    """The released Cert-SSB code's (top class, radius) per point, UNSOUND (spec certssb.md
-    §4-5): from scores (T, C) averaged over the models with test noise at the global σ,
+    """The released Cert-SSB code's (top class, radius) per point, UNSOUND (its
+    ``eval.py``): from scores (T, C) averaged over the models with test noise at the global σ,
     p_A,low = max(1e-8, p_A − h) and p_B,up = min(1 − 1e-8, p_B + h) with h the Hoeffding
     half-width of N = 1000 at α, and R = σ_x/2·(Φ⁻¹(p_A,low) − Φ⁻¹(p_B,up)) with the
     per-sample σ_x, not the σ the noise had. Negative where p_A,low < p_B,up (the code counts

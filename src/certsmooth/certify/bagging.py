@@ -1,4 +1,4 @@
-"""The bagging certificate of Jia, Cao & Gong (AAAI 2021; spec ``baselines.md`` §2): N base
+"""The bagging certificate of Jia, Cao & Gong (AAAI 2021, arXiv 2008.04495): N base
 models, each trained on k training samples drawn uniformly with replacement
 (:func:`certsmooth.data.partition.bagging_subsets`), vote; the certified poisoning size r* is
 the number of training samples that may be modified, deleted or inserted without changing
@@ -66,7 +66,7 @@ def simultaneous_bounds(counts: np.ndarray, alpha: float) -> tuple[np.ndarray, n
 
 
 def bound(r: int, p_a_low: float, p_b_up: float, n: int, k: int) -> float:
-    """max over n′ ∈ [n, n + r] of the spec's expression: r is certified iff this is < 0."""
+    """max over n′ ∈ [n, n + r] of Jia, Cao & Gong's expression: r is certified iff this is < 0."""
     _check_bound_args(p_a_low, p_b_up, n, k)
     return _bound(checks.integer(r, "r", 0), p_a_low, p_b_up, n, k)
 

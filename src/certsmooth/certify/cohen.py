@@ -1,4 +1,4 @@
-"""Test-time randomized smoothing: Cohen et al.'s PREDICT and CERTIFY (spec ``cohen.md``).
+"""Test-time randomized smoothing: Cohen et al.'s PREDICT and CERTIFY (ICML 2019, arXiv 1902.02918).
 
 The smoothed classifier g(x) = argmax_c P[f(x + ε) = c], ε ~ N(0, σ²I), is evaluated by
 sampling the base classifier's **hard** predictions on noisy copies of x:

@@ -1,5 +1,5 @@
 """Cohen et al.'s per-point table from its CERTIFY chunks, and the largest radius CERTIFY
-can give (spec ``cohen.md``).
+can give (Cohen et al., ICML 2019, arXiv 1902.02918).
 
 The sampling itself is :mod:`certsmooth.certify.cohen`; this module needs no torch, so the
 merge job (``merge-cohen``) starts in a fraction of a second instead of paying torch's

@@ -1,5 +1,5 @@
-"""Deep Partition Aggregation's certificate (Levine & Feizi, ICLR 2021; spec
-``baselines.md`` §1): deterministic, no sampling, no confidence level.
+"""Deep Partition Aggregation's certificate (Levine & Feizi, ICLR 2021, arXiv
+2006.14768): deterministic, no sampling, no confidence level.
 
 From the hard votes n of the k base models (one per content-hash partition,
 :func:`certsmooth.data.partition.dpa_partitions`): the prediction c = argmax n (ties to the

@@ -1,5 +1,5 @@
-"""Finite Aggregation's certificate (Wang, Levine & Feizi, ICML 2022; spec ``baselines.md``
-§4): deterministic, from the hard predictions of the k·d base models, one per subset of
+"""Finite Aggregation's certificate (Wang, Levine & Feizi, ICML 2022, arXiv 2202.02628):
+deterministic, from the hard predictions of the k·d base models, one per subset of
 :func:`certsmooth.data.partition.fa_subsets`.
 
 A training sample of hash value h (Σ uint8 mod k·d) is in the d subsets (h + s_j) mod k·d,

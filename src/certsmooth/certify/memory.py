@@ -1,4 +1,5 @@
-"""Storage-update (memory-based) certification (spec ``certssb.md`` §6).
+"""Storage-update (memory-based) certification (DDRS, Alfarra et al., arXiv 2012.04351; as
+Cert-SSB uses it).
 
 With an input-dependent smoothing σ the certified regions of different test points can
 contradict each other (Súkeník et al., arXiv 2110.05365). The storage update keeps a

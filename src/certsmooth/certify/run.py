@@ -8,7 +8,7 @@ per test point): the bounds give the whitened radius R̃ (unit-variance noise), 
   (scope ``joint``), i.e. σ·R̃ for RAB;
 * the deployed attack is certified iff √(Σ_poisons ‖δᵢ‖²/σᵢ² [+ ‖δ_x‖²/σ_x²]) < R̃;
 * Cert-SSB's joint-scope regions then go through the storage update (test-input space,
-  dataset order; spec certssb.md §6), which may trim radii or align labels.
+  dataset order; DDRS, Alfarra et al., arXiv 2012.04351), which may trim radii or align labels.
 
 See :mod:`certsmooth.certify.anisotropic` for the derivation.
 """
@@ -34,7 +34,7 @@ from certsmooth.summary import write_summary
 CERTSSB_CAVEAT = (
     "Cert-SSB radii hold for perturbations of the training set and test input with the noise "
     "scales held fixed; the scales were optimised on the deployed (poisoned) data and the "
-    "test input, and that dependence is not covered (spec certssb.md §9)"
+    "test input, and that dependence is not covered (Súkeník et al., arXiv 2110.05365)"
 )
 
 

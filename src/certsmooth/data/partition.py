@@ -1,5 +1,5 @@
-"""Content-based partitions of a training set for the count certificates (spec
-``baselines.md`` §1, §2, §4).
+"""Content-based partitions of a training set for the count certificates (DPA,
+arXiv 2006.14768; bagging, arXiv 2008.04495; Finite Aggregation, arXiv 2202.02628).
 
 * **DPA** (Levine & Feizi): sample i goes to partition h_i = (Σ of its uint8 values) mod k.
   certsmooth hashes the training data **as stored after poisoning**: the poisoned

@@ -1,6 +1,7 @@
-"""Architectures (spec ``rab_wang.md`` §2.4, ``certssb.md`` §3), their output conventions
-and the wide ensemble. Imported lazily, so that :mod:`certsmooth.models.inputs` (which
-input sizes each architecture takes) is available without torch."""
+"""Architectures (RAB's, arXiv 2003.08904, and Cert-SSB's, arXiv 2504.21730), their
+output conventions and the wide ensemble. Imported lazily, so that
+:mod:`certsmooth.models.inputs` (which input sizes each architecture takes) is available
+without torch."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Cert-SSB's sample-specific noise scales (spec ``certssb.md`` §1–3), as certsmooth runs it.
+"""Cert-SSB's sample-specific noise scales (Qiao et al., arXiv 2504.21730), as certsmooth runs it.
 
 * **Training samples.** The σ of training example i is fixed *before* the ensemble is
   trained: a small pilot ensemble (``sigma_opt.pilot_models`` models trained RAB-style at

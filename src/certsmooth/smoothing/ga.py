@@ -1,14 +1,16 @@
 """Base classifiers for test-time smoothing (Cohen et al.'s certifier), trained with one
-of the three methods that are the victims of Mehra et al. (``attacks.md`` §A4):
+of the three methods that are the victims of Mehra et al. (CVPR 2021, arXiv 2012.01274):
 
-* ``ga`` — Gaussian data augmentation (Cohen et al., spec ``cohen.md`` §8): inputs plus
-  **fresh** N(0, σ²I) noise every time an example is drawn, cross-entropy.
-* ``macer`` — MACER (§9): k noisy copies per example, cross-entropy of the averaged
-  softmax plus λ·hinge on the soft radius (β, γ); fresh noise.
-* ``smoothadv`` — SmoothAdv as in the Mehra code (§10): one noise draw per training
-  example **fixed for the whole training** (``noise: fixed``; ``resample`` draws it anew
-  every epoch, as Salman et al.), an L2 attack (ε, steps, Adam) at x + δ + noise, ε warmed
-  up linearly over the first ``warmup_epochs``, cross-entropy at x + δ + noise.
+* ``ga`` — Gaussian data augmentation (Cohen et al., ICML 2019, arXiv 1902.02918): inputs
+  plus **fresh** N(0, σ²I) noise every time an example is drawn, cross-entropy.
+* ``macer`` — MACER (Zhai et al., ICLR 2020, arXiv 2001.02378): k noisy copies per
+  example, cross-entropy of the averaged softmax plus λ·hinge on the soft radius (β, γ);
+  fresh noise.
+* ``smoothadv`` — SmoothAdv (Salman et al., NeurIPS 2019, arXiv 1906.04584) as in the
+  Mehra code: one noise draw per training example **fixed for the whole training**
+  (``noise: fixed``; ``resample`` draws it anew every epoch, as Salman et al.), an L2
+  attack (ε, steps, Adam) at x + δ + noise, ε warmed up linearly over the first
+  ``warmup_epochs``, cross-entropy at x + δ + noise.
 
 The noise of example j in epoch e (copy c) is the counter-based normal keyed by
 (seed, method, e, c) at row j, and initialisation and shuffling derive from the seed, so

@@ -1,7 +1,7 @@
 """Losses of the certifiably-robust training methods that are the victims of Mehra et al.'s
-bilevel attack (spec ``cohen.md`` §9–10, ``attacks.md`` §A2), shared by the victim
-trainer (:mod:`certsmooth.smoothing.ga`) and the attack's lower and upper levels
-(:mod:`certsmooth.attacks.bilevel`).
+bilevel attack (arXiv 2012.01274; MACER, arXiv 2001.02378; SmoothAdv, arXiv 1906.04584),
+shared by the victim trainer (:mod:`certsmooth.smoothing.ga`) and the attack's lower and
+upper levels (:mod:`certsmooth.attacks.bilevel`).
 
 * :func:`soft_radius` — MACER's smoothed soft radius (σ/2)·[Φ⁻¹(p̂₁) − Φ⁻¹(p̂₂)] of the
   top two entries of p̂ = mean over noise copies of softmax(β·logits).
@@ -58,7 +58,7 @@ def soft_abstain(logits: torch.Tensor, sigma: float, beta: float, a: float) -> t
 def macer_loss(
     logits: torch.Tensor, y: torch.Tensor, sigma: float, beta: float, gamma: float, lam: float
 ) -> torch.Tensor:
-    """MACER (spec ``cohen.md`` §9) on logits (k, B, out) of k noisy copies:
+    """MACER (Zhai et al., arXiv 2001.02378) on logits (k, B, out) of k noisy copies:
     [Σ −log p̄_y + λ·Σ (σ/2)·(ξ + γ)·1{correct, |ξ| ≤ γ, ξ finite}] / B, with p̄ the mean
     softmax, ξ = Φ⁻¹(p̂₂) − Φ⁻¹(p̂₁) of p̂ = mean softmax(β·logits). β does not enter
     the classification term (MACER's code)."""

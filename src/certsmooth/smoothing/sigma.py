@@ -1,5 +1,5 @@
 """Per-sample σ by stochastic gradient ascent on a certified-radius objective (Cert-SSB,
-spec ``certssb.md`` §2; DDRS, Alfarra et al.).
+Qiao et al., arXiv 2504.21730; DDRS, Alfarra et al., arXiv 2012.04351).
 
 Objective for a point x at scale σ, from S Monte-Carlo draws z_s ~ N(0, I):
 

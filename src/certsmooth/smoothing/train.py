@@ -1,4 +1,4 @@
-"""Training of a smoothed ensemble (RAB, spec ``rab_wang.md`` §2.1).
+"""Training of a smoothed ensemble (RAB, Weber et al., arXiv 2003.08904).
 
 Model i of M is trained on the poisoned training set with **one** Gaussian noise draw
 ε_{i,j} ~ N(0, σ²I) per training example j, fixed for all of model i's epochs. Drawing
