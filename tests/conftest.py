@@ -25,6 +25,7 @@ atexit.register(shutil.rmtree, IMPORT_TRACE, ignore_errors=True)  # each pytest 
 PROJECT_FILES = [
     "Snakefile",
     "params.yaml",
+    "config",
     "dvc.yaml",
     ".dvcignore",
     ".dvc/config",

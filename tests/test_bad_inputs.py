@@ -199,6 +199,27 @@ def test_a_user_dataset_of_one_class(tmp_path, capsys, monkeypatch):
     _one_line(capsys.readouterr().err, ["datasets.one.path = 'one.npz'", "1 class", "at least two"])
 
 
+@pytest.mark.parametrize(
+    "case,included,expected",
+    [("an included file that is missing", None, ["more.yaml: file not found"]),
+     ("a suite in two files", {"suites": {"tiny": TEST_PARAMS["suites"]["tiny"]}},
+      ["more.yaml: suites.tiny is also a suite of params.yaml", "give each suite one name"]),
+     ("a setting that is not a suite", {"suites": {}, "torch_threads": 2},
+      ["more.yaml: 'torch_threads': an included file holds suites", "move it to params.yaml"]),
+     ("a bad value in an included suite",
+      {"suites": {"extra": _set(TEST_PARAMS, "suites.tiny.seed", -1)["suites"]["tiny"]}},
+      ["more.yaml: suites.extra.seed = -1 is not allowed"])],
+)  # fmt: skip
+def test_included_suite_files(case, included, expected, tmp_path, capsys, monkeypatch):
+    """`include:` merges the suites of more files; its errors name the file they are in."""
+    monkeypatch.chdir(tmp_path)
+    if included is not None:
+        (tmp_path / "more.yaml").write_text(yaml.safe_dump(included, sort_keys=False))
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump({**TEST_PARAMS, "include": ["more.yaml"]}, sort_keys=False))
+    assert main(["validate", "params.yaml"]) == 2
+    _one_line(capsys.readouterr().err, expected)
+
+
 def test_missing_params_file(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert main(["validate", "nope.yaml"]) == 2

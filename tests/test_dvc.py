@@ -51,7 +51,10 @@ def resolved_stages(dvc_yaml: Path) -> dict:
             out[name] = stage
             continue
         for key, item in stage["foreach"].items():
-            text = yaml.safe_dump(stage["do"]).replace("${key}", key).replace("${item}", str(item))
+            text = yaml.safe_dump(stage["do"]).replace("${key}", key)
+            fields = item if isinstance(item, dict) else {"": item}
+            for field, value in fields.items():
+                text = text.replace("${item" + (f".{field}" if field else "") + "}", str(value))
             out[f"{name}@{key}"] = yaml.safe_load(text)
     return out
 
@@ -87,7 +90,9 @@ def test_dvc_yaml_one_stage_per_suite_without_overlaps(tmp_path):
     for suite, spec in params["suites"].items():
         stage = stages[stage_of(suite, stages)]
         assert stage["cmd"].split()[-1] == suite and "--workflow-profile" in stage["cmd"]
-        assert f"suites.{suite}" in stage["params"]
+        tracked = [p for entry in stage["params"] for p in ([entry] if isinstance(entry, str) else
+                   [f"{file}:{key}" for file, keys in entry.items() for key in keys])]  # fmt: skip
+        assert f"suites.{suite}" in tracked or any(t.endswith(f".yaml:suites.{suite}") for t in tracked), tracked
         outs = paths(stage["outs"])
         assert {f"data/poisoned/{suite}", f"results/{suite}"} <= outs
         assert all(next(iter(o.values()))["persist"] for o in stage["outs"])

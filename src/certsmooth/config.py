@@ -140,12 +140,53 @@ def format_error(error: ValidationError, source: str = "params.yaml") -> str:
 
 
 def validate_params(config: Any, schema: dict | None = None, source: str = "params.yaml") -> dict:
-    """Validated deep copy of ``config`` with defaults filled in; raises ConfigError."""
+    """Validated deep copy of ``config``, with the suites of its ``include`` files and the
+    defaults filled in; raises ConfigError naming the file a suite is written in."""
     if not isinstance(config, dict):
         raise ConfigError(f"{source}: expected a mapping at the top level, found {type(config).__name__}")
+    config = copy.deepcopy(config)
+    origin = include_suites(config, source)
+    try:
+        return _validated(config, schema, source)
+    except ConfigError as exc:  # a suite of an included file: name that file
+        msg = str(exc)
+        m = re.match(rf"{re.escape(source)}: suites\.(\w+)", msg)
+        if m and m.group(1) in origin:
+            msg = origin[m.group(1)] + msg[len(source) :]
+        raise ConfigError(msg) from None
+
+
+def include_suites(config: dict, source: str = "params.yaml") -> dict[str, str]:
+    """Merge the suites of the files ``config["include"]`` lists (paths from the project
+    folder; each holds ``suites:`` and ``_`` anchor keys only) into ``config["suites"]``, in
+    place; the included suite names, each with its file."""
+    files = config.get("include", [])
+    if not isinstance(files, list) or not all(isinstance(f, str) for f in files):
+        raise ConfigError(f"{source}: include = {files!r}: give a list of YAML files of suites")
+    if files and not isinstance(config.get("suites"), dict):
+        config["suites"] = {}
+    where = dict.fromkeys(config.get("suites") or {}, source)
+    origin = {}
+    for f in files:
+        data = load_yaml(f)  # a missing file, its syntax, duplicate keys: one line naming it
+        if not isinstance(data, dict) or not isinstance(data.get("suites"), dict):
+            raise ConfigError(f"{f} (in {source}'s include): expected a mapping with a 'suites' mapping; add it")
+        for key in data:
+            if key != "suites" and not str(key).startswith("_"):
+                raise ConfigError(
+                    f"{f}: {key!r}: an included file holds suites (and '_' anchors) only; move it to {source}"
+                )
+        for name, spec in data["suites"].items():
+            if name in where:
+                raise ConfigError(f"{f}: suites.{name} is also a suite of {where[name]}; give each suite one name")
+            config["suites"][name] = spec
+            where[name] = origin[name] = f
+    return origin
+
+
+def _validated(config: dict, schema: dict | None, source: str) -> dict:
     schema = load_schema() if schema is None else schema
     _check_finite(config, source)
-    config = copy.deepcopy(config)
     expand_grids(config, source)
     validator = _Validator(schema)
     errors = list(validator.iter_errors(config))
