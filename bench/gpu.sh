@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The GPU check (certsmooth.gpucheck): on a bare machine with one NVIDIA GPU, no network
+# The GPU check (certsmooth.bench.gpucheck): on a bare machine with one NVIDIA GPU, no network
 # and only PyTorch, NumPy, SciPy, pandas, seaborn, matplotlib, safetensors, PyYAML and
 # pytest, measure the CUDA path in one call (at most 8 minutes) and write gpu.json and
 # gpucheck.log to one folder. What the machine lacks travels as wheels in .whl/
@@ -29,7 +29,7 @@ tmp=$(mktemp -d "${TMPDIR:-/tmp}/certsmooth-gpu.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 export PYTHONPATH="$tmp/site:$PWD/src${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1
 if [ -d "$wheels" ] && compgen -G "$wheels/*.whl" >/dev/null; then
-    "$py" -m certsmooth.gpucheck install-wheels "$wheels" "$tmp/site"
+    "$py" -m certsmooth.bench.gpucheck install-wheels "$wheels" "$tmp/site"
 fi
 # the workflow's rules run `python -m certsmooth ...`: make `python` this interpreter (a
 # wrapper, not a symlink: a symlinked venv interpreter loses its site-packages)
@@ -38,4 +38,4 @@ printf '#!/bin/sh\nexec "%s" "$@"\n' "$py" >"$tmp/bin/python"
 chmod +x "$tmp/bin/python"
 export PATH="$tmp/bin:$PATH"
 mkdir -p "$out"
-exec "$py" -m certsmooth.gpucheck run --device "$device" --out "$out" "${budget[@]}"
+exec "$py" -m certsmooth.bench.gpucheck run --device "$device" --out "$out" "${budget[@]}"

@@ -1,4 +1,4 @@
-"""The GPU check (bench/gpu.sh, certsmooth.gpucheck): its CPU mode end to end, so that it
+"""The GPU check (bench/gpu.sh, certsmooth.bench.gpucheck): its CPU mode end to end, so that it
 works the day a GPU machine comes, and its parts (wheel list, tree comparison)."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from certsmooth import gpucheck
+from certsmooth.bench import gpucheck
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -34,6 +34,6 @@ def test_every_command_sets_them(tmp_path):
             "m.keep_freed_blocks = lambda: calls.append(1) or True\n"
             "try:\n    m.main({argv})\nexcept SystemExit:\n    pass\n"
             "print(len(calls))")  # fmt: skip
-    for mod, argv in (("cli", ["--version"]), ("cli", ["validate", str(tmp_path / "no.yaml")]), ("bench", ["-h"])):
+    for mod, argv in (("cli", ["--version"]), ("cli", ["validate", str(tmp_path / "no.yaml")]), ("bench.cli", ["-h"])):
         out = subprocess.run([sys.executable, "-c", code.format(mod=mod, argv=argv)], capture_output=True, text=True)
         assert out.stdout.strip().splitlines()[-1] == "1", (mod, argv, out.stdout, out.stderr)

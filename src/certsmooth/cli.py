@@ -486,7 +486,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _bench(argv: list[str]) -> int:
     """``certsmooth bench ...``: the benchmarks (not a workflow step)."""
-    from certsmooth.bench import main as bench_main
+    from certsmooth.bench.cli import main as bench_main
 
     return bench_main(argv)
 

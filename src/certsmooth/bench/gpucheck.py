@@ -29,10 +29,10 @@ Then ``goals``: the GPU targets (docs/gpu.md), evaluated on the measured numbers
 correctness tests then compare the CPU with itself, which keeps the check working on
 machines without a GPU (``tests/test_gpucheck.py``).
 
-``python -m certsmooth.gpucheck wheels`` prints the packages, pinned to the versions
+``python -m certsmooth.bench.gpucheck wheels`` prints the packages, pinned to the versions
 installed here, that a bare GPU machine lacks; ``download-wheels DIR`` downloads them
 (``bench/gpu-wheels.sh``);
-``python -m certsmooth.gpucheck install-wheels DIR TARGET`` installs, without network, the
+``python -m certsmooth.bench.gpucheck install-wheels DIR TARGET`` installs, without network, the
 wheels of DIR whose distributions are not installed yet.
 """
 
@@ -55,7 +55,7 @@ from pathlib import Path
 from certsmooth.artifacts import tree_hashes
 
 FORMAT = "certsmooth-gpucheck-v1"
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 # What the wheels folder carries: these packages and everything they need, except what
 # a GPU machine of this workplace has (PyTorch's image: the scientific stack below and its
@@ -679,7 +679,7 @@ def run_check(device: str, out: Path, budget_s: float | None = None, python: str
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m certsmooth.gpucheck", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m certsmooth.bench.gpucheck", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="what")
     r = sub.add_parser("run", help="run the check (the default)")
     r.add_argument("--device", default="cuda", help="cuda (default), cuda:N or cpu")
