@@ -157,17 +157,18 @@ def validate_params(config: Any, schema: dict | None = None, source: str = "para
 
 
 def include_suites(config: dict, source: str = "params.yaml") -> dict[str, str]:
-    """Merge the suites of the files ``config["include"]`` lists (paths from the project
-    folder; each holds ``suites:`` and ``_`` anchor keys only) into ``config["suites"]``, in
-    place; the included suite names, each with its file."""
+    """Merge the suites of the files ``config["include"]`` lists (paths from the folder of the
+    file ``source``, or the working folder; each holds ``suites:`` and ``_`` anchor keys only)
+    into ``config["suites"]``, in place; the included suite names, each with its file."""
     files = config.get("include", [])
+    base = Path(source).parent if Path(source).is_file() else Path()
     if not isinstance(files, list) or not all(isinstance(f, str) for f in files):
         raise ConfigError(f"{source}: include = {files!r}: give a list of YAML files of suites")
     if files and not isinstance(config.get("suites"), dict):
         config["suites"] = {}
     where = dict.fromkeys(config.get("suites") or {}, source)
     origin = {}
-    for f in files:
+    for f in (str(base / f) for f in files):
         data = load_yaml(f)  # a missing file, its syntax, duplicate keys: one line naming it
         if not isinstance(data, dict) or not isinstance(data.get("suites"), dict):
             raise ConfigError(f"{f} (in {source}'s include): expected a mapping with a 'suites' mapping; add it")
