@@ -255,8 +255,27 @@ def test_training_steps_import_no_pandas():
 
 
 def test_steps_sit_between_the_cli_and_the_algorithms():
-    """certsmooth.steps holds every command's step logic: only the CLI calls it, and it
-    calls the algorithms (never the other way round)."""
+    """certsmooth.steps holds every command's step logic: only the CLI calls it (by the
+    module names of its COMMANDS), and it calls the algorithms (never the other way round)."""
     graph = folder_graph()
-    assert {node for node, deps in graph.items() if "steps" in deps} == {"cli"}
+    assert {node for node, deps in graph.items() if "steps" in deps} == set()  # nothing imports a step by name
+    steps = set(provenance.commands().values())
+    assert steps == {f"certsmooth.steps.{f.stem}" for f in (provenance.ROOT / "steps").glob("*.py")} - {
+        "certsmooth.steps.__init__"}  # every step is a command, every command a step
     assert {"attacks", "smoothing", "certify", "plots", "data"} <= graph["steps"]
+
+
+def test_every_command_is_parse_then_one_step_call():
+    """The command line is generated from each step's signature: no flag is declared by hand,
+    and the CLI stays small."""
+    import inspect
+
+    from certsmooth import cli
+
+    assert len(inspect.getsource(cli).splitlines()) <= 150
+    parser = cli.build_parser()
+    for command, module in provenance.commands().items():
+        run = __import__(module, fromlist=["run"]).run
+        sub = parser._subparsers._group_actions[0].choices[command]
+        flags = {a.dest for a in sub._actions} - {"help", "log", "verbose", "threads"}
+        assert flags == set(inspect.signature(run).parameters), command

@@ -31,3 +31,21 @@ def check_positive(**values: float) -> None:
     for name, value in values.items():
         if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value <= 0:
             raise ConfigError(f"{name} = {value!r}: must be a finite number > 0")
+
+
+def storage_error(exc: OSError) -> str | None:
+    """One line for a write that the file system refused (full, read-only, no permission,
+    quota), naming the path and the fix; None for other errors."""
+    import errno
+    import os
+
+    fixes = {
+        errno.ENOSPC: "free space on that file system (or point the workflow's folders elsewhere), then rerun",
+        errno.EDQUOT: "free space within your quota, then rerun",
+        errno.EROFS: "the file system is read-only: run where the output folders are writable",
+        errno.EACCES: "make the folder writable for this user, then rerun",
+        errno.EPERM: "make the folder writable for this user, then rerun",
+    }
+    if exc.errno not in fixes:
+        return None
+    return f"cannot write {exc.filename or 'an output file'}: {os.strerror(exc.errno)}; {fixes[exc.errno]}"

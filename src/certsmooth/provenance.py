@@ -5,9 +5,8 @@ files that command imports, so an edit of a module reruns exactly the jobs that 
 The files are derived here from the source with :mod:`ast` (no module is imported, so
 parsing the workflow imports no torch):
 
-* the command's function in :mod:`certsmooth.cli` (``cmd_<command>``, found from the
-  ``add("<command>", cmd_..., ...)`` calls of ``build_parser``), the helpers of ``cli.py``
-  it calls, ``cli.py``'s module-level imports and those of ``main`` and ``build_parser``;
+* the command's step module (``cli.COMMANDS``) and ``cli.py``'s own imports (but the
+  benchmarks' passthrough);
 * then every ``certsmooth`` module those import, at any depth, counting imports inside
   functions too (a superset of what one run executes: never too few), plus the package
   ``__init__.py`` files on the way.
@@ -24,7 +23,7 @@ from pathlib import Path
 
 PACKAGE = "certsmooth"
 ROOT = Path(__file__).resolve().parent  # src/certsmooth
-EVERY_COMMAND = ("main", "build_parser")  # cli.py functions every command runs (``_bench`` runs only for bench)
+NOT_A_STEP = ("_bench",)  # the functions of cli.py no workflow command runs (the benchmarks' passthrough)
 
 
 def module_file(module: str) -> Path | None:
@@ -91,35 +90,25 @@ def closure(modules) -> set[str]:
 
 
 def commands() -> dict[str, str]:
-    """``certsmooth`` command name -> its function in cli.py."""
-    out = {}
-    for node in ast.walk(_parsed(f"{PACKAGE}.cli")):
-        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "add"
-                and len(node.args) >= 2 and isinstance(node.args[0], ast.Constant)
-                and isinstance(node.args[1], ast.Name)):  # fmt: skip
-            out[node.args[0].value] = node.args[1].id
-    return out
+    """``certsmooth`` command name -> the module of its step (``cli.COMMANDS``, read from the
+    source)."""
+    for node in _parsed(f"{PACKAGE}.cli").body:
+        if isinstance(node, ast.Assign) and [getattr(t, "id", None) for t in node.targets] == ["COMMANDS"]:
+            return {c: f"{PACKAGE}.steps.{c.replace('-', '_')}" for c in ast.literal_eval(node.value)}
+    raise KeyError("certsmooth.cli defines no COMMANDS")
 
 
 def command_modules(command: str) -> set[str]:
-    """Every library module that ``python -m certsmooth <command>`` can import."""
-    funcs = commands()
-    if command not in funcs:
-        raise KeyError(f"unknown certsmooth command {command!r}; commands: {', '.join(sorted(funcs))}")
+    """Every library module that ``python -m certsmooth <command>`` can import: cli.py's own
+    imports (but the benchmarks' passthrough, ``_bench``), the command's step module, and
+    their closures."""
+    steps = commands()
+    if command not in steps:
+        raise KeyError(f"unknown certsmooth command {command!r}; commands: {', '.join(sorted(steps))}")
     cli = _parsed(f"{PACKAGE}.cli")
-    defs = {n.name: n for n in cli.body if isinstance(n, ast.FunctionDef)}
-    top = ast.Module(body=[n for n in cli.body if isinstance(n, ast.Import | ast.ImportFrom)], type_ignores=[])
-    start = {f"{PACKAGE}", f"{PACKAGE}.__main__"} | _imports(top, f"{PACKAGE}.cli", False)
-    for name in EVERY_COMMAND:  # their own imports only: build_parser names every command function
-        start |= _imports(defs[name], f"{PACKAGE}.cli", False)
-    todo, used = [funcs[command]], set()
-    while todo:  # the command's function and the cli.py helpers it calls
-        name = todo.pop()
-        if name in used or name not in defs:
-            continue
-        used.add(name)
-        start |= _imports(defs[name], f"{PACKAGE}.cli", False)
-        todo += [n.id for n in ast.walk(defs[name]) if isinstance(n, ast.Name) and n.id in defs]
+    own = ast.Module(body=[n for n in cli.body if not (isinstance(n, ast.FunctionDef) and n.name in NOT_A_STEP)],
+                     type_ignores=[])  # fmt: skip
+    start = {f"{PACKAGE}", f"{PACKAGE}.__main__", steps[command]} | _imports(own, f"{PACKAGE}.cli", False)
     return closure(start) | {f"{PACKAGE}.cli"}
 
 

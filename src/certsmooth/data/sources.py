@@ -334,6 +334,18 @@ def register_user_datasets(specs: dict[str, dict]) -> None:
     USER.update({name: user_source(name, spec) for name, spec in specs.items()})
 
 
+def register_from_flags(name: str, format: str | None, path: str | None, channels: int,
+                        size: tuple[int, int] | None) -> None:  # fmt: skip
+    """A command's ``--format --path --channels --size``: ``name`` becomes that dataset of your
+    own (nothing when ``format`` is None)."""
+    if format is None:
+        return
+    if path is None:
+        raise ConfigError("--format needs --path (the .npz file or the ImageFolder root)")
+    register_user_datasets({name: {"format": format, "path": path, "channels": channels,
+                                   "size": list(size) if size else None}})  # fmt: skip
+
+
 def get_source(name: str) -> Source:
     try:
         return SOURCES[name] if name in SOURCES else USER[name]

@@ -4,6 +4,8 @@ test-scoring ensemble trained here, independent of the certified models)."""
 
 from __future__ import annotations
 
+from typing import Literal
+
 from certsmooth.artifacts import load_sigma, removed_on_failure, save_npz, sha256_array, write_json
 from certsmooth.attacks.store import load_poisoned_train
 from certsmooth.device import resolve_device
@@ -19,10 +21,10 @@ NEEDS = {
 }
 
 
-def run(*, stage: str, train: str, ensemble: dict, sigma_opt: dict, sigma: float, seed: int, experiment: str,
-        device: str, out: str, out_info: str, out_pilot: str | None = None, out_pilot_manifest: str | None = None,
-        checkpoint_dir: str | None = None, train_sigma: str | None = None, clean_test: str | None = None,
-        triggered_test: str | None = None) -> None:  # fmt: skip
+def run(*, stage: Literal["train", "test"], train: str, ensemble: dict, sigma_opt: dict, sigma: float, seed: int,
+        experiment: str, device: str, out: str, out_info: str, out_pilot: str | None = None,
+        out_pilot_manifest: str | None = None, checkpoint_dir: str | None = None, train_sigma: str | None = None,
+        clean_test: str | None = None, triggered_test: str | None = None) -> None:  # fmt: skip
     given = locals()
     missing = ["--" + k.replace("_", "-") for k in NEEDS[stage] if not given[k]]
     if missing:

@@ -55,8 +55,8 @@ def describe(record: dict, class_names: list[str]) -> tuple[str, str, str]:
     return kind, title, relabel
 
 
-def run(*, poisoned_dir: str, prepared_train: str, out: str, sigma: float, seed: int, n_examples: int, dpi: int,
-        context: str) -> None:  # fmt: skip
+def run(*, poisoned_dir: str, prepared_train: str, out: str, sigma: float, seed: int, n_examples: int = 6,
+        dpi: int = 150, context: str = "paper") -> None:  # fmt: skip
     poisoned = load_poisoned_train(Path(poisoned_dir) / "train.npz")
     record = read_json(Path(poisoned_dir) / "record.json")
     clean = load_prepared(prepared_train)

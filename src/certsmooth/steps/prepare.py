@@ -6,13 +6,18 @@ import time
 from pathlib import Path
 
 from certsmooth.data.prepared import parse_classes_token, parse_split_token, prepare, save_prepared
-from certsmooth.data.sources import get_source
+from certsmooth.data.sources import get_source, register_from_flags
 from certsmooth.logs import LOG
 
 
-def run(*, dataset: str, classes: str, split: str, raw_dir: str, manifest: str | None, out_dir: str) -> None:
+def run(*, dataset: str, classes: str, split: str, out_dir: str, raw_dir: str = "data/raw",
+        manifest: str | None = None, format: str | None = None, path: str | None = None, channels: int = 3,
+        size: tuple[int, int] | None = None) -> None:  # fmt: skip
     """``classes`` / ``split``: the folder tokens (``all`` or ``1-0``; ``official`` or
-    ``test0.2-seed0``). Writes ``train.npz`` and ``test.npz``; none on failure."""
+    ``test0.2-seed0``); ``manifest``: the download manifest the raw files must match;
+    ``format``, ``path``, ``channels``, ``size``: a dataset of your own. Writes ``train.npz``
+    and ``test.npz``; none on failure."""
+    register_from_flags(dataset, format, path, channels, size)
     source = get_source(dataset)
     class_list = parse_classes_token(classes, len(source.class_names))
     t0 = time.perf_counter()
