@@ -20,8 +20,8 @@ rule certify:
         ENV
     threads: config["torch_threads"]
     resources:
-        gpu=gpus,
-        device=lambda wc: experiment(wc).device("ensemble"),
+        gpu=gpus("ensemble"),
+        device=device("ensemble"),
     params:
         threads=config["torch_threads"],
         ensemble=lambda wc: json.dumps(

@@ -17,8 +17,8 @@ rule train_cohen:
         ENV
     threads: config["torch_threads"]
     resources:
-        gpu=lambda wc: int(experiment(wc).cfg["cohen"]["device"].startswith("cuda")),
-        device=lambda wc: experiment(wc).device("cohen"),
+        gpu=gpus("cohen"),
+        device=device("cohen"),
     params:
         threads=config["torch_threads"],
         cohen=lambda wc: json.dumps(
@@ -50,8 +50,8 @@ rule certify_cohen_chunk:
         ENV
     threads: config["torch_threads"]
     resources:
-        gpu=lambda wc: int(experiment(wc).cfg["cohen"]["device"].startswith("cuda")),
-        device=lambda wc: experiment(wc).device("cohen"),
+        gpu=gpus("cohen"),
+        device=device("cohen"),
     params:
         threads=config["torch_threads"],
         cohen=lambda wc: json.dumps(

@@ -73,9 +73,20 @@ def lib(command):
     return command_files(command, relative_to=Path(workflow.basedir))
 
 
-def gpus(wildcards):
-    """GPUs a training or certification job asks for: 1 when the device is CUDA."""
-    return int(experiment(wildcards).cfg["ensemble"]["device"].startswith("cuda"))
+def device(block):
+    """A job's device, the ``device`` of its cell's ``block`` (ensemble, cohen, count or the
+    attack's bilevel): a resource, so that where a job runs reruns nothing."""
+
+    def of(wildcards):
+        cell = attack_cell(wildcards) if block == "bilevel" else experiment(wildcards)
+        return cell.device(block)
+
+    return of
+
+
+def gpus(block):
+    """GPUs a job asks for: 1 where its ``block``'s device is CUDA."""
+    return lambda wildcards: int(device(block)(wildcards).startswith("cuda"))
 
 
 def raw_manifest(wildcards):

@@ -18,8 +18,8 @@ rule train_count:
         ENV
     threads: config["torch_threads"]
     resources:
-        gpu=lambda wc: int(experiment(wc).cfg["count"]["device"].startswith("cuda")),
-        device=lambda wc: experiment(wc).device("count"),
+        gpu=gpus("count"),
+        device=device("count"),
     params:
         threads=config["torch_threads"],
         settings=lambda wc: json.dumps(count_settings(wc, "train"), sort_keys=True),
@@ -52,8 +52,8 @@ rule certify_count:
         ENV
     threads: config["torch_threads"]
     resources:
-        gpu=lambda wc: int(experiment(wc).cfg["count"]["device"].startswith("cuda")),
-        device=lambda wc: experiment(wc).device("count"),
+        gpu=gpus("count"),
+        device=device("count"),
     params:
         threads=config["torch_threads"],
         settings=lambda wc: json.dumps(count_settings(wc, "certify"), sort_keys=True),

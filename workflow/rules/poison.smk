@@ -47,8 +47,8 @@ rule bilevel_poison:
         ENV
     threads: config["torch_threads"]
     resources:
-        gpu=lambda wc: int(attack_cell(wc).device("bilevel").startswith("cuda")),
-        device=lambda wc: attack_cell(wc).device("bilevel"),
+        gpu=gpus("bilevel"),
+        device=device("bilevel"),
     params:
         threads=config["torch_threads"],
         attack=lambda wc: json.dumps(attack_cell(wc).attack_settings(), sort_keys=True),

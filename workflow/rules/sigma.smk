@@ -20,8 +20,8 @@ rule optimize_train_sigma:
         ENV
     threads: config["torch_threads"]
     resources:
-        gpu=gpus,
-        device=lambda wc: experiment(wc).device("ensemble"),
+        gpu=gpus("ensemble"),
+        device=device("ensemble"),
     params:
         threads=config["torch_threads"],
         ensemble=lambda wc: json.dumps(experiment(wc).settings("sigma"), sort_keys=True),
@@ -56,8 +56,8 @@ rule optimize_test_sigma:
         ENV
     threads: config["torch_threads"]
     resources:
-        gpu=gpus,
-        device=lambda wc: experiment(wc).device("ensemble"),
+        gpu=gpus("ensemble"),
+        device=device("ensemble"),
     params:
         threads=config["torch_threads"],
         ensemble=lambda wc: json.dumps(experiment(wc).settings("sigma"), sort_keys=True),

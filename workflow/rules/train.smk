@@ -18,8 +18,8 @@ rule train_partition:
         ENV
     threads: config["torch_threads"]
     resources:
-        gpu=gpus,
-        device=lambda wc: experiment(wc).device("ensemble"),
+        gpu=gpus("ensemble"),
+        device=device("ensemble"),
     params:
         threads=config["torch_threads"],
         ensemble=lambda wc: json.dumps(experiment(wc).settings("train"), sort_keys=True),
