@@ -108,17 +108,17 @@ def test_no_server_at_the_socket_the_job_runs_itself(library, tmp_path):
 def test_each_job_imports_the_library_as_it_is_on_disk(server, library, tmp_path):
     """The server imports no certsmooth module: an edit during a run reaches the next job."""
     _, path = server
-    cli = library / "certsmooth" / "cli.py"
-    text = cli.read_text()
-    old = 'print(f"{args.params}: valid ('
+    step = library / "certsmooth" / "steps" / "validate.py"
+    text = step.read_text()
+    old = 'print(f"{params}: valid ('
     assert old in text
     try:
-        cli.write_text(text.replace(old, 'print(f"{args.params}: EDITED ('))
+        step.write_text(text.replace(old, 'print(f"{params}: EDITED ('))
         proc = subprocess.run([sys.executable, "-m", "certsmooth", "validate", str(ROOT / "params.yaml")],
                               env=_env(library, path), capture_output=True, text=True, timeout=300)  # fmt: skip
         assert "EDITED" in proc.stdout, proc.stderr
     finally:
-        cli.write_text(text)
+        step.write_text(text)
 
 
 def _worker_of(server_pid: int, job: int) -> int | None:
