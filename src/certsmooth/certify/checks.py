@@ -9,7 +9,6 @@ The checks are vectorised and cheap next to the certificates (one pass over the 
 
 from __future__ import annotations
 
-import math
 import numbers
 
 import numpy as np
@@ -69,15 +68,7 @@ def nonnegative(value, name: str) -> np.ndarray:
 
 def probabilities(value, name: str) -> np.ndarray:
     """Probabilities or confidence bounds: finite numbers in [0, 1]."""
-    arr = np.asarray(value)
-    if arr.dtype.kind not in "iuf" or arr.dtype == bool:
-        raise CertificateInputError(f"{name} = {_show(value)}: must be probabilities (numbers in [0, 1])")
-    arr = arr.astype(np.float64)
-    bad = ~np.isfinite(arr) | (arr < 0) | (arr > 1)
-    if bad.any():
-        at = _first_bad(arr, bad) if arr.ndim else f"= {float(arr)!r}"
-        raise CertificateInputError(f"{name} {at}: a probability must be in [0, 1]")
-    return arr
+    return _numbers(value, name, lambda a: (a < 0) | (a > 1), "a probability must be in [0, 1]")
 
 
 def score_table(value, name: str = "scores", tolerance: float = 1e-4) -> np.ndarray:
@@ -136,9 +127,3 @@ def labels(value, num_classes: int, name: str = "predictions") -> np.ndarray:
     if bad.any():
         raise CertificateInputError(f"{name} {_first_bad(arr, bad)}: a class index must be in 0..{num_classes - 1}")
     return arr
-
-
-def finite_real(value, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
-        raise CertificateInputError(f"{name} = {_show(value)}: must be a finite number")
-    return float(value)
