@@ -287,7 +287,7 @@ def test_read_only_results_folder_is_named_before_any_job(tmp_path):
     if not mounted:
         results.chmod(0o555)  # a user who cannot mount: a folder without write permission
     try:
-        _refused_before_any_job(project, ["tiny"], ["results/ is not writable (", "make it writable"])
+        assert _refused_before_any_job(project, ["tiny"], ["results/ is not writable (", "make it writable"])
     finally:
         subprocess.run(["umount", str(results)], check=False) if mounted else results.chmod(0o755)
 
@@ -301,8 +301,9 @@ def test_cuda_without_a_gpu_is_named_before_any_job(tmp_path):
     project = copy_project(tmp_path / "p")
     cfg = _set(TEST_PARAMS, "suites.tiny.certifiers.rab.ensemble.device", "cuda")
     (project / "params.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
-    _refused_before_any_job(project, ["tiny"], ["params.yaml: suites.tiny.certifiers.rab.ensemble.device = 'cuda'",
-                                                "no CUDA device", "use device: auto"])  # fmt: skip
+    expected = ["params.yaml: suites.tiny.certifiers.rab.ensemble.device = 'cuda'", "no CUDA device",
+                "use device: auto"]
+    assert _refused_before_any_job(project, ["tiny"], expected)
 
 
 @pytest.mark.workflow
@@ -317,8 +318,9 @@ def test_corrupt_raw_files_placed_by_hand_are_named_before_any_job(tmp_path):
     images.write_bytes(b"\x00\x00\x08\x09" + images.read_bytes()[4:])  # not an idx3 file
     cfg = _set(TEST_PARAMS, "suites.tiny.dataset", {"name": "mnist", "classes": [1, 0], "split": "official"})
     (project / "params.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
-    _refused_before_any_job(project, ["tiny"], ["dataset 'mnist': the raw files under data/raw are not "
-                                                "torchvision's MNIST files", "certsmooth download mnist"])  # fmt: skip
+    expected = ["dataset 'mnist': the raw files under data/raw are not torchvision's MNIST files",
+                "certsmooth download mnist"]
+    assert _refused_before_any_job(project, ["tiny"], expected)
 
 
 @pytest.mark.workflow
@@ -337,7 +339,7 @@ def test_an_image_that_does_not_decode_is_named_before_any_job(tmp_path):
     cfg = _set(cfg, "suites.tiny.dataset", {"name": "mine", "classes": None, "split": {"test_fraction": 0.5,
                                                                                        "seed": 0}})  # fmt: skip
     (project / "params.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
-    _refused_before_any_job(project, ["tiny"], ["images/b/3.png: not a readable image", "fix or remove it"])
+    assert _refused_before_any_job(project, ["tiny"], ["images/b/3.png: not a readable image", "fix or remove it"])
 
 
 def test_unknown_target_cell_names_the_suites_cells(tmp_path):

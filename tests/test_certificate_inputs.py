@@ -28,6 +28,7 @@ SETTINGS = settings(max_examples=40, deadline=None)
 
 
 def _refused(call, *words: str) -> str:
+    """The one-line refusal of ``call``, which must name every one of ``words``."""
     with pytest.raises(CertificateInputError) as info:
         call()
     msg = str(info.value)
@@ -56,7 +57,7 @@ ALPHA_CALLS = {
 @SETTINGS
 @given(alpha=BAD_ALPHA)
 def test_alpha_outside_the_unit_interval(name, alpha):
-    _refused(lambda: ALPHA_CALLS[name](alpha), "alpha", "(0, 1)")
+    assert _refused(lambda: ALPHA_CALLS[name](alpha), "alpha", "(0, 1)")
 
 
 # -- vote counts ------------------------------------------------------------------------------------------------
@@ -93,7 +94,7 @@ def test_negative_fractional_or_unequal_counts(name, data):
     else:
         counts[i] = 0
         words = ("no vote",)
-    _refused(lambda: COUNT_CALLS[name](counts), "counts", *words)
+    assert _refused(lambda: COUNT_CALLS[name](counts), "counts", *words)
 
 
 @SETTINGS
@@ -101,15 +102,15 @@ def test_negative_fractional_or_unequal_counts(name, data):
 def test_votes_outside_the_classes(vote):
     preds = np.array([[0, 1, 2, 1], [2, 2, 1, 0]])
     preds[1, 2] = vote
-    _refused(lambda: dpa.vote_counts(preds, 3), "predictions", "0..2")
+    assert _refused(lambda: dpa.vote_counts(preds, 3), "predictions", "0..2")
     shifts = np.array([0, 1])  # k = 2, d = 2: 4 classifiers
-    _refused(lambda: fa.certify(preds, 3, 2, 2, shifts), "predictions", "0..2")
+    assert _refused(lambda: fa.certify(preds, 3, 2, 2, shifts), "predictions", "0..2")
 
 
 def test_fa_refuses_shifts_that_are_not_d_distinct_subsets():
     preds = np.zeros((2, 6), dtype=np.int64)
     for shifts in ([0, 0], [0, 6], [-1, 2], [0, 1, 2]):
-        _refused(lambda s=shifts: fa.certify(preds, 2, 3, 2, np.array(s)), "shifts", "distinct")
+        assert _refused(lambda s=shifts: fa.certify(preds, 2, 3, 2, np.array(s)), "shifts", "distinct")
 
 
 # -- probabilities, bounds and scores -----------------------------------------------------------------------------
@@ -120,18 +121,18 @@ def test_fa_refuses_shifts_that_are_not_d_distinct_subsets():
 def test_bounds_outside_zero_one(bad, good, first):
     pa, pb = (bad, good) if first else (good, bad)
     name = "p_a_low" if first else "p_b_up"
-    _refused(lambda: bounds.whitened_radius(pa, pb), name, "[0, 1]")
-    _refused(lambda: bounds.radius(pa, pb, 1.0), name, "[0, 1]")
-    _refused(lambda: bagging.bound(3, pa, pb, 1000, 10), name, "[0, 1]")
-    _refused(lambda: bagging.poisoning_size(pa, pb, 1000, 10, 20), name, "[0, 1]")
+    assert _refused(lambda: bounds.whitened_radius(pa, pb), name, "[0, 1]")
+    assert _refused(lambda: bounds.radius(pa, pb, 1.0), name, "[0, 1]")
+    assert _refused(lambda: bagging.bound(3, pa, pb, 1000, 10), name, "[0, 1]")
+    assert _refused(lambda: bagging.poisoning_size(pa, pb, 1000, 10, 20), name, "[0, 1]")
 
 
 @SETTINGS
 @given(p=st.floats(0.0, 1.0, exclude_max=True))
 def test_a_bound_of_exactly_one_or_zero_never_certifies(p):
-    _refused(lambda: bounds.whitened_radius(1.0, p), "infinite radius")
+    assert _refused(lambda: bounds.whitened_radius(1.0, p), "infinite radius")
     if p > 0:
-        _refused(lambda: bounds.radius(p, 0.0, 0.5), "infinite radius")
+        assert _refused(lambda: bounds.radius(p, 0.0, 0.5), "infinite radius")
     assert bounds.whitened_radius(p, 1.0) == 0.0  # abstaining is always fine
 
 
@@ -140,12 +141,12 @@ def test_a_bound_of_exactly_one_or_zero_never_certifies(p):
 def test_scores_outside_zero_one(bad, i, j):
     scores = SCORES.copy()
     scores[i, j] = bad
-    _refused(lambda: bounds.certify_from_scores(scores, 50, 0.01, 1.0), "mean_scores", "[0, 1]")
-    _refused(lambda: anisotropic.released_code_radius(scores, np.ones(2), 0.01), "mean_scores", "[0, 1]")
+    assert _refused(lambda: bounds.certify_from_scores(scores, 50, 0.01, 1.0), "mean_scores", "[0, 1]")
+    assert _refused(lambda: anisotropic.released_code_radius(scores, np.ones(2), 0.01), "mean_scores", "[0, 1]")
 
 
 def test_scores_that_are_not_probability_vectors():
-    _refused(lambda: bounds.certify_from_scores(np.array([[0.9, 0.9]]), 50, 0.01, 1.0), "sums to 1.8")
+    assert _refused(lambda: bounds.certify_from_scores(np.array([[0.9, 0.9]]), 50, 0.01, 1.0), "sums to 1.8")
 
 
 # -- σ, sizes ---------------------------------------------------------------------------------------------------
@@ -165,7 +166,7 @@ SIGMA_CALLS = {
 @SETTINGS
 @given(sigma=BAD_SIGMA)
 def test_sigma_not_finite_and_positive(name, sigma):
-    _refused(lambda: SIGMA_CALLS[name](sigma), "finite and > 0")
+    assert _refused(lambda: SIGMA_CALLS[name](sigma), "finite and > 0")
 
 
 @pytest.mark.parametrize(
@@ -198,7 +199,7 @@ def test_sigma_not_finite_and_positive(name, sigma):
     ],
 )  # fmt: skip
 def test_impossible_sizes_and_values(call, words):
-    _refused(call, *words)
+    assert _refused(call, *words)
 
 
 # -- the audit's cases, which used to return a certificate ---------------------------------------------------------
@@ -207,14 +208,14 @@ def test_impossible_sizes_and_values(call, words):
 def test_the_audits_cases_are_refused():
     counts = np.array([[80, 20], [75, 25]])
     for alpha in (1.0, 1.5):  # used to give r* = 17 and 18
-        _refused(lambda a=alpha: bagging.certify(counts, a, 1000, 20, 100), "alpha")
-    _refused(lambda: bagging.poisoning_size(1.2, -0.1, 1000, 20, 100), "p_a_low")  # used to give 22
-    _refused(lambda: dpa.certify(np.array([[-3, 5]])), "counts", "≥ 0")  # used to give 3
-    _refused(lambda: dpa.vote_counts(np.array([[0, 1, -1]]), 3), "predictions")  # counted as the last class
-    _refused(lambda: bounds.certify_from_votes(np.array([[10, 0], [30, 0]]), 0.1, 1.0), "same total")  # inflated
-    _refused(lambda: bounds.radius(1.0, 0.0, 1.0), "infinite radius")
-    _refused(lambda: bounds.certify_from_votes(counts, 0.1, math.inf), "finite and > 0")
-    _refused(lambda: bounds.certify_from_scores(np.array([[1.3, -0.3]]), 100, 0.1, 1.0), "[0, 1]")
+        assert _refused(lambda a=alpha: bagging.certify(counts, a, 1000, 20, 100), "alpha")
+    assert _refused(lambda: bagging.poisoning_size(1.2, -0.1, 1000, 20, 100), "p_a_low")  # used to give 22
+    assert _refused(lambda: dpa.certify(np.array([[-3, 5]])), "counts", "≥ 0")  # used to give 3
+    assert _refused(lambda: dpa.vote_counts(np.array([[0, 1, -1]]), 3), "predictions")  # counted as the last class
+    assert _refused(lambda: bounds.certify_from_votes(np.array([[10, 0], [30, 0]]), 0.1, 1.0), "same total")  # inflated
+    assert _refused(lambda: bounds.radius(1.0, 0.0, 1.0), "infinite radius")
+    assert _refused(lambda: bounds.certify_from_votes(counts, 0.1, math.inf), "finite and > 0")
+    assert _refused(lambda: bounds.certify_from_scores(np.array([[1.3, -0.3]]), 100, 0.1, 1.0), "[0, 1]")
 
 
 def test_valid_input_still_certifies():
