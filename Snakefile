@@ -22,7 +22,7 @@ wildcard_constraints:
     btag=r"bilevel-[A-Za-z0-9_.+-]+",
     ctag=r"(ga|macer|smoothadv)-[A-Za-z0-9_.+-]+",
     crun=r"n0\d+-n\d+-a[0-9.eE+-]+-skip\d+(-c[0-9_]+)?",
-    ntag=r"(dpa|fa|bagging)-[A-Za-z0-9_.+-]+",
+    ntag=r"[a-z]+-[A-Za-z0-9_.+-]+",
     nrun=r"certify(-a[0-9.eE+-]+(-pts)?-r\d+)?",
     chunk=r"\d+",
     chunks=r"\d+",
@@ -33,14 +33,12 @@ wildcard_constraints:
     alpha=r"[0-9.eE+-]+",
 
 
-include: "workflow/rules/data.smk"
-include: "workflow/rules/poison.smk"
-include: "workflow/rules/train.smk"
-include: "workflow/rules/sigma.smk"
-include: "workflow/rules/certify.smk"
-include: "workflow/rules/cohen.smk"
-include: "workflow/rules/count.smk"
-include: "workflow/rules/figures.smk"
+# Every other rule file: data, poisons, one per certifier family, figures (a new family's
+# file joins by being there).
+for _rules in sorted(Path(workflow.basedir, "workflow", "rules").glob("*.smk")):
+    if _rules.name != "common.smk":
+
+        include: _rules
 
 
 # Cheap or network-bound steps stay on the head node when a cluster executor is used.

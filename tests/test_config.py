@@ -5,7 +5,8 @@ import copy
 
 import pytest
 
-from certsmooth.config import experiments, load_schema, load_yaml, validate_params
+from certsmooth.certifiers import count
+from certsmooth.config import DEFAULT_SCHEMA, experiments, load_schema, load_yaml, validate_params
 from certsmooth.errors import ConfigError
 from conftest import REPO, copy_project, snakemake
 
@@ -41,10 +42,10 @@ def test_default_and_test_params_are_valid(default):
     assert bl.poisoned_dir().startswith("data/poisoned/demo/bilevel/bilevel-ga-eps0.1-t1-")
     assert bl.poisoned_dir() == cells["bilevel/rab"].poisoned_dir()  # one poisoned set per row
     assert bl.cfg["attack"]["bilevel"]["lr_u"] == 0.1  # defaults filled
-    assert cells["none/rab"].attack_tag() == "badnets-k4-v1-solid-none-s0"
+    assert cells["none/rab"].poisoned_dir().endswith("/badnets-k4-v1-solid-none-s0")
     assert cells["fourpixel/rab"].cfg["baseline"] == "none/rab" and "baseline" not in cells["none/rab"].cfg
     ssb = list(experiments(cfg, ["paper_certssb_mnist", "paper_certssb_cifar"]))
-    assert len(ssb) == 24 and all(e.certssb and e.cfg["ensemble"]["models"] == 1000 for e in ssb)
+    assert len(ssb) == 24 and all(e.cfg["certifier"] == "certssb" and e.cfg["ensemble"]["models"] == 1000 for e in ssb)
     mehra = {e.name for e in experiments(cfg, ["paper_mehra_mnist"])}
     assert len(mehra) == 12 and "ga/smoothadv" in mehra  # GA poisons on a SmoothAdv victim: transfer
     lorenz = {e.name for e in experiments(cfg, ["paper_lorenz"])}
@@ -60,7 +61,7 @@ def test_default_and_test_params_are_valid(default):
         ("cifar10", 250, 16),
         ("cifar10", 250, 32),
     ]
-    assert max(e.count_models for e in fa) == 38_400  # MNIST k = 1200, d = 32
+    assert max(count.num_models(e) for e in fa) == 38_400  # MNIST k = 1200, d = 32
     bag = {e.name: e.cfg["count"] for e in experiments(cfg, ["paper_bagging"])}
     assert sorted(bag) == ["none/bagging_k100", "none/bagging_k30", "none/bagging_k50"]
     assert all(c["models"] == 1000 and c["alpha"] == 0.001 and c["alpha_over_points"] for c in bag.values())
@@ -76,21 +77,21 @@ def test_certssb_gets_default_sigma_opt_and_its_own_folders(default):
     assert "sigma_opt" not in out["suites"]["demo"]["fourpixel/rab"]
     exps = {e.name: e for e in experiments(validate_params(default), ["demo"])}
     rab, ssb = exps["fourpixel/rab"], exps["fourpixel/certssb"]
-    assert rab.train_tag().startswith("rab-") and ssb.train_tag().startswith("certssb-")
-    assert ssb.certify_dir("joint").startswith(ssb.test_sigma_dir() + "/")
+    assert "/models/rab-" in rab.paths["weights"][0] and "/models/certssb-" in ssb.paths["weights"][0]
+    assert ssb.paths["runs"]["joint"].startswith(ssb.paths["test_sigma"] + "/")
     assert rab.results_dir() == "results/demo/fourpixel/rab"
     # the test-point settings do not touch the trained models; the training-sample ones do
     edited = copy.deepcopy(default)
     opt = edited["suites"]["demo"]["certifiers"]["certssb"]["sigma_opt"]
     opt["test_steps"] = 7
     other = {e.name: e for e in experiments(validate_params(edited), ["demo"])}["fourpixel/certssb"]
-    assert other.train_tag() == ssb.train_tag() and other.test_sigma_dir() != ssb.test_sigma_dir()
+    assert other.paths["weights"] == ssb.paths["weights"] and other.paths["test_sigma"] != ssb.paths["test_sigma"]
     opt["steps"] = 7
     other = {e.name: e for e in experiments(validate_params(edited), ["demo"])}["fourpixel/certssb"]
-    assert other.train_tag() != ssb.train_tag() and other.sigma_dir() != ssb.sigma_dir()
+    assert other.paths["weights"] != ssb.paths["weights"] and other.paths["sigma"] != ssb.paths["sigma"]
     opt["batch_size"] = 7  # no effect on results
     again = {e.name: e for e in experiments(validate_params(edited), ["demo"])}["fourpixel/certssb"]
-    assert again.sigma_dir() == other.sigma_dir()
+    assert again.paths["sigma"] == other.paths["sigma"]
 
 
 def test_defaults_are_filled_without_sharing(default):
@@ -112,8 +113,7 @@ def test_attack_kinds_name_their_folders(default):
     attacks["a"] = {"kind": "avail_split", "trigger": {"name": "onepixel"}, "rate": 0.01}
     attacks["b"] = {"kind": "backdoor", "trigger": {"name": "onepixel"}, "rate": 0.02, "target": 0}
     exps = {e.name: e for e in experiments(validate_params(cfg), ["demo"])}
-    assert exps["a/rab"].attack_tag() == "onepixel-d1-r0.01-split0_1-s0"
-    assert exps["b/cohen"].attack_tag() == "onepixel-d1-r0.02-t0-s0"
+    assert exps["a/rab"].poisoned_dir() == "data/poisoned/demo/a/onepixel-d1-r0.01-split0_1-s0"
     assert exps["b/cohen"].poisoned_dir() == "data/poisoned/demo/b/onepixel-d1-r0.02-t0-s0"
 
 
@@ -380,8 +380,8 @@ def test_snakemake_refuses_invalid_params_before_any_job(tmp_path):
 
 
 def test_the_schema_and_the_registries_name_the_same_kinds_and_blocks():
-    """A certifier or attack kind is declared once in its registry and once in the schema:
-    the two agree (kinds, and every block a certifier reads is a $def of both entries)."""
+    """A certifier or attack kind is declared once, in its record: the schema's choices and
+    blocks come from the records, and every block a certifier reads is a $def."""
     from certsmooth.attacks.kinds import ATTACKS
     from certsmooth.certifiers import CERTIFIERS
 
@@ -395,6 +395,9 @@ def test_the_schema_and_the_registries_name_the_same_kinds_and_blocks():
             assert block in defs["certifier"]["properties"] and block in defs["cell"]["properties"], block
     for kind in ATTACKS.values():  # the keys a kind takes are keys of the attack schema
         assert kind.keys <= set(defs["attack"]["properties"]), kind.kind
+        assert set(kind.required) <= kind.keys, kind.kind
+    raw = load_yaml(DEFAULT_SCHEMA)["$defs"]  # the file itself lists no kind
+    assert "enum" not in raw["certifier"]["properties"]["kind"] and "allOf" not in raw["attack"]
 
 
 @pytest.mark.parametrize("shared_first", [True, False])

@@ -253,15 +253,15 @@ def test_parse_check_refuses_jobs_beyond_memory_with_one_line():
     numbers = model_numbers("mnist_cnn", 2)
     need, rows = count.job_memory(settings, 100, 100, numbers, 40)
     assert need == 4 * numbers * (100 + 4 * 20) + 24 * 100 * 40 and rows == 24 * 100 * 40
-    count.check("bagging", settings, 100, 800, numbers, limit=need)  # exactly fits
+    count.check_sizes("bagging", settings, 100, 800, numbers, limit=need)  # exactly fits
     with pytest.raises(ConfigError, match=r"count.partitions = 1: a training job would hold 100 models .* raise "
                                           r"count.partitions"):  # fmt: skip
-        count.check("bagging", settings, 100, 800, numbers, limit=need - 1)
-    count.check("bagging", {**settings, "partitions": 5}, 100, 800, numbers, limit=need * 3 // 5)  # 20 models a job
+        count.check_sizes("bagging", settings, 100, 800, numbers, limit=need - 1)
+    count.check_sizes("bagging", {**settings, "partitions": 5}, 100, 800, numbers, limit=need * 3 // 5)  # 20 a job
     huge = {**settings, "k": 10**9}  # N·k: 10¹¹ draws, the training set's size unknown (None)
     with pytest.raises(ConfigError, match=r"count.k = 1000000000: .*N·k = 100,000,000,000 draws.*lower count.k or "
                                           r"count.models"):  # fmt: skip
-        count.check("bagging", huge, 100, None, numbers, limit=2**40)
+        count.check_sizes("bagging", huge, 100, None, numbers, limit=2**40)
 
 
 def test_parameter_table_matches_built_models():

@@ -77,3 +77,18 @@ def test_no_import_cycle_between_folders():
 
 def test_the_cycle_check_sees_a_cycle():
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+def test_config_and_the_cells_name_no_kind():
+    """A kind of certifier or attack is known to its record only: the params' loader and the
+    cells name none (a new certifier adds a record, not a branch here)."""
+    import re
+
+    from certsmooth.attacks.kinds import ATTACKS
+    from certsmooth.certifiers import CERTIFIERS
+
+    names = [*CERTIFIERS, *(k for k in ATTACKS if k != "none"), "ensemble", "cohen", "count", "sigma_opt", "bilevel"]
+    for module in ("config", "experiment"):
+        code = (provenance.ROOT / f"{module}.py").read_text()
+        strings = re.findall(r"[\"']([a-z_]+)[\"']", code)
+        assert not set(strings) & set(names), (module, sorted(set(strings) & set(names)))

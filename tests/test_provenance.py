@@ -1,7 +1,7 @@
 """Provenance: every job reruns when, and only when, something it reads changes.
 
 The library files a rule declares are its command's import closure (certsmooth.provenance);
-the params it declares are the settings its command reads (config.STAGE_KEYS); the device
+the params it declares are the settings its command reads (the ``stages`` of its certifier's record); the device
 is a job resource. Checked here against what the jobs of the test workflows really
 imported, and by the exact job sets a dry run plans after edits and setting changes.
 """
@@ -237,8 +237,7 @@ def test_parsing_the_workflow_imports_no_torch():
         "from certsmooth.provenance import command_files\n"
         "c = validate_params(load_yaml('params.yaml'))\n"
         "for e in experiments(c):\n"
-        "    e.poisoned_dir(); e.certify_dir('train') if e.trained else None; e.cohen_dir() if e.has_cohen else None\n"
-        "    e.sigma_dir() if e.certssb else None\n"
+        "    e.poisoned_dir(); e.paths\n"
         "[command_files(x) for x in ('train', 'certify')]\n"
         "print('\\n'.join(m for m in sys.modules if m.split('.')[0] in ('torch', 'torchvision')))\n"
     )

@@ -13,16 +13,15 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from certsmooth import __version__
 from certsmooth.errors import CertsmoothError, ConfigError, storage_error
 from certsmooth.heap import keep_freed_blocks
 from certsmooth.logs import LOG, setup_logging
 
-#: the commands; ``<command>`` runs ``certsmooth.steps.<command, - as _>.run`` (certsmooth.provenance reads this)
-COMMANDS = ("validate", "download", "prepare", "poison", "bilevel-poison", "plot-samples", "train", "optimize-sigma",
-            "certify", "train-cohen", "certify-cohen", "merge-cohen", "train-count", "certify-count", "metrics",
-            "plot-sigma", "plot-curves", "plot-attacks", "rule-times")  # fmt: skip
+#: the commands: ``<command>`` runs ``certsmooth.steps.<command, - as _>.run``, one per module of the steps
+COMMANDS = tuple(sorted(f.stem.replace("_", "-") for f in (Path(__file__).parent / "steps").glob("[!_]*.py")))
 
 
 def _flags(sp: argparse.ArgumentParser, run) -> list[str]:

@@ -5,7 +5,7 @@ files that command imports, so an edit of a module reruns exactly the jobs that 
 The files are derived here from the source with :mod:`ast` (no module is imported, so
 parsing the workflow imports no torch):
 
-* the command's step module (``cli.COMMANDS``) and ``cli.py``'s own imports (but the
+* the command's step module (one per command: ``certsmooth.steps``) and ``cli.py``'s own imports (but the
   benchmarks' passthrough);
 * then every ``certsmooth`` module those import, at any depth, counting imports inside
   functions too (a superset of what one run executes: never too few), plus the package
@@ -48,9 +48,12 @@ def _resolve(node: ast.ImportFrom, module: str, is_package: bool) -> str:
 
 def _imports(tree: ast.AST, module: str, is_package: bool) -> set[str]:
     """``certsmooth`` modules imported anywhere in ``tree`` (``from a import b`` counts
-    ``a.b`` when b is a module)."""
+    ``a.b`` when b is a module; a package that lists its own modules with
+    ``pkgutil.iter_modules``, a registry, imports every one of them)."""
     out: set[str] = set()
     for node in ast.walk(tree):
+        if is_package and isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "iter_modules":
+            out |= {f"{module}.{f.stem}" for f in module_file(module).parent.glob("*.py") if f.stem != "__init__"}
         if isinstance(node, ast.Import):
             out |= {a.name for a in node.names if a.name.split(".")[0] == PACKAGE}
         elif isinstance(node, ast.ImportFrom):
@@ -90,12 +93,10 @@ def closure(modules) -> set[str]:
 
 
 def commands() -> dict[str, str]:
-    """``certsmooth`` command name -> the module of its step (``cli.COMMANDS``, read from the
-    source)."""
-    for node in _parsed(f"{PACKAGE}.cli").body:
-        if isinstance(node, ast.Assign) and [getattr(t, "id", None) for t in node.targets] == ["COMMANDS"]:
-            return {c: f"{PACKAGE}.steps.{c.replace('-', '_')}" for c in ast.literal_eval(node.value)}
-    raise KeyError("certsmooth.cli defines no COMMANDS")
+    """``certsmooth`` command name -> the module of its step: every module of
+    ``certsmooth.steps`` (``step_name`` is the command ``step-name``)."""
+    steps = sorted(f.stem for f in (ROOT / "steps").glob("[!_]*.py"))
+    return {s.replace("_", "-"): f"{PACKAGE}.steps.{s}" for s in steps}
 
 
 def command_modules(command: str) -> set[str]:

@@ -21,9 +21,7 @@ rule train_cohen:
         device=device("cohen"),
     params:
         threads=config["torch_threads"],
-        cohen=lambda wc: json.dumps(
-            experiment(wc).settings("train-cohen"), sort_keys=True
-        ),
+        cohen=stage_settings("train"),
         sigma=lambda wc: experiment(wc).sigma,
         seed=lambda wc: experiment(wc).seed,
     shell:
@@ -54,9 +52,7 @@ rule certify_cohen_chunk:
         device=device("cohen"),
     params:
         threads=config["torch_threads"],
-        cohen=lambda wc: json.dumps(
-            experiment(wc).settings("certify-cohen"), sort_keys=True
-        ),
+        cohen=stage_settings("certify"),
         sigma=lambda wc: experiment(wc).sigma,
         seed=lambda wc: experiment(wc).seed,
     shell:
@@ -68,7 +64,7 @@ rule certify_cohen_chunk:
 
 rule merge_cohen:
     input:
-        chunks=lambda wc: experiment(wc).cohen_chunks(),
+        chunks=cell_path("chunks"),
         record=lambda wc: f"{poisoned_dir(wc)}/record.json",
         triggered_test=lambda wc: f"{poisoned_dir(wc)}/test.npz",
         lib=lib("merge-cohen"),
@@ -81,9 +77,7 @@ rule merge_cohen:
     conda:
         ENV
     params:
-        cohen=lambda wc: json.dumps(
-            experiment(wc).settings("merge-cohen"), sort_keys=True
-        ),
+        cohen=stage_settings("merge"),
         sigma=lambda wc: experiment(wc).sigma,
     shell:
         "python -m certsmooth merge-cohen --chunks {input.chunks} --record {input.record}"

@@ -161,47 +161,28 @@ def poisoned_dir(wildcards):
     return experiment(wildcards).poisoned_dir()
 
 
-def train_inputs(wildcards):
-    """Poisoned training set, plus Cert-SSB's per-example noise scales."""
-    exp = experiment(wildcards)
-    out = {"train": f"{exp.poisoned_dir()}/train.npz"}
-    if exp.certssb:
-        out["sample_sigma"] = f"{exp.sigma_dir()}/train_sigma.npz"
-    return out
+def cell_path(name):
+    """An input function: the cell's output path ``name`` (its certifier record's ``paths``)."""
+    return lambda wildcards: experiment(wildcards).paths[name]
 
 
-def ensemble_inputs(wildcards):
-    """A trained ensemble and the data it is evaluated on."""
-    exp = experiment(wildcards)
-    weights, manifests = exp.partition_files()
-    d = exp.poisoned_dir()
-    return {
-        **train_inputs(wildcards),
-        "weights": weights,
-        "manifests": manifests,
-        "record": f"{d}/record.json",
-        "triggered_test": f"{d}/test.npz",
-        "clean_test": f"{exp.prepared_dir()}/test.npz",
-    }
+def stage_settings(stage):
+    """A params function: the settings the cell's certifier's ``stage`` reads, as JSON (the
+    record's ``stages``; Snakemake tracks them, so a setting reruns the jobs that read it).
+    """
+    return lambda wildcards: json.dumps(
+        experiment(wildcards).settings(stage), sort_keys=True
+    )
 
 
-def certify_inputs(wildcards):
-    """ensemble_inputs, plus Cert-SSB's test-point noise scales."""
-    exp = experiment(wildcards)
-    out = ensemble_inputs(wildcards)
-    if exp.certssb:
-        out["test_sigma"] = f"{exp.test_sigma_dir()}/test_sigma.npz"
-    return out
+def log_path(rule, stem):
+    """The log of a rule's job: ``logs/<rule>/<stem>.log``."""
+    return f"logs/{rule}/{stem}.log"
 
 
-def sigma_flags(wildcards, input):
-    """Command-line flags that pass Cert-SSB's noise-scale files to a step."""
-    flags = []
-    if "sample_sigma" in input.keys():
-        flags.append(f"--train-sigma {input.sample_sigma}")
-    if "test_sigma" in input.keys():
-        flags.append(f"--test-sigma {input.test_sigma}")
-    return " ".join(flags)
+def bench_path(rule, stem):
+    """The ``benchmark:`` file of a rule's job (time and peak memory): ``benchmarks/<rule>/<stem>.tsv``."""
+    return f"benchmarks/{rule}/{stem}.tsv"
 
 
 def certify_runs(suite):
@@ -220,13 +201,6 @@ def run_settings(wildcards):
             )  # below certify/ or cohen/
             out.append(f"{exp.name}: {Path(*rest).as_posix()}")
     return "; ".join(out)
-
-
-def count_settings(wildcards, stage):
-    """What a count certifier's ``stage`` ('train' or 'certify') reads: the keys of its kind
-    (config.STAGE_KEYS['<stage>-<kind>'])."""
-    exp = experiment(wildcards)
-    return exp.settings(f"{stage}-{exp.cfg['certifier']}")
 
 
 def experiment_summaries(wildcards):

@@ -22,7 +22,7 @@ rule train_count:
         device=device("count"),
     params:
         threads=config["torch_threads"],
-        settings=lambda wc: json.dumps(count_settings(wc, "train"), sort_keys=True),
+        settings=stage_settings("train"),
         seed=lambda wc: experiment(wc).seed,
     shell:
         "python -m certsmooth train-count --train {input.train} --count {params.settings:q} --seed {params.seed}"
@@ -33,8 +33,8 @@ rule train_count:
 
 rule certify_count:
     input:
-        weights=lambda wc: experiment(wc).count_model_files()[0],
-        manifests=lambda wc: experiment(wc).count_model_files()[1],
+        weights=cell_path("weights"),
+        manifests=cell_path("manifests"),
         train=lambda wc: f"{poisoned_dir(wc)}/train.npz",
         record=lambda wc: f"{poisoned_dir(wc)}/record.json",
         clean_test=lambda wc: f"{experiment(wc).prepared_dir()}/test.npz",
@@ -56,7 +56,7 @@ rule certify_count:
         device=device("count"),
     params:
         threads=config["torch_threads"],
-        settings=lambda wc: json.dumps(count_settings(wc, "certify"), sort_keys=True),
+        settings=stage_settings("certify"),
         seed=lambda wc: experiment(wc).seed,
     shell:
         "python -m certsmooth certify-count --weights {input.weights} --manifests {input.manifests}"

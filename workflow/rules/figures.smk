@@ -1,4 +1,19 @@
-# Figures (certsmooth.plots).
+# Each cell's metrics, and the figures and tables of a suite (certsmooth.plots).
+
+
+rule metrics:
+    input:
+        summaries=experiment_summaries,
+        lib=lib("metrics"),
+    output:
+        "results/{suite}/{exp}/metrics.json",
+    log:
+        "logs/metrics/{suite}/{exp}.log",
+    conda:
+        ENV
+    shell:
+        "python -m certsmooth metrics --experiment {wildcards.suite}/{wildcards.exp}"
+        " --summaries {input.summaries} --out {output} --log {log}"
 
 
 rule plot_samples:

@@ -52,7 +52,7 @@ rule bilevel_poison:
     params:
         threads=config["torch_threads"],
         attack=lambda wc: json.dumps(attack_cell(wc).attack_settings(), sort_keys=True),
-        sigma=lambda wc: attack_cell(wc).bilevel_sigma,
+        sigma=lambda wc: attack_cell(wc).attack_sigma,
         seed=lambda wc: attack_cell(wc).seed,
         experiment=lambda wc: f"{wc.suite}/{wc.attack}",
         out_dir=subpath(output.record, parent=True),

@@ -120,7 +120,7 @@ AVAILABILITY = ("avail_uniform", "avail_split")
 
 
 def poison_availability(
-    train: PreparedSplit, trigger: Trigger, kind: str, rate: float, seed: int, split_classes=(0, 1)
+    train: PreparedSplit, trigger: Trigger, kind: str, rate: float, seed: int, split_classes=None
 ) -> PoisonedTrain:
     """``avail_uniform`` / ``avail_split`` poisons (module docstring), or none for ``none``."""
     x = train.floats()
@@ -139,7 +139,7 @@ def poison_availability(
     return PoisonedTrain(x, y, train.y.copy(), idx, norms)
 
 
-def availability_poisons(kind: str, n: int, c: int, rate: float, seed: int, split_classes=(0, 1)):
+def availability_poisons(kind: str, n: int, c: int, rate: float, seed: int, split_classes=None):
     """(rows, new labels) of the ``avail_uniform`` / ``avail_split`` poisons of a training set of
     ``n`` points in ``c`` classes (module docstring), seeded."""
     m = num_poisons(n, rate)
@@ -152,6 +152,8 @@ def _availability_labels(kind: str, m: int, c: int, seed: int, split_classes) ->
     rng = numpy_rng(seed, "availability-labels")
     if kind == "avail_uniform":
         return rng.integers(0, c, size=m)
+    if split_classes is None:
+        raise ConfigError("attack.split_classes: avail_split needs its two labels (the kind's default: attacks.kinds)")
     a, b = (int(v) for v in split_classes)
     for v in (a, b):
         if not 0 <= v < c:

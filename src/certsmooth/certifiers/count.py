@@ -1,24 +1,56 @@
-"""What the three count certifiers (DPA, Finite Aggregation, bagging) share: base models on
-subsets of the poisoned training set (rules: count.smk; library: data/partition.py,
-aggregation/, certify/dpa.py, certify/fa.py, certify/bagging.py), one certification run per
-cell, a certificate that counts poisoned samples (figure axis ``poisons``)."""
+"""The count certificates: Deep Partition Aggregation (Levine & Feizi, ICLR 2021, arXiv
+2006.14768: k models on the partitions of a content hash), Finite Aggregation (Wang, Levine &
+Feizi, ICML 2022, arXiv 2202.02628: k·d models, each sample in d subsets) and bagging (Jia,
+Cao & Gong, AAAI 2021, arXiv 2008.04495: N models on subsamples of k drawn with replacement).
+Base models on subsets of the poisoned training set, one certification run per cell, a
+certificate that counts poisoned samples (figure axis ``poisons``).
+
+Rules: ``workflow/rules/count.smk``; steps ``train-count``, ``certify-count``; mathematics:
+:mod:`certsmooth.data.partition`, :mod:`certsmooth.aggregation`, :mod:`certsmooth.certify.dpa`,
+:mod:`certsmooth.certify.fa`, :mod:`certsmooth.certify.bagging`."""
 
 from __future__ import annotations
 
 import math
 import os
 
-from certsmooth.certifiers.base import Experiment
+from certsmooth.certifiers.base import Cell, Certifier, Data, fits, one_run
 from certsmooth.errors import ConfigError
 
+_TRAIN = ("method", "k", "arch", "epochs", "batch_size", "lr", "lane_width")
+STAGES = {
+    "dpa": {"train": ("count", _TRAIN), "certify": ("count", ("method", "k", "arch", "radii"))},
+    "fa": {"train": ("count", (*_TRAIN, "d")), "certify": ("count", ("method", "k", "d", "arch", "radii"))},
+    "bagging": {
+        "train": ("count", (*_TRAIN, "models")),
+        "certify": ("count", ("method", "k", "models", "arch", "radii", "alpha", "alpha_over_points", "r_max")),
+    },
+}
 
-def runs(exp: Experiment) -> list[tuple[str, str]]:
-    return [(exp.certifier_name, exp.count_certify_dir())]
+
+def num_models(cell: Cell) -> int:
+    """Base models of a count certifier: k (DPA), k·d (FA), N (bagging)."""
+    from certsmooth.data.partition import num_models
+
+    return num_models(cell.cfg["certifier"], cell.cfg["count"])
 
 
-def targets(exp: Experiment) -> list[str]:
-    weights, manifests = exp.count_model_files()
-    return weights + manifests
+def paths(cell: Cell) -> dict:
+    """``weights``/``manifests``: the base models in their jobs' files; ``run``: the certificate's
+    folder, e.g. ``.../count/dpa-k10-mnist_cnn-e20-b128-lr0.001-W10-s0/certify``."""
+    c, kind = cell.cfg["count"], cell.cfg["certifier"]
+    size = {"dpa": f"k{c['k']}", "fa": f"k{c['k']}-d{c['d']}", "bagging": f"N{c['models']}-k{c['k']}"}[kind]
+    model = (f"{cell.results_dir()}/count/{kind}-{size}-{c['arch']}-e{c['epochs']}-b{c['batch_size']}"
+             f"-lr{c['lr']:g}-W{c['lane_width']}-s{cell.seed}")  # fmt: skip
+    stems = [f"{model}/part{i}of{c['partitions']}" for i in range(c["partitions"])]
+    run = f"{model}/certify"
+    if kind == "bagging":
+        run += f"-a{c['alpha']:g}{'-pts' if c['alpha_over_points'] else ''}-r{c['r_max']}"
+    return {"weights": [f"{s}.safetensors" for s in stems], "manifests": [f"{s}.json" for s in stems], "run": run}
+
+
+def targets(cell: Cell) -> list[str]:
+    return cell.paths["weights"] + cell.paths["manifests"]
 
 
 def physical_memory() -> int:
@@ -37,7 +69,8 @@ def job_memory(count: dict, models: int, per_job: int, numbers: int, subset: int
     return weights + rows, rows
 
 
-def check(kind: str, count: dict, models: int, n_train: int | None, numbers: int, limit: int | None = None) -> None:
+def check_sizes(kind: str, count: dict, models: int, n_train: int | None, numbers: int, limit: int | None = None
+                ) -> None:  # fmt: skip
     """Before any job: the count certifier's sizes fit the clean training set (when its size
     is known) and a training job fits this machine's memory; ConfigError naming the key."""
     if n_train is not None:
@@ -64,3 +97,17 @@ def check(kind: str, count: dict, models: int, n_train: int | None, numbers: int
         raise ConfigError(f"count.partitions = {parts}: a training job would hold {per_job} models of ≈ "
                           f"{numbers / 1e6:.2f} M numbers, ≈ {gib:.1f} GiB, more than this machine's {have:.1f} GiB; "
                           "raise count.partitions (or lower count.lane_width)")  # fmt: skip
+
+
+def check(cell: Cell, data: Data) -> None:
+    from certsmooth.models.inputs import model_numbers
+
+    c, models = cell.cfg["count"], num_models(cell)
+    fits("count", c["arch"], data, models, c["lane_width"], c["partitions"])
+    check_sizes(cell.cfg["certifier"], c, models, data.n_train, model_numbers(c["arch"], len(data.classes)))
+
+
+CERTIFIERS = tuple(
+    Certifier(kind, label, rank, ("count",), "poisons", STAGES[kind], paths, one_run, targets, check)
+    for kind, label, rank in (("dpa", "DPA", 40), ("fa", "FA", 50), ("bagging", "Bagging", 60))
+)

@@ -9,6 +9,7 @@ import numpy as np
 
 from certsmooth.artifacts import read_json
 from certsmooth.attacks.boundary import corner_labels
+from certsmooth.attacks.kinds import ATTACKS
 from certsmooth.attacks.store import load_poisoned_train
 from certsmooth.data.prepared import load_prepared
 from certsmooth.errors import CertsmoothError
@@ -28,7 +29,8 @@ def describe(record: dict, class_names: list[str]) -> tuple[str, str, str]:
         "backdoor": lambda: f"→ label {names[attack.get('target', 0)]}",
         "avail_uniform": lambda: "→ uniformly random labels",
         "avail_split": lambda: (
-            "→ labels split between " + " and ".join(names[int(c)] for c in attack.get("split_classes", (0, 1)))
+            "→ labels split between "
+            + " and ".join(names[int(c)] for c in ATTACKS["avail_split"].setting(attack, "split_classes"))
         ),
         "avail_boundary": lambda: (
             f"→ label by the brightened corner (±{attack['offset']:g}): "

@@ -4,6 +4,7 @@ availability attacks and the no-poison control)."""
 from __future__ import annotations
 
 from certsmooth.attacks.boundary import poison_boundary
+from certsmooth.attacks.kinds import ATTACKS
 from certsmooth.attacks.poison import NO_TARGET, poison_availability, poison_training_set, trigger_test_set
 from certsmooth.attacks.store import build_record, write_poisoned
 from certsmooth.attacks.triggers import make_trigger
@@ -33,9 +34,8 @@ def run(*, train: str, test: str, attack: dict, seed: int, experiment: str, out_
         )
         triggered = trigger_test_set(test_set, trigger, NO_TARGET)
     else:
-        poisoned = poison_availability(
-            train_set, trigger, kind, float(attack.get("rate", 0.0)), seed, attack.get("split_classes", (0, 1))
-        )
+        split = ATTACKS[kind].setting(attack, "split_classes")
+        poisoned = poison_availability(train_set, trigger, kind, float(attack.get("rate", 0.0)), seed, split)
         triggered = trigger_test_set(test_set, trigger, NO_TARGET)
     record = build_record(experiment, attack, seed, trigger, train_set, test_set, poisoned, triggered)
     write_poisoned(out_dir, record, trigger, train_set, test_set, poisoned, triggered)

@@ -1,0 +1,220 @@
+# The smoothed ensembles, RAB/Wang et al. and Cert-SSB (certsmooth.certifiers.ensemble):
+# Cert-SSB's per-sample noise scales (the training-sample sigma from a pilot ensemble before
+# training, the test-point sigma from a test-scoring ensemble of its own, not the certified
+# models: the bound's models stay independent of it), the M models in jobs of lanes, their
+# certification per scope. Epoch checkpoints go to checkpoints/ (not an output: Snakemake
+# deletes outputs before a job runs), so a killed or preempted job resumes where it stopped.
+
+
+def train_inputs(wildcards):
+    """Poisoned training set, plus Cert-SSB's per-example noise scales."""
+    exp = experiment(wildcards)
+    out = {"train": f"{exp.poisoned_dir()}/train.npz"}
+    if "sigma" in exp.paths:
+        out["sample_sigma"] = f"{exp.paths['sigma']}/train_sigma.npz"
+    return out
+
+
+def certify_inputs(wildcards):
+    """A trained ensemble, the data it is evaluated on, and Cert-SSB's noise scales."""
+    exp = experiment(wildcards)
+    d = exp.poisoned_dir()
+    out = {
+        **train_inputs(wildcards),
+        "weights": exp.paths["weights"],
+        "manifests": exp.paths["manifests"],
+        "record": f"{d}/record.json",
+        "triggered_test": f"{d}/test.npz",
+        "clean_test": f"{exp.prepared_dir()}/test.npz",
+    }
+    if "test_sigma" in exp.paths:
+        out["test_sigma"] = f"{exp.paths['test_sigma']}/test_sigma.npz"
+    return out
+
+
+def sigma_flags(wildcards, input):
+    """Command-line flags that pass Cert-SSB's noise-scale files to a step."""
+    flags = []
+    if "sample_sigma" in input.keys():
+        flags.append(f"--train-sigma {input.sample_sigma}")
+    if "test_sigma" in input.keys():
+        flags.append(f"--test-sigma {input.test_sigma}")
+    return " ".join(flags)
+
+
+rule optimize_train_sigma:
+    input:
+        train=lambda wc: f"{poisoned_dir(wc)}/train.npz",
+        lib=lib("optimize-sigma"),
+    output:
+        sigma="results/{suite}/{exp}/sigma/{otag}/train_sigma.npz",
+        info="results/{suite}/{exp}/sigma/{otag}/train_sigma.json",
+        pilot="results/{suite}/{exp}/sigma/{otag}/pilot.safetensors",
+        pilot_manifest="results/{suite}/{exp}/sigma/{otag}/pilot.json",
+    log:
+        "logs/optimize_train_sigma/{suite}/{exp}/{otag}.log",
+    benchmark:
+        "benchmarks/optimize_train_sigma/{suite}/{exp}/{otag}.tsv"
+    conda:
+        ENV
+    threads: config["torch_threads"]
+    resources:
+        gpu=gpus("ensemble"),
+        device=device("ensemble"),
+    params:
+        threads=config["torch_threads"],
+        ensemble=stage_settings("sigma"),
+        sigma_opt=stage_settings("sigma-train"),
+        sigma=lambda wc: experiment(wc).sigma,
+        seed=lambda wc: experiment(wc).seed,
+    shell:
+        "python -m certsmooth optimize-sigma --stage train --train {input.train}"
+        " --ensemble {params.ensemble:q} --sigma-opt {params.sigma_opt:q} --sigma {params.sigma}"
+        " --seed {params.seed} --experiment {wildcards.suite}/{wildcards.exp} --threads {params.threads}"
+        " --out {output.sigma} --out-info {output.info} --out-pilot {output.pilot}"
+        " --out-pilot-manifest {output.pilot_manifest} --device {resources.device} --log {log}"
+        " --checkpoint-dir checkpoints/{wildcards.suite}/{wildcards.exp}/sigma/{wildcards.otag}/pilot"
+
+
+rule optimize_test_sigma:
+    input:
+        unpack(train_inputs),
+        clean_test=lambda wc: f"{experiment(wc).prepared_dir()}/test.npz",
+        triggered_test=lambda wc: f"{poisoned_dir(wc)}/test.npz",
+        lib=lib("optimize-sigma"),
+    output:
+        sigma="results/{suite}/{exp}/certify/{ttag}/sigma-{thash}/test_sigma.npz",
+        info="results/{suite}/{exp}/certify/{ttag}/sigma-{thash}/test_sigma.json",
+    log:
+        "logs/optimize_test_sigma/{suite}/{exp}/{ttag}/sigma-{thash}.log",
+    benchmark:
+        "benchmarks/optimize_test_sigma/{suite}/{exp}/{ttag}/sigma-{thash}.tsv"
+    conda:
+        ENV
+    threads: config["torch_threads"]
+    resources:
+        gpu=gpus("ensemble"),
+        device=device("ensemble"),
+    params:
+        threads=config["torch_threads"],
+        ensemble=stage_settings("sigma"),
+        sigma_opt=stage_settings("sigma-test"),
+        sigma=lambda wc: experiment(wc).sigma,
+        seed=lambda wc: experiment(wc).seed,
+    shell:
+        "python -m certsmooth optimize-sigma --stage test --train {input.train}"
+        " --train-sigma {input.sample_sigma}"
+        " --clean-test {input.clean_test} --triggered-test {input.triggered_test}"
+        " --ensemble {params.ensemble:q} --sigma-opt {params.sigma_opt:q} --sigma {params.sigma}"
+        " --seed {params.seed} --experiment {wildcards.suite}/{wildcards.exp} --threads {params.threads}"
+        " --out {output.sigma} --out-info {output.info} --device {resources.device} --log {log}"
+        " --checkpoint-dir checkpoints/{wildcards.suite}/{wildcards.exp}/certify/{wildcards.ttag}/sigma-{wildcards.thash}/scorer"
+
+
+rule plot_sigma:
+    input:
+        train_sigma=lambda wc: f"{experiment(wc).paths['sigma']}/train_sigma.npz",
+        test_sigma=lambda wc: f"{experiment(wc).paths['test_sigma']}/test_sigma.npz",
+        train=lambda wc: f"{poisoned_dir(wc)}/train.npz",
+        lib=lib("plot-sigma"),
+    output:
+        report(
+            "results/{suite}/{exp}/figures/sigma.png",
+            caption="../report/sigma.rst",
+            category="Cert-SSB noise scales",
+            subcategory="{suite}",
+            labels={
+                "suite": "{suite}",
+                "experiment": "{exp}",
+                "figure": "sigma histograms",
+            },
+        ),
+    log:
+        "logs/plot_sigma/{suite}/{exp}.log",
+    conda:
+        ENV
+    params:
+        sigma=lambda wc: experiment(wc).sigma,
+        variant=lambda wc: experiment(wc).cfg["sigma_opt"]["variant"],
+        dpi=config["figures"]["dpi"],
+        context=config["figures"]["context"],
+    shell:
+        "python -m certsmooth plot-sigma --train-sigma {input.train_sigma} --test-sigma {input.test_sigma}"
+        " --train {input.train} --sigma {params.sigma} --variant {params.variant}"
+        " --experiment {wildcards.suite}/{wildcards.exp} --out {output} --dpi {params.dpi}"
+        " --context {params.context} --log {log}"
+
+
+rule train_partition:
+    input:
+        unpack(train_inputs),
+        lib=lib("train"),
+    output:
+        weights="results/{suite}/{exp}/models/{ttag}/part{part}of{parts}.safetensors",
+        manifest="results/{suite}/{exp}/models/{ttag}/part{part}of{parts}.json",
+    log:
+        "logs/train_partition/{suite}/{exp}/{ttag}/part{part}of{parts}.log",
+    benchmark:
+        "benchmarks/train_partition/{suite}/{exp}/{ttag}/part{part}of{parts}.tsv"
+    conda:
+        ENV
+    threads: config["torch_threads"]
+    resources:
+        gpu=gpus("ensemble"),
+        device=device("ensemble"),
+    params:
+        threads=config["torch_threads"],
+        ensemble=stage_settings("train"),
+        sigma=lambda wc: experiment(wc).sigma,
+        seed=lambda wc: experiment(wc).seed,
+        sample_sigma=lambda wc, input: (
+            f"--sample-sigma {input.sample_sigma}"
+            if "sample_sigma" in input.keys()
+            else ""
+        ),
+    shell:
+        "python -m certsmooth train --train {input.train} --ensemble {params.ensemble:q}"
+        " --sigma {params.sigma} --seed {params.seed} --part {wildcards.part} --parts {wildcards.parts}"
+        " --experiment {wildcards.suite}/{wildcards.exp} --threads {params.threads} {params.sample_sigma}"
+        " --device {resources.device}"
+        " --checkpoint-dir checkpoints/{wildcards.suite}/{wildcards.exp}/{wildcards.ttag}/"
+        "part{wildcards.part}of{wildcards.parts}"
+        " --out {output.weights} --manifest {output.manifest} --log {log}"
+
+
+rule certify:
+    input:
+        unpack(certify_inputs),
+        lib=lib("certify"),
+    output:
+        clean="results/{suite}/{exp}/certify/{ttag}/{scope}-{agg}-a{alpha}/clean.csv",
+        triggered="results/{suite}/{exp}/certify/{ttag}/{scope}-{agg}-a{alpha}/triggered.csv",
+        summary="results/{suite}/{exp}/certify/{ttag}/{scope}-{agg}-a{alpha}/summary.json",
+    log:
+        "logs/certify/{suite}/{exp}/{ttag}/{scope}-{agg}-a{alpha}.log",
+    benchmark:
+        "benchmarks/certify/{suite}/{exp}/{ttag}/{scope}-{agg}-a{alpha}.tsv"
+    # Cert-SSB runs live one level deeper, under the test-sigma folder sigma-<hash>.
+    wildcard_constraints:
+        ttag=r"[A-Za-z0-9_.+-]+(/sigma-[0-9a-f]{8})?",
+    conda:
+        ENV
+    threads: config["torch_threads"]
+    resources:
+        gpu=gpus("ensemble"),
+        device=device("ensemble"),
+    params:
+        threads=config["torch_threads"],
+        ensemble=stage_settings("certify"),
+        certify=lambda wc: json.dumps(experiment(wc).cfg["certify"], sort_keys=True),
+        sigma=lambda wc: experiment(wc).sigma,
+        seed=lambda wc: experiment(wc).seed,
+        sigma_files=sigma_flags,
+    shell:
+        "python -m certsmooth certify --weights {input.weights} --manifests {input.manifests}"
+        " --train {input.train} --record {input.record} --clean-test {input.clean_test}"
+        " --triggered-test {input.triggered_test} --ensemble {params.ensemble:q}"
+        " --certify {params.certify:q} --scope {wildcards.scope} --sigma {params.sigma}"
+        " --seed {params.seed} --experiment {wildcards.suite}/{wildcards.exp} --threads {params.threads}"
+        " {params.sigma_files} --out-clean {output.clean} --out-triggered {output.triggered}"
+        " --out-summary {output.summary} --device {resources.device} --log {log}"
