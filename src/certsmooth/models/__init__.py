@@ -10,13 +10,14 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # what the lazy names below resolve to (also what certsmooth.provenance follows)
     from certsmooth.models.archs import ARCHS, build_model, num_outputs, predictions, probabilities
-    from certsmooth.models.wide import WideEnsemble, wide_lane
+    from certsmooth.models.wide import WideEnsemble, lane_votes, wide_lane
 
 _EXPORTS = {
     "ARCHS": "archs", "build_model": "archs", "predictions": "archs", "probabilities": "archs", "num_outputs": "archs",
-    "WideEnsemble": "wide", "wide_lane": "wide",
+    "WideEnsemble": "wide", "wide_lane": "wide", "lane_votes": "wide",
 }  # fmt: skip
-__all__ = ["ARCHS", "WideEnsemble", "build_model", "num_outputs", "predictions", "probabilities", "wide_lane"]
+__all__ = ["ARCHS", "WideEnsemble", "build_model", "lane_votes", "num_outputs", "predictions", "probabilities",
+           "wide_lane"]
 
 
 def __getattr__(name: str):

@@ -20,11 +20,13 @@ from __future__ import annotations
 import copy
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 from torch import nn
 
 from certsmooth.errors import ConfigError
-from certsmooth.models.archs import build_model
+from certsmooth.lanes import lanes
+from certsmooth.models.archs import build_model, predictions
 
 CHANNELWISE = (
     nn.ReLU,
@@ -219,3 +221,17 @@ def wide_lane(
     with torch.device("meta"):  # the structure only (no initialisation: a tenth of certification's time)
         template = build_model(arch, tuple(shape), num_classes, check=False)
     return WideEnsemble(template=template, states=[states[i] for i in lane]).to(device).eval()
+
+
+@torch.no_grad()
+def lane_votes(states: dict, ids: list[int], arch: str, shape, num_classes: int, x: np.ndarray, lane_width: int,
+               device) -> np.ndarray:  # fmt: skip
+    """(points, len(ids)) hard predictions of the base models ``ids`` on float images x."""
+    xt = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).to(device)
+    out = np.empty((len(x), len(ids)), dtype=np.int64)
+    for lane in lanes(len(ids), lane_width):
+        net = wide_lane(states, [ids[i] for i in lane], arch, shape, num_classes, device)
+        for s in range(0, len(x), 500):
+            xb = xt[s : s + 500]
+            out[s : s + 500, lane[0] : lane[-1] + 1] = predictions(net(xb[None].expand(len(lane), *xb.shape))).T.cpu()
+    return out

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import torch
 
 from certsmooth.artifacts import atomic_path, read_json, sha256_array
 from certsmooth.attacks.store import load_poisoned_train, load_triggered_test
@@ -14,10 +13,9 @@ from certsmooth.certify import bagging, dpa, fa
 from certsmooth.data.prepared import load_prepared
 from certsmooth.device import resolve_device
 from certsmooth.errors import CorruptFileError
-from certsmooth.lanes import lanes
 from certsmooth.logs import LOG
 from certsmooth.metrics import per_class, summarize
-from certsmooth.models import predictions, wide_lane
+from certsmooth.models import lane_votes
 from certsmooth.models.partitions import check_manifest, load_partition
 from certsmooth.summary import write_summary
 
@@ -48,7 +46,7 @@ def stream_votes(weights: list[str], manifests: list[str], count: dict, seed: in
             raise CorruptFileError(f"{w}: holds model {ids[-1]} of a certifier with {first['num_models']} models; "
                                    "delete it and rerun the workflow")  # fmt: skip
         for name, x in inputs.items():
-            out[name][:, ids] = votes(states, ids, count["arch"], man["input_shape"], man["num_classes"], x,
+            out[name][:, ids] = lane_votes(states, ids, count["arch"], man["input_shape"], man["num_classes"], x,
                                       man["train"]["lane_width"], device)  # fmt: skip
         seen += ids
         del states
@@ -56,20 +54,6 @@ def stream_votes(weights: list[str], manifests: list[str], count: dict, seed: in
         raise CorruptFileError(f"{weights[0]}...: the partitions hold models {sorted(seen)[:5]}..., not all "
                                f"{first['num_models']}; delete them and rerun the workflow")  # fmt: skip
     return out, first
-
-
-@torch.no_grad()
-def votes(states: dict, ids: list[int], arch: str, shape, num_classes: int, x: np.ndarray, lane_width: int,
-          device) -> np.ndarray:  # fmt: skip
-    """(points, len(ids)) hard predictions of the base models ``ids`` on float images x."""
-    xt = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).to(device)
-    out = np.empty((len(x), len(ids)), dtype=np.int64)
-    for lane in lanes(len(ids), lane_width):
-        net = wide_lane(states, [ids[i] for i in lane], arch, shape, num_classes, device)
-        for s in range(0, len(x), 500):
-            xb = xt[s : s + 500]
-            out[s : s + 500, lane[0] : lane[-1] + 1] = predictions(net(xb[None].expand(len(lane), *xb.shape))).T.cpu()
-    return out
 
 
 def certificates(kind: str, preds: np.ndarray, labels: np.ndarray, count: dict, manifest: dict, n_train: int,
