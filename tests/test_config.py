@@ -22,7 +22,7 @@ DEMO_ATTACKS = ("none", "fourpixel", "onepixel_paper", "avail_uniform", "avail_s
 def test_default_and_test_params_are_valid(default):
     cfg = validate_params(default)
     demo = [e.name for e in experiments(cfg, ["demo"])]
-    kinds = ("rab", "certssb", "cohen", "dpa", "fa", "bagging")
+    kinds = ("undefended", "rab", "certssb", "cohen", "dpa", "fa", "bagging")
     assert demo == [f"{a}/{c}" for a in DEMO_ATTACKS for c in kinds]  # the full matrix
     assert cfg["layout"]["demo"] == {"attacks": list(DEMO_ATTACKS), "baseline": "none", "excluded": {},
                                      "certifiers": {c: c for c in kinds}}  # fmt: skip
@@ -124,7 +124,7 @@ def test_grids_expand_into_named_entries_and_combine(default):
                     "attacks.fourpixel.trigger.delta": [0.1, 0.2]}  # fmt: skip
     out = validate_params(cfg)
     certs = list(out["layout"]["demo"]["certifiers"])
-    assert certs == ["rab_sigma0p25_models20", "rab_sigma0p25_models30", "rab_sigma0p5_models20",
+    assert certs == ["undefended", "rab_sigma0p25_models20", "rab_sigma0p25_models30", "rab_sigma0p5_models20",
                      "rab_sigma0p5_models30", "certssb", "cohen", "dpa", "fa", "bagging"]  # fmt: skip
     assert out["layout"]["demo"]["attacks"][:3] == ["none", "fourpixel_delta0p1", "fourpixel_delta0p2"]
     cell = out["suites"]["demo"]["fourpixel_delta0p2/rab_sigma0p5_models30"]
@@ -139,7 +139,7 @@ def test_exclusions_and_the_baseline(default):
                        {"attack": "none", "certifier": "cohen", "why": "no baseline"}]  # fmt: skip
     out = validate_params(cfg)
     names = set(out["suites"]["demo"])
-    assert "bilevel/certssb" not in names and "none/cohen" not in names and len(names) == 34
+    assert "bilevel/certssb" not in names and "none/cohen" not in names and len(names) == 40
     assert out["layout"]["demo"]["excluded"] == {"bilevel/certssb": "slow", "none/cohen": "no baseline"}
     assert "baseline" not in out["suites"]["demo"]["fourpixel/cohen"]  # its baseline cell is excluded
     demo["exclude"] = [{"attack": a, "certifier": c, "why": "x"} for a in DEMO_ATTACKS for c in demo["certifiers"]]
@@ -235,7 +235,7 @@ CASES = {
     "architecture does not fit": (
         D + ["dataset"],
         {"name": "cifar10", "classes": ["bird", "airplane"]},
-        "ensemble.arch = 'mnist_cnn' does not fit 32×32 images",
+        "undefended.undefended.arch = 'mnist_cnn' does not fit 32×32 images",
     ),
     "unknown scope": (RAB + ["certify", "scopes"], ["test"], "certify.scopes.0 = 'test' is not allowed: must be"),
     "alpha too large": (RAB + ["certify", "alpha"], 0.5, "certify.alpha = 0.5 is not allowed: must be < 0.5"),

@@ -1,0 +1,33 @@
+"""The control column: no defence. One model trained on the whole poisoned training set by the
+count certifiers' trainer (their architectures and recipe), so that a row shows whether the
+attack works at all before any certifier is asked: its clean accuracy, the attack's success on
+triggered inputs, and no certificate (every radius is 0: certified accuracy at 0 is accuracy).
+
+Rules: ``workflow/rules/undefended.smk``; step ``undefended``; trainer:
+:mod:`certsmooth.aggregation.train`."""
+
+from __future__ import annotations
+
+from certsmooth.certifiers.base import Cell, Certifier, Data, fits, one_run
+
+STAGES = {"train": ("undefended", ("arch", "epochs", "batch_size", "lr"))}
+
+
+def paths(cell: Cell) -> dict:
+    """``model``/``manifest``: the trained model; ``run``: its predictions and summary."""
+    u = cell.cfg["undefended"]
+    model = (f"{cell.results_dir()}/undefended/{u['arch']}-e{u['epochs']}-b{u['batch_size']}-lr{u['lr']:g}"
+             f"-s{cell.seed}")  # fmt: skip
+    return {"model": f"{model}/model.safetensors", "manifest": f"{model}/model.json", "run": f"{model}/predict"}
+
+
+def targets(cell: Cell) -> list[str]:
+    return [cell.paths["model"], cell.paths["manifest"]]
+
+
+def check(cell: Cell, data: Data) -> None:
+    fits("undefended", cell.cfg["undefended"]["arch"], data)
+
+
+CERTIFIERS = (Certifier("undefended", "Undefended", 5, ("undefended",), "poisons", STAGES, paths, one_run, targets,
+                        check),)  # fmt: skip
