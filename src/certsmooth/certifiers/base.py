@@ -58,7 +58,7 @@ class Certifier:
     label: str  # how tables and figures name it
     rank: int  # its place in the registry: tables and columns follow it
     blocks: tuple[str, ...]  # its params.yaml blocks besides `sigma` (each a schema $def)
-    axis: str  # what its radius counts: "l2" (a norm of the perturbation) or "poisons" (samples)
+    axis: str  # what its radius counts: "l2" (a norm of the perturbation), "poisons" (samples), "none" (no certificate)
     stages: dict[str, tuple[str, tuple[str, ...]]]  # stage -> (block, the keys the stage's step reads)
     paths: Callable[[Cell], dict[str, Any]]  # its output paths by name (rules and steps use the names)
     runs: Callable[[Cell], list[tuple[str, str]]]  # (column, certification folder) of one cell

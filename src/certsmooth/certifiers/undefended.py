@@ -29,5 +29,5 @@ def check(cell: Cell, data: Data) -> None:
     fits("undefended", cell.cfg["undefended"]["arch"], data)
 
 
-CERTIFIERS = (Certifier("undefended", "Undefended", 5, ("undefended",), "poisons", STAGES, paths, one_run, targets,
+CERTIFIERS = (Certifier("undefended", "Undefended", 5, ("undefended",), "none", STAGES, paths, one_run, targets,
                         check),)  # fmt: skip

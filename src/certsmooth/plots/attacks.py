@@ -142,8 +142,8 @@ def plot_matrix(effects: pd.DataFrame, out: str | Path, title: str, dpi: int, co
             text[i, j] = "excluded:\n" + "\n".join(textwrap.wrap(str(r["excluded"]), 22))
             continue
         grid[i, j] = r["acr_drop_pct"]
-        lines = [f"ACR −{r['acr_drop_pct']:.0f}%", f"CA₀ −{r['ca0_drop_pp']:.1f} pp",
-                 f"abstain +{r['abstain_rise_pp']:.1f} pp"]  # fmt: skip
+        acr = "no certificate" if math.isnan(r["acr_drop_pct"]) else f"ACR −{r['acr_drop_pct']:.0f}%"
+        lines = [acr, f"CA₀ −{r['ca0_drop_pp']:.1f} pp", f"abstain +{r['abstain_rise_pp']:.1f} pp"]
         if not math.isnan(r.get("baseline_abstain_rise_pp", NAN)):
             lines.append(f"(no poison: +{r['baseline_abstain_rise_pp']:.1f} pp)")
         text[i, j] = "\n".join(lines).replace("−-", "+").replace("+-", "−")

@@ -21,7 +21,7 @@ NAN = float("nan")
 
 
 def axis_of(summary: dict) -> str:
-    """'l2' or 'poisons': what the run's certificate counts (its certifier's axis)."""
+    """'l2', 'poisons' or 'none': what the run's certificate counts (its certifier's axis)."""
     return CERTIFIERS[summary["method"]].axis
 
 
@@ -96,6 +96,8 @@ def plot_suite(
     for run in runs:
         s, clean, trig = load_run(run)
         rows.append(summary_row(s))
+        if axis_of(s) == "none":  # no certificate (the undefended control): in the tables, not on a radius axis
+            continue
         sigma = "" if s["sigma"] is None else f", σ={s['sigma']:g}"
         label = f"{s['experiment'].partition('/')[2]} ({method_label(s)}{sigma}, {s['aggregation']})"
         poisons = axis_of(s) == "poisons"  # the deployed attack on this axis: samples, not a norm
@@ -114,7 +116,36 @@ def plot_suite(
                 c["test set"] = name
                 c["scope"] = TEST_INPUT
                 curves.append(c)
-    data = pd.concat(curves, ignore_index=True)
+    columns = ["radius", "certified_accuracy", "model", "test set", "scope"]
+    data = pd.concat(curves, ignore_index=True) if curves else pd.DataFrame(columns=columns)
+    if curves:
+        _plot_curves(suite, data, attacks, out_png, dpi, context)
+    else:  # only columns without a certificate
+        fig, ax = plt.subplots(figsize=(6, 2))
+        ax.axis("off")
+        ax.text(0.5, 0.5, f"{suite}: no certifier with a certificate (accuracies: summary.md)", ha="center")
+        with atomic_path(out_png) as tmp:
+            fig.savefig(tmp, dpi=dpi, format="png")
+        plt.close(fig)
+    table = pd.DataFrame(rows).sort_values(["experiment", "scope"]).reset_index(drop=True)
+    with atomic_path(out_csv) as tmp:
+        table.to_csv(tmp, index=False, float_format="%.6g")
+    with atomic_path(out_md) as tmp:
+        tmp.write_text(f"# {suite}: certification summary\n\n" + family_tables(table))
+    # DVC: metrics (nested: attack/certifier cell -> scope -> value) and plot data, outside results/
+    metrics: dict = {}
+    for row in rows:
+        keep = {k: v for k, v in row.items() if k not in ("experiment", "method", "scope", "aggregation")}
+        metrics.setdefault(row["experiment"].partition("/")[2], {})[row["scope"]] = keep
+    write_json(out_metrics, metrics)
+    plot_data = data.rename(columns={"test set": "test_set"})
+    plot_data["series"] = plot_data["model"] + " / " + plot_data["scope"] + " / " + plot_data["test_set"]
+    with atomic_path(out_curves) as tmp:
+        plot_data[["radius", "certified_accuracy", "series"]].to_csv(tmp, index=False, float_format="%.6g")
+
+
+def _plot_curves(suite: str, data: pd.DataFrame, attacks: list, out_png, dpi: int, context: str) -> None:
+    """Certified accuracy vs radius, one panel per scope, the deployed attack dotted."""
     with sns.plotting_context(context), sns.axes_style("whitegrid"):
         g = sns.relplot(
             data=data, x="radius", y="certified_accuracy", hue="model", style="test set", col="scope",
@@ -146,21 +177,6 @@ def plot_suite(
         with atomic_path(out_png) as tmp:
             g.figure.savefig(tmp, dpi=dpi, format="png", bbox_inches="tight")
         plt.close(g.figure)
-    table = pd.DataFrame(rows).sort_values(["experiment", "scope"]).reset_index(drop=True)
-    with atomic_path(out_csv) as tmp:
-        table.to_csv(tmp, index=False, float_format="%.6g")
-    with atomic_path(out_md) as tmp:
-        tmp.write_text(f"# {suite}: certification summary\n\n" + family_tables(table))
-    # DVC: metrics (nested: attack/certifier cell -> scope -> value) and plot data, outside results/
-    metrics: dict = {}
-    for row in rows:
-        keep = {k: v for k, v in row.items() if k not in ("experiment", "method", "scope", "aggregation")}
-        metrics.setdefault(row["experiment"].partition("/")[2], {})[row["scope"]] = keep
-    write_json(out_metrics, metrics)
-    plot_data = data.rename(columns={"test set": "test_set"})
-    plot_data["series"] = plot_data["model"] + " / " + plot_data["scope"] + " / " + plot_data["test_set"]
-    with atomic_path(out_curves) as tmp:
-        plot_data[["radius", "certified_accuracy", "series"]].to_csv(tmp, index=False, float_format="%.6g")
 
 
 def method_label(summary: dict) -> str:
