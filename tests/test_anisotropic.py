@@ -5,8 +5,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from certsmooth.certify.anisotropic import implied_l2_radius, whitened_norm, whitened_radius
-from certsmooth.certify.bounds import radius
+from certsmooth.certificates.anisotropic import implied_l2_radius, whitened_norm, whitened_radius
+from certsmooth.certificates.bounds import radius
 
 
 @settings(max_examples=100, deadline=None)
@@ -46,7 +46,7 @@ def test_released_code_radius_is_the_codes_formula():
     0.188, the largest radius its README could reach with σ_x = σ."""
     from scipy.stats import norm
 
-    from certsmooth.certify.anisotropic import released_code_radius
+    from certsmooth.certificates.anisotropic import released_code_radius
 
     h = np.sqrt(np.log(1000) / 2000)
     assert h == pytest.approx(0.05877, abs=5e-6)

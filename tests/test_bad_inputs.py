@@ -593,7 +593,7 @@ def test_full_disk_while_writing_weights(artifacts, tmp_path, capsys, monkeypatc
 
 @pytest.mark.parametrize("value", [NAN, INF, -1.0, 0.0])
 def test_library_entry_points_refuse_non_finite_or_non_positive_values(value):
-    from certsmooth.certify.cohen import CohenConfig
+    from certsmooth.certificates.cohen import CohenConfig
     from certsmooth.errors import ConfigError
     from certsmooth.smoothing.ga import GAConfig
     from certsmooth.smoothing.train import TrainConfig

@@ -20,7 +20,7 @@ import pytest
 from scipy.special import gammaln
 from scipy.stats import binom
 
-from certsmooth.certify import bagging
+from certsmooth.certificates import bagging
 
 
 def _all_tables(n: int) -> np.ndarray:
@@ -103,6 +103,6 @@ def test_two_classes_keep_alpha_over_two():
     counts = np.array([[70, 30], [55, 45], [100, 0]])
     lower, upper = bagging.class_bounds(counts, 0.01)
     np.testing.assert_allclose(upper[:, 1], 1 - lower[:, 0], atol=1e-12)
-    from certsmooth.certify.bounds import clopper_pearson
+    from certsmooth.certificates.bounds import clopper_pearson
 
     np.testing.assert_array_equal(lower[:, 0], clopper_pearson(counts[:, 0], 100, 0.005)[0])

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.stats import beta, binomtest, norm
 
-from certsmooth.certify.bounds import (
+from certsmooth.certificates.bounds import (
     ABSTAIN,
     certify_from_scores,
     certify_from_votes,
@@ -117,7 +117,7 @@ def test_bounds_refuse_alpha_outside_the_unit_interval(alpha):
 def test_min_models_is_exactly_where_a_unanimous_ensemble_starts_to_certify(aggregation, alpha, classes):
     """The configuration check's closed form against the certifier itself: with one model
     fewer the best case (every model sure of class 0) abstains, with that many it certifies."""
-    from certsmooth.certify.bounds import min_models_to_certify
+    from certsmooth.certificates.bounds import min_models_to_certify
 
     need, _ = min_models_to_certify(aggregation, alpha, classes, 1)
 
@@ -140,7 +140,7 @@ def test_max_radius_bounds_every_certificate(aggregation, models, classes):
     """R̃_max is the radius of a unanimous ensemble and no score table gets more; RAB's
     R_max at M = 1000, α = 0.001 (soft, α/2 per side) is 1.541σ; the demo's M = 20 with
     votes: 0.48σ."""
-    from certsmooth.certify.bounds import certify_from_scores, certify_from_votes, max_whitened_radius
+    from certsmooth.certificates.bounds import certify_from_scores, certify_from_votes, max_whitened_radius
 
     top = max_whitened_radius(aggregation, 0.001, classes, models)
     rng = np.random.default_rng(models + classes)
@@ -164,9 +164,9 @@ def test_quantiles_equal_scipy_stats_bit_for_bit():
     """bounds/bagging/cohen call scipy.special (betaincinv, ndtri) so that a certification job
     does not import scipy.stats; the numbers must be scipy.stats' beta.ppf / norm.ppf exactly
     (the demo's certificates stayed byte-identical across the change)."""
-    from certsmooth.certify.bagging import simultaneous_bounds
-    from certsmooth.certify.bounds import whitened_radius
-    from certsmooth.certify.cohen_merge import max_radius
+    from certsmooth.certificates.bagging import simultaneous_bounds
+    from certsmooth.certificates.bounds import whitened_radius
+    from certsmooth.certificates.cohen_merge import max_radius
 
     for n in (1, 2, 7, 20, 100, 1000):
         k = np.arange(n + 1)
@@ -192,7 +192,7 @@ def test_certification_modules_do_not_import_scipy_stats():
     import subprocess
     import sys
 
-    code = ("import sys, certsmooth.certify.run, certsmooth.steps.certify_count, certsmooth.steps.merge_cohen; "
+    code = ("import sys, certsmooth.steps.certify, certsmooth.steps.certify_count, certsmooth.steps.merge_cohen; "
             "print('scipy.stats' in sys.modules)")  # fmt: skip
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
     assert out.strip() == "False"

@@ -15,8 +15,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from certsmooth.certify import anisotropic, bagging, bounds, cohen_merge, dpa, fa, memory
-from certsmooth.certify.checks import CertificateInputError
+from certsmooth.certificates import anisotropic, bagging, bounds, cohen_merge, dpa, fa, memory
+from certsmooth.certificates.checks import CertificateInputError
 
 BAD_ALPHA = st.one_of(st.floats(max_value=0.0), st.floats(min_value=1.0), st.just(math.nan))
 BAD_SIGMA = st.one_of(st.floats(max_value=0.0), st.just(math.inf), st.just(-math.inf), st.just(math.nan))

@@ -5,9 +5,9 @@ import pytest
 import torch
 from scipy.stats import binom, norm
 
-from certsmooth.certify.bounds import ABSTAIN, clopper_pearson
-from certsmooth.certify.cohen import CohenConfig, certify_point, predict_point, sample_counts
-from certsmooth.certify.cohen_merge import max_radius
+from certsmooth.certificates.bounds import ABSTAIN, clopper_pearson
+from certsmooth.certificates.cohen import CohenConfig, certify_point, predict_point, sample_counts
+from certsmooth.certificates.cohen_merge import max_radius
 
 
 class Halfspace(torch.nn.Module):
@@ -98,8 +98,8 @@ def test_settings_are_checked():
 def test_chunks_partition_the_points_and_merge_back():
     import pandas as pd
 
-    from certsmooth.certify.cohen import chunk_rows
-    from certsmooth.certify.cohen_merge import merge_chunks
+    from certsmooth.certificates.cohen import chunk_rows
+    from certsmooth.certificates.cohen_merge import merge_chunks
 
     parts = [chunk_rows(103, 5, c, 4) for c in range(4)]
     assert np.array_equal(np.concatenate(parts), np.arange(0, 103, 5))
@@ -116,7 +116,7 @@ def test_chunks_partition_the_points_and_merge_back():
 
 
 def test_chunk_rows_class_filter():
-    from certsmooth.certify.cohen import chunk_rows
+    from certsmooth.certificates.cohen import chunk_rows
 
     labels = np.array([0, 1, 2, 1, 1, 0, 1, 2, 1])
     ones = np.flatnonzero(labels == 1)

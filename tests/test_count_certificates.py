@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from scipy.stats import binomtest
 
-from certsmooth.certify import bagging, dpa, fa
+from certsmooth.certificates import bagging, dpa, fa
 from certsmooth.data import partition
 from certsmooth.errors import ConfigError
 

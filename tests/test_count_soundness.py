@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from certsmooth.aggregation.train import SubsetTrainConfig, train_subsets
-from certsmooth.certify import dpa, fa
+from certsmooth.certificates import dpa, fa
 from certsmooth.data import partition
 from certsmooth.data.prepared import prepare
 from certsmooth.models import WideEnsemble, build_model, predictions

@@ -18,7 +18,7 @@ import pytest
 
 from certsmooth import schema
 from certsmooth.attacks import bilevel, triggers
-from certsmooth.certify import cohen
+from certsmooth.certificates import cohen
 from certsmooth.config import validate_params
 from certsmooth.smoothing import certssb, ga, sigma, train
 

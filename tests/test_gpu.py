@@ -246,7 +246,7 @@ def test_bf16_autocast_training_on_device(dev, figures, digits):
 
 
 def test_ensemble_certificates_match_cpu(dev, figures, digits, cpu_models):
-    from certsmooth.certify.ensemble import certify_points, model_probabilities
+    from certsmooth.certificates.ensemble import certify_points, model_probabilities
 
     _, _, xt, _ = digits
     states, stats, _ = cpu_models
@@ -264,7 +264,7 @@ def test_ensemble_certificates_match_cpu(dev, figures, digits, cpu_models):
 
 def test_cohen_counts_match_cpu(dev, figures, digits):
     """CERTIFY's counts on the device against the CPU's, from the same noise stream."""
-    from certsmooth.certify.cohen import CohenConfig, certify_point, sample_counts
+    from certsmooth.certificates.cohen import CohenConfig, certify_point, sample_counts
     from certsmooth.models import build_model
     from certsmooth.smoothing.ga import GAConfig, train_gaussian
 

@@ -64,7 +64,7 @@ def test_no_import_cycle_between_modules():
 
 
 def test_no_import_cycle_between_folders():
-    """A node is a sub-package (``certsmooth.certify``, ``certsmooth.data``, ...) or a
+    """A node is a sub-package (``certsmooth.certificates``, ``certsmooth.data``, ...) or a
     top-level module (``certsmooth.config``, ``certsmooth.errors``, ...)."""
     modules = _modules()
 

@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from certsmooth.certify.memory import ALIGNED, KEPT, PASSED, TRIMMED, storage_update
+from certsmooth.certificates.memory import ALIGNED, KEPT, PASSED, TRIMMED, storage_update
 
 
 @st.composite

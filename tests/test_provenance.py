@@ -70,10 +70,10 @@ def test_light_commands_do_not_import_torch(module):
     [
         ("certsmooth.attacks.bilevel", {"bilevel-poison"}),
         ("certsmooth.smoothing.ga", {"train-cohen"}),
-        ("certsmooth.certify.cohen", {"certify-cohen"}),
-        ("certsmooth.certify.cohen_merge", {"merge-cohen"}),
+        ("certsmooth.certificates.cohen", {"certify-cohen"}),
+        ("certsmooth.certificates.cohen_merge", {"merge-cohen"}),
         ("certsmooth.plots.sigma", {"plot-sigma"}),
-        ("certsmooth.certify.memory", {"certify"}),  # optimize-sigma no longer reads the ensemble
+        ("certsmooth.certificates.memory", {"certify"}),  # optimize-sigma no longer reads the ensemble
         ("certsmooth.bench", set()),  # the package: a closure holding any of its modules holds it too
         ("certsmooth.bench.cli", set()),
         ("certsmooth.bench.gpucheck", set()),
@@ -156,7 +156,7 @@ SUITES = {"demo": 1, "bilevel": 1}  # the suite target rules
              "plot_attacks": 2, **SUITES},
         ),
         (  # Cohen certification only: not the models, not the ensembles' certificates
-            ("edit", "src/certsmooth/certify/cohen.py"),
+            ("edit", "src/certsmooth/certificates/cohen.py"),
             {"certify_cohen_chunk": 8, "merge_cohen": 6, "metrics": 6, "plot_curves": 2, "plot_attacks": 2, **SUITES},
         ),
         (  # cohen.n of the demo's Cohen certifier: its two cells' certification, not their training
@@ -206,7 +206,7 @@ def folder_graph() -> dict[str, set[str]]:
 
 def test_library_folders_import_each_other_without_cycles():
     graph = folder_graph()
-    assert {"smoothing", "certify", "attacks", "models", "data", "plots"} <= set(graph)
+    assert {"smoothing", "certificates", "attacks", "models", "data", "plots"} <= set(graph)
     state: dict[str, int] = {}
 
     def visit(node, path):
@@ -228,7 +228,7 @@ def test_the_building_blocks_import_no_algorithm():
     graph = folder_graph()
     low = {"models", "data", "noise", "lanes", "device", "artifacts", "seeding", "errors", "logs"}
     for node in low:
-        assert not graph.get(node, set()) & {"smoothing", "certify", "attacks", "plots", "cli", "config"}, node
+        assert not graph.get(node, set()) & {"smoothing", "certificates", "attacks", "plots", "cli", "config"}, node
 
 
 def test_parsing_the_workflow_imports_no_torch():
@@ -261,7 +261,7 @@ def test_steps_sit_between_the_cli_and_the_algorithms():
     steps = set(provenance.commands().values())
     assert steps == {f"certsmooth.steps.{f.stem}" for f in (provenance.ROOT / "steps").glob("*.py")} - {
         "certsmooth.steps.__init__"}  # every step is a command, every command a step
-    assert {"attacks", "smoothing", "certify", "plots", "data"} <= graph["steps"]
+    assert {"attacks", "smoothing", "certificates", "plots", "data"} <= graph["steps"]
 
 
 def test_every_command_is_parse_then_one_step_call():

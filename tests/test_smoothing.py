@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from certsmooth.certify.ensemble import certify_points, model_probabilities
+from certsmooth.certificates.ensemble import certify_points, model_probabilities
 from certsmooth.errors import ConfigError, CorruptFileError
 from certsmooth.lanes import lanes, partition_lanes
 from certsmooth.models import WideEnsemble, build_model

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from scipy.stats import binom, norm
 
-from certsmooth.certify.bounds import ABSTAIN, certify_from_scores, certify_from_votes
+from certsmooth.certificates.bounds import ABSTAIN, certify_from_scores, certify_from_votes
 
 D, N0, N1, SIGMA = 5, 12, 8, 0.8
 S = np.sqrt((1 / N0 + 1 / N1) / 4)

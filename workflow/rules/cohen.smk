@@ -1,4 +1,4 @@
-# Test-time randomized smoothing (Cohen et al.; certsmooth.certify.cohen) as a certifier:
+# Test-time randomized smoothing (Cohen et al.; certsmooth.certificates.cohen) as a certifier:
 # one base classifier trained with Gaussian augmentation, CERTIFY/PREDICT in chunks.
 
 

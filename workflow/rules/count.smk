@@ -1,5 +1,5 @@
 # Count certificates (DPA, Finite Aggregation, bagging; certsmooth.aggregation and
-# certsmooth.certify.{dpa,fa,bagging}): base models on subsets of the poisoned training
+# certsmooth.certificates.{dpa,fa,bagging}): base models on subsets of the poisoned training
 # set, one share of the models per job, then the certificate from their votes.
 
 

@@ -23,7 +23,7 @@ def run(args) -> dict:
     import numpy as np
     import torch
 
-    from certsmooth.certify.ensemble import model_probabilities
+    from certsmooth.certificates.ensemble import model_probabilities
     from certsmooth.device import resolve_device
     from certsmooth.models import build_model
     from certsmooth.models.archs import with_torch_pooling

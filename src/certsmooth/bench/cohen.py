@@ -28,7 +28,7 @@ def run(args) -> dict:
     import numpy as np
     import torch
 
-    from certsmooth.certify.cohen import CohenConfig, certify_point
+    from certsmooth.certificates.cohen import CohenConfig, certify_point
     from certsmooth.device import resolve_device
     from certsmooth.models import build_model, predictions
     from certsmooth.models.archs import with_torch_pooling

@@ -3,8 +3,8 @@ classifier trained on the (poisoned) set by Gaussian augmentation, MACER (Zhai e
 2020) or SmoothAdv (Salman et al., NeurIPS 2019); CERTIFY and PREDICT in chunks of test points.
 
 Rules: ``workflow/rules/cohen.smk``; steps ``train-cohen``, ``certify-cohen``,
-``merge-cohen``; mathematics: :mod:`certsmooth.smoothing.ga`, :mod:`certsmooth.certify.cohen`,
-:mod:`certsmooth.certify.cohen_merge`."""
+``merge-cohen``; mathematics: :mod:`certsmooth.smoothing.ga`, :mod:`certsmooth.certificates.cohen`,
+:mod:`certsmooth.certificates.cohen_merge`."""
 
 from __future__ import annotations
 
@@ -55,7 +55,7 @@ def check(cell: Cell, data: Data) -> None:
             raise ConfigError(f"cohen.classes = {c['classes']}: labels {bad} are not in 0..{len(data.classes) - 1}")
     if data.counts is None or data.counts[1] is None:
         return
-    test = data.counts[1]  # every skip-th test image of `classes` (certsmooth.certify.cohen.chunk_rows)
+    test = data.counts[1]  # every skip-th test image of `classes` (certsmooth.certificates.cohen.chunk_rows)
     keep = c["classes"] if c["classes"] is not None else range(len(test))
     images = sum(test[v] for v in keep)
     points = -(-images // c["skip"])

@@ -6,8 +6,8 @@ Base models on subsets of the poisoned training set, one certification run per c
 certificate that counts poisoned samples (figure axis ``poisons``).
 
 Rules: ``workflow/rules/count.smk``; steps ``train-count``, ``certify-count``; mathematics:
-:mod:`certsmooth.data.partition`, :mod:`certsmooth.aggregation`, :mod:`certsmooth.certify.dpa`,
-:mod:`certsmooth.certify.fa`, :mod:`certsmooth.certify.bagging`."""
+:mod:`certsmooth.data.partition`, :mod:`certsmooth.aggregation`, :mod:`certsmooth.certificates.dpa`,
+:mod:`certsmooth.certificates.fa`, :mod:`certsmooth.certificates.bagging`."""
 
 from __future__ import annotations
 

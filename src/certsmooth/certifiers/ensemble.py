@@ -4,7 +4,7 @@ training. M models trained in jobs of lanes, one Gaussian draw per (model, examp
 ``train`` is RAB's certificate, ``joint`` Wang et al.'s (the test trigger included).
 
 Rules: ``workflow/rules/ensemble.smk``; steps ``train``, ``optimize-sigma``, ``certify``,
-``plot-sigma``; mathematics: :mod:`certsmooth.smoothing`, :mod:`certsmooth.certify`."""
+``plot-sigma``; mathematics: :mod:`certsmooth.smoothing`, :mod:`certsmooth.certificates`."""
 
 from __future__ import annotations
 
@@ -81,7 +81,7 @@ def certssb_targets(cell: Cell) -> list[str]:
 
 def check(cell: Cell, data: Data) -> None:
     """The jobs' lanes, the architecture's input, and an ensemble large enough to certify a point."""
-    from certsmooth.certify.bounds import min_models_to_certify
+    from certsmooth.certificates.bounds import min_models_to_certify
 
     e = cell.cfg["ensemble"]
     fits("ensemble", e["arch"], data, e["models"], e["lane_width"], e["partitions"])

@@ -17,9 +17,9 @@
   Clopper–Pearson's bounds assume; scoring with some of the M models themselves (as an
   earlier certsmooth did with the first five) makes σ_x a function of the very draws the
   bound treats as independent. The certification step checks the two sets of seeds are
-  disjoint and records both (:func:`certsmooth.certify.run.check_scorer_independent`).
+  disjoint and records both (:func:`certsmooth.steps.certify.check_scorer_independent`).
 
-The certificate that uses these scales is in :mod:`certsmooth.certify.anisotropic`.
+The certificate that uses these scales is in :mod:`certsmooth.certificates.anisotropic`.
 """
 
 from __future__ import annotations

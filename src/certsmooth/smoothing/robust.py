@@ -11,7 +11,7 @@ upper levels (:mod:`certsmooth.attacks.bilevel`).
   on δ (lr 2ε/steps) maximising the cross-entropy at x + δ + noise, projected onto the
   ℓ2 ball of radius ε, x + δ clipped to [0, 1].
 
-Binary models (one logit) are handled through :func:`certsmooth.certify.ensemble.probabilities`.
+Binary models (one logit) are handled through :func:`certsmooth.certificates.ensemble.probabilities`.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ import pandas as pd
 
 from certsmooth.artifacts import atomic_path
 from certsmooth.attacks.store import load_triggered_test
-from certsmooth.certify.cohen import CohenConfig, certify_rows, chunk_rows
+from certsmooth.certificates.cohen import CohenConfig, certify_rows, chunk_rows
 from certsmooth.data.prepared import load_prepared
 from certsmooth.device import resolve_device
 from certsmooth.logs import LOG

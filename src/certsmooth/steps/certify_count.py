@@ -9,7 +9,7 @@ import pandas as pd
 
 from certsmooth.artifacts import atomic_path, read_json, sha256_array
 from certsmooth.attacks.store import load_poisoned_train, load_triggered_test
-from certsmooth.certify import bagging, dpa, fa
+from certsmooth.certificates import bagging, dpa, fa
 from certsmooth.data.prepared import load_prepared
 from certsmooth.device import resolve_device
 from certsmooth.errors import CorruptFileError

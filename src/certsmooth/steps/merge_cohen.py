@@ -7,7 +7,7 @@ import pandas as pd
 
 from certsmooth.artifacts import atomic_path, read_json
 from certsmooth.attacks.store import load_triggered_test
-from certsmooth.certify.cohen_merge import max_radius, merge_chunks
+from certsmooth.certificates.cohen_merge import max_radius, merge_chunks
 from certsmooth.metrics import per_class, summarize
 from certsmooth.summary import write_summary
 

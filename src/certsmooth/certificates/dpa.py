@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-import certsmooth.certify.checks as checks
+import certsmooth.certificates.checks as checks
 
 NOT_CERTIFIED = -1
 

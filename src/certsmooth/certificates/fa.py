@@ -25,8 +25,8 @@ from __future__ import annotations
 
 import numpy as np
 
-import certsmooth.certify.checks as checks
-from certsmooth.certify.dpa import NOT_CERTIFIED, top_two, vote_counts
+import certsmooth.certificates.checks as checks
+from certsmooth.certificates.dpa import NOT_CERTIFIED, top_two, vote_counts
 from certsmooth.data.partition import fa_classifiers_of_hash
 
 

@@ -6,7 +6,7 @@ the bagged prediction, with probability ≥ 1 − α over the draw of the subsam
 
 * Bounds: the vote counts of the N models give one-sided Clopper–Pearson bounds for every
   class, a lower and an upper one, each at the level α′ of
-  :func:`certsmooth.certify.bounds.per_side_alpha` (the ensembles' rule): α′ = α/(2C) for
+  :func:`certsmooth.certificates.bounds.per_side_alpha` (the ensembles' rule): α′ = α/(2C) for
   C ≥ 3 classes, so that all 2C bounds hold together with probability ≥ 1 − α (a union
   bound). That is what makes the bounds used sound: the predicted class A is chosen from
   the same votes, so "A's lower bound and the other classes' upper bounds hold" is an event
@@ -32,11 +32,11 @@ the bagged prediction, with probability ≥ 1 − α over the draw of the subsam
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import betaincinv  # scipy.stats.beta.ppf, bit for bit (certify/bounds.py)
+from scipy.special import betaincinv  # scipy.stats.beta.ppf, bit for bit (certificates/bounds.py)
 
-import certsmooth.certify.checks as checks
-from certsmooth.certify.bounds import per_side_alpha
-from certsmooth.certify.dpa import NOT_CERTIFIED, top_two
+import certsmooth.certificates.checks as checks
+from certsmooth.certificates.bounds import per_side_alpha
+from certsmooth.certificates.dpa import NOT_CERTIFIED, top_two
 
 
 def class_bounds(counts: np.ndarray, alpha: float) -> tuple[np.ndarray, np.ndarray]:

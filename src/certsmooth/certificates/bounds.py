@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import betaincinv, ndtri  # scipy.stats' beta.ppf / norm.ppf bit for bit, ~1 s faster to import
 
-import certsmooth.certify.checks as checks
+import certsmooth.certificates.checks as checks
 
 ABSTAIN = -1
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-import certsmooth.certify.checks as checks
+import certsmooth.certificates.checks as checks
 
 KEPT, TRIMMED, ALIGNED, PASSED = "kept", "trimmed", "aligned", "abstained"
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from certsmooth.certify.bounds import ABSTAIN, Certificates, certify_from_scores, certify_from_votes
+from certsmooth.certificates.bounds import ABSTAIN, Certificates, certify_from_scores, certify_from_votes
 from certsmooth.lanes import lanes
 from certsmooth.models import probabilities, wide_lane
 from certsmooth.noise import standard_normal

@@ -25,8 +25,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import ndtri
 
-import certsmooth.certify.checks as checks
-from certsmooth.certify.bounds import hoeffding_halfwidth, whitened_radius
+import certsmooth.certificates.checks as checks
+from certsmooth.certificates.bounds import hoeffding_halfwidth, whitened_radius
 
 __all__ = ["implied_l2_radius", "released_code_radius", "whitened_norm", "whitened_radius"]
 

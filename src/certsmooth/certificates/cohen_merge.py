@@ -1,7 +1,7 @@
 """Cohen et al.'s per-point table from its CERTIFY chunks, and the largest radius CERTIFY
 can give (Cohen et al., ICML 2019, arXiv 1902.02918).
 
-The sampling itself is :mod:`certsmooth.certify.cohen`; this module needs no torch, so the
+The sampling itself is :mod:`certsmooth.certificates.cohen`; this module needs no torch, so the
 merge job (``merge-cohen``) starts in a fraction of a second instead of paying torch's
 import (about 2 s per job on the development machine).
 """
@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy.special import ndtri  # scipy.stats.norm.ppf, bit for bit (certify/bounds.py)
+from scipy.special import ndtri  # scipy.stats.norm.ppf, bit for bit (certificates/bounds.py)
 
-import certsmooth.certify.checks as checks
-from certsmooth.certify.bounds import ABSTAIN
+import certsmooth.certificates.checks as checks
+from certsmooth.certificates.bounds import ABSTAIN
 from certsmooth.errors import ConfigError
 
 

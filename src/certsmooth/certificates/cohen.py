@@ -25,10 +25,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import torch
-from scipy.special import ndtri  # scipy.stats.norm.ppf, bit for bit (certify/bounds.py)
+from scipy.special import ndtri  # scipy.stats.norm.ppf, bit for bit (certificates/bounds.py)
 
 from certsmooth import schema
-from certsmooth.certify.bounds import ABSTAIN, clopper_pearson
+from certsmooth.certificates.bounds import ABSTAIN, clopper_pearson
 from certsmooth.models import predictions
 from certsmooth.noise import standard_normal
 from certsmooth.seeding import derive_seed
