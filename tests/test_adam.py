@@ -106,7 +106,7 @@ def test_lane_adam_is_torchs_adam_per_model_bit_for_bit():
     each model the bits of torch.optim.Adam (single-tensor) run on that model's rows alone
     with the same gradients, including a model that sits out some steps: it keeps its
     weights and moments, and its own step count sets its bias corrections."""
-    from certsmooth.aggregation.optim import LaneAdam
+    from certsmooth.subsets.optim import LaneAdam
 
     g = torch.Generator().manual_seed(0)
     wide = [torch.nn.Parameter(torch.randn(shape, generator=g)) for shape in ((3 * 4, 5, 2), (3, 7))]

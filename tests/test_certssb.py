@@ -77,9 +77,9 @@ def test_test_sigma_is_scored_by_models_the_bound_does_not_use(toy):
     """σ_x comes from a test-scoring ensemble of its own: reproducible from the seed, trained
     as the M models (same settings, same σ vector), with no seed in common with them, and the
     certification step refuses σ_x whose scorer shares a seed with the certified models."""
-    from certsmooth.steps.certify import check_scorer_independent
     from certsmooth.errors import CorruptFileError
     from certsmooth.smoothing.train import model_seeds
+    from certsmooth.steps.certify import check_scorer_independent
 
     x, y = toy
     sig = np.full(len(y), 0.5, dtype=np.float32)

@@ -222,10 +222,10 @@ CASES = {
     ),
     "unknown default suite": (["default_suites"], ["paper"], "default_suites lists 'paper', which is not a suite"),
     "target named like a suite": (["targets"], {"demo": ["demo"]}, "targets.demo: is also the name of a suite"),
-    "too many partitions": (
-        RAB + ["ensemble", "partitions"],
+    "too many jobs": (
+        RAB + ["ensemble", "jobs"],
         11,
-        "suites.demo.certifiers.rab.ensemble.partitions = 11: must be between 1 and the number of lanes",
+        "suites.demo.certifiers.rab.ensemble.jobs = 11: must be between 1 and the number of lanes",
     ),
     "unknown architecture": (
         RAB + ["ensemble", "arch"],

@@ -10,8 +10,8 @@ import pytest
 from scipy.stats import binomtest
 
 from certsmooth.certificates import bagging, dpa, fa
-from certsmooth.data import partition
 from certsmooth.errors import ConfigError
+from certsmooth.subsets import rows
 
 C = 3  # classes of the small tables
 
@@ -44,7 +44,7 @@ def _dpa_reach(k):
 
 
 def _fa_reach(k, d, shifts):
-    return [set(row.tolist()) for row in partition.fa_classifiers_of_hash(k, d, shifts)]
+    return [set(row.tolist()) for row in rows.fa_classifiers_of_hash(k, d, shifts)]
 
 
 @pytest.mark.parametrize("k", [1, 2, 3, 4, 5])
@@ -73,7 +73,7 @@ def test_fa_never_above_the_exhaustive_adversary(k, d):
     tables[:50] = np.where(rng.random((50, n)) < 0.7, 0, tables[:50])  # confident tables certify more
     tight = 0
     for seed in range(3):
-        shifts = partition.fa_shifts(k, d, seed)
+        shifts = rows.fa_shifts(k, d, seed)
         pred, rho = fa.certify(tables, C, k, d, shifts)
         reach = _fa_reach(k, d, shifts)
         for votes, p, r in zip(tables, pred, rho, strict=True):
@@ -118,7 +118,7 @@ def test_greedy_prefix_matches_sorting():
 def test_fa_does_not_depend_on_chunking():
     rng = np.random.default_rng(3)
     tables = rng.integers(0, 5, size=(101, 24))
-    shifts = partition.fa_shifts(6, 4, 0)
+    shifts = rows.fa_shifts(6, 4, 0)
     a = fa.certify(tables, 5, 6, 4, shifts)
     b = fa.certify(tables, 5, 6, 4, shifts, chunk_elems=24 * 4 * 7)
     np.testing.assert_array_equal(a[1], b[1])
@@ -188,15 +188,15 @@ def _images(n, seed=0):
 
 def test_dpa_hash_locality_and_order_independence():
     x, y = _images(300)
-    parts = partition.dpa_partitions(x, y, 7)
+    parts = rows.dpa_partitions(x, y, 7)
     assert sorted(np.concatenate(parts).tolist()) == list(range(300))
     extra = np.full((1, 1, 4, 4), 9, dtype=np.uint8)  # hash 144 → partition 144 mod 7 = 4
     x2, y2 = np.concatenate([x, extra]), np.concatenate([y, [1]])
-    parts2 = partition.dpa_partitions(x2, y2, 7)
+    parts2 = rows.dpa_partitions(x2, y2, 7)
     changed = [p for p in range(7) if not np.array_equal(x2[parts2[p]], x[parts[p]])]
     assert changed == [144 % 7]
     perm = np.random.default_rng(1).permutation(300)  # another order of the same data
-    parts3 = partition.dpa_partitions(x[perm], y[perm], 7)
+    parts3 = rows.dpa_partitions(x[perm], y[perm], 7)
     for a, b in zip(parts, parts3, strict=True):
         np.testing.assert_array_equal(x[a], x[perm][b])
         np.testing.assert_array_equal(y[a], y[perm][b])
@@ -204,24 +204,24 @@ def test_dpa_hash_locality_and_order_independence():
 
 def test_fa_subsets_hold_every_sample_d_times():
     x, y = _images(200)
-    shifts = partition.fa_shifts(5, 3, seed=0)
+    shifts = rows.fa_shifts(5, 3, seed=0)
     assert len(set(shifts.tolist())) == 3 and shifts.max() < 15
-    np.testing.assert_array_equal(shifts, partition.fa_shifts(5, 3, seed=0))
-    subsets = partition.fa_subsets(x, y, 5, 3, shifts)
+    np.testing.assert_array_equal(shifts, rows.fa_shifts(5, 3, seed=0))
+    subsets = rows.fa_subsets(x, y, 5, 3, shifts)
     assert len(subsets) == 15
     np.testing.assert_array_equal(np.bincount(np.concatenate(subsets), minlength=200), np.full(200, 3))
-    h = partition.content_hash(x) % 15
-    reach = partition.fa_classifiers_of_hash(5, 3, shifts)
+    h = rows.content_hash(x) % 15
+    reach = rows.fa_classifiers_of_hash(5, 3, shifts)
     for i in (0, 17, 199):
         assert {b for b in range(15) if i in subsets[b]} == set(reach[h[i]].tolist())
-    one = partition.fa_subsets(x, y, 7, 1, np.array([0]))
-    for a, b in zip(one, partition.dpa_partitions(x, y, 7), strict=True):
+    one = rows.fa_subsets(x, y, 7, 1, np.array([0]))
+    for a, b in zip(one, rows.dpa_partitions(x, y, 7), strict=True):
         np.testing.assert_array_equal(a, b)
 
 
 def test_bagging_subsets_seeded_per_model():
-    a = partition.bagging_subsets(500, 10, 30, seed=3)
-    b = partition.bagging_subsets(500, 4, 30, seed=3)
+    a = rows.bagging_subsets(500, 10, 30, seed=3)
+    b = rows.bagging_subsets(500, 4, 30, seed=3)
     assert a.shape == (10, 30) and a.min() >= 0 and a.max() < 500
     np.testing.assert_array_equal(a[:4], b)  # model m's draw does not depend on N
     assert len(np.unique(a[0])) < 30 or True  # with replacement: duplicates allowed
@@ -230,12 +230,12 @@ def test_bagging_subsets_seeded_per_model():
 @pytest.mark.parametrize(
     ("call", "message"),
     [
-        (lambda x, y: partition.dpa_partitions(x, y, 11), "dpa.k = 11: more partitions than the 10 training"),
-        (lambda x, y: partition.dpa_partitions(x, y, 0), "dpa.k = 0"),
-        (lambda x, y: partition.fa_shifts(4, 0, 0), "fa.d = 0: need d ≥ 1"),
-        (lambda x, y: partition.fa_subsets(x, y, 4, 3, np.array([0, 1, 2])), "fa.k·d = 12: more subsets"),
-        (lambda x, y: partition.fa_subsets(x, y, 2, 2, np.array([0, 0])), "need 2 distinct values"),
-        (lambda x, y: partition.bagging_subsets(10, 0, 5, 0), "need k ≥ 1 and N ≥ 1"),
+        (lambda x, y: rows.dpa_partitions(x, y, 11), "dpa.k = 11: more partitions than the 10 training"),
+        (lambda x, y: rows.dpa_partitions(x, y, 0), "dpa.k = 0"),
+        (lambda x, y: rows.fa_shifts(4, 0, 0), "fa.d = 0: need d ≥ 1"),
+        (lambda x, y: rows.fa_subsets(x, y, 4, 3, np.array([0, 1, 2])), "fa.k·d = 12: more subsets"),
+        (lambda x, y: rows.fa_subsets(x, y, 2, 2, np.array([0, 0])), "need 2 distinct values"),
+        (lambda x, y: rows.bagging_subsets(10, 0, 5, 0), "need k ≥ 1 and N ≥ 1"),
     ],
 )
 def test_bad_partition_settings_one_line(call, message):
@@ -249,15 +249,15 @@ def test_parse_check_refuses_jobs_beyond_memory_with_one_line():
     from certsmooth.certifiers import count
     from certsmooth.models.inputs import model_numbers
 
-    settings = {"k": 40, "d": 2, "models": 100, "lane_width": 20, "partitions": 1}
+    settings = {"k": 40, "d": 2, "models": 100, "lane_width": 20, "jobs": 1}
     numbers = model_numbers("mnist_cnn", 2)
     need, rows = count.job_memory(settings, 100, 100, numbers, 40)
     assert need == 4 * numbers * (100 + 4 * 20) + 24 * 100 * 40 and rows == 24 * 100 * 40
     count.check_sizes("bagging", settings, 100, 800, numbers, limit=need)  # exactly fits
-    with pytest.raises(ConfigError, match=r"count.partitions = 1: a training job would hold 100 models .* raise "
-                                          r"count.partitions"):  # fmt: skip
+    with pytest.raises(ConfigError, match=r"count.jobs = 1: a training job would hold 100 models .* raise "
+                                          r"count.jobs"):  # fmt: skip
         count.check_sizes("bagging", settings, 100, 800, numbers, limit=need - 1)
-    count.check_sizes("bagging", {**settings, "partitions": 5}, 100, 800, numbers, limit=need * 3 // 5)  # 20 a job
+    count.check_sizes("bagging", {**settings, "jobs": 5}, 100, 800, numbers, limit=need * 3 // 5)  # 20 a job
     huge = {**settings, "k": 10**9}  # N·k: 10¹¹ draws, the training set's size unknown (None)
     with pytest.raises(ConfigError, match=r"count.k = 1000000000: .*N·k = 100,000,000,000 draws.*lower count.k or "
                                           r"count.models"):  # fmt: skip

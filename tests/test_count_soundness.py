@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 import torch
 
-from certsmooth.aggregation.train import SubsetTrainConfig, train_subsets
 from certsmooth.certificates import dpa, fa
-from certsmooth.data import partition
 from certsmooth.data.prepared import prepare
 from certsmooth.models import WideEnsemble, build_model, predictions
+from certsmooth.subsets import rows
+from certsmooth.subsets.train import SubsetTrainConfig, train_subsets
 
 CFG = SubsetTrainConfig(arch="mnist_cnn", epochs=4, batch_size=32, lr=1e-3, lane_width=10)
 K = 10
@@ -39,7 +39,7 @@ def _votes(states, ids, x, num_classes=2):
 
 
 def _train_dpa(x, y):
-    subsets = dict(enumerate(partition.dpa_partitions(x, y, K)))
+    subsets = dict(enumerate(rows.dpa_partitions(x, y, K)))
     states, _, _ = train_subsets(x, y, subsets, 0, CFG, 2, "cpu")
     return states
 
@@ -52,7 +52,7 @@ def test_m_poisons_in_one_partition_change_at_most_one_vote(digits):
     x2, y2 = np.concatenate([x, extra]), np.concatenate([y, np.full(5, 1 - y[0])])
     poisoned = _votes(_train_dpa(x2, y2), range(K), xt)
     changed = np.flatnonzero((base != poisoned).any(axis=0))
-    assert set(changed) <= {int(partition.content_hash(x[:1])[0] % K)}
+    assert set(changed) <= {int(rows.content_hash(x[:1])[0] % K)}
 
 
 def test_a_certified_point_keeps_its_prediction_after_retraining(digits):
@@ -64,7 +64,7 @@ def test_a_certified_point_keeps_its_prediction_after_retraining(digits):
     assert (rho >= 2).mean() > 0.5  # the ensemble is good enough for the check to bite
     budget = int(rho[rho >= 2].min()) // 2  # modified samples (each = 1 deletion + 1 insertion)
     point = int(np.flatnonzero(rho == rho[rho >= 2].min())[0])
-    h = partition.content_hash(x) % K
+    h = rows.content_hash(x) % K
     for_c = [p for p in range(K) if votes[point, p] == pred[point]]
     victims = [int(np.flatnonzero(h == p)[0]) for p in for_c[:budget]]  # one sample per partition voting c
     y2 = y.copy()
@@ -80,17 +80,17 @@ def test_a_certified_point_keeps_its_prediction_after_retraining(digits):
 def test_fa_retraining_check(digits):
     x, y, xt, yt = digits
     k, d = 5, 2
-    shifts = partition.fa_shifts(k, d, seed=0)
-    subsets = dict(enumerate(partition.fa_subsets(x, y, k, d, shifts)))
+    shifts = rows.fa_shifts(k, d, seed=0)
+    subsets = dict(enumerate(rows.fa_subsets(x, y, k, d, shifts)))
     votes = _votes(train_subsets(x, y, subsets, 0, CFG, 2, "cpu")[0], range(k * d), xt)
     pred, rho = fa.certify(votes, 2, k, d, shifts, labels=yt)
     assert (rho >= 2).mean() > 0.5
-    victims = np.flatnonzero(partition.content_hash(x) % (k * d) == 3)[:1]  # one sample: ρ = 2 (delete + insert)
+    victims = np.flatnonzero(rows.content_hash(x) % (k * d) == 3)[:1]  # one sample: ρ = 2 (delete + insert)
     y2 = y.copy()
     y2[victims] = 1 - y2[victims]
-    subsets2 = dict(enumerate(partition.fa_subsets(x, y2, k, d, shifts)))
+    subsets2 = dict(enumerate(rows.fa_subsets(x, y2, k, d, shifts)))
     after = _votes(train_subsets(x, y2, subsets2, 0, CFG, 2, "cpu")[0], range(k * d), xt)
     p2, _ = fa.certify(after, 2, k, d, shifts)
     assert np.array_equal(p2[rho >= 2], pred[rho >= 2])
-    reach = set(partition.fa_classifiers_of_hash(k, d, shifts)[3].tolist())
+    reach = set(rows.fa_classifiers_of_hash(k, d, shifts)[3].tolist())
     assert set(np.flatnonzero((votes != after).any(axis=0))) <= reach

@@ -61,7 +61,7 @@ def test_certificates_identical_for_any_number_of_jobs(count_project, tmp_path):
         shutil.rmtree(d)
     params = yaml.safe_load((other / "params.yaml").read_text())
     for cert in params["suites"]["count"]["certifiers"].values():
-        cert["count"]["partitions"] = 1
+        cert["count"]["jobs"] = 1
     (other / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     snakemake(other, "--cores", "2", "count")
     a = {k: v for k, v in tree_hashes(count_project, "results/count").items() if "/certify" in k}

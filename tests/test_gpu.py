@@ -294,8 +294,8 @@ def test_subset_trainer_on_device_matches_cpu_and_is_deterministic(dev, figures)
     masked BatchNorm): two runs on the device give the same bits, models stay local (another
     model's subset changing leaves them equal bit for bit), and the device's models predict
     as the CPU's."""
-    from certsmooth.aggregation.train import SubsetTrainConfig, train_subsets
     from certsmooth.models import build_model
+    from certsmooth.subsets.train import SubsetTrainConfig, train_subsets
 
     rng = np.random.default_rng(2)
     x = rng.integers(0, 256, size=(90, 3, 8, 8), dtype=np.uint8)

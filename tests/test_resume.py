@@ -94,7 +94,7 @@ def test_killed_run_resumes_training_and_completes(tmp_path, monkeypatch):
     assert (root / "results/tiny/onepixel/rab/metrics.json").is_file()
 
     got, want = _models(root), _models(ref)
-    assert sorted(got) == sorted(want) and len(got) == 4  # 2 partitions: weights + manifest
+    assert sorted(got) == sorted(want) and len(got) == 4  # 2 jobs: weights + manifest
     for name, path in got.items():
         if name.endswith(".json"):
             assert json.loads(path.read_text()) == json.loads(want[name].read_text()), name

@@ -1,6 +1,6 @@
 """The SLURM profile on a real SLURM cluster: the tiny suite runs through the
 snakemake-executor-plugin-slurm (every non-local rule really goes through `sbatch`,
-training partitions packed into one group job that asks for one GPU), and its outputs
+training jobs packed into one group job that asks for one GPU), and its outputs
 equal a local run's byte for byte.
 
 Needs a reachable cluster (`sinfo` answers and a node is up), e.g. the single-node one of
@@ -84,14 +84,14 @@ def test_tiny_suite_through_slurm_equals_local_run(tmp_path, capsys):
         for line, *_ in submitted:
             print(f"[SLURM test] {line}")
 
-    # prepare_dataset, poison, one packed group of both training partitions, certify;
+    # prepare_dataset, poison, one packed group of both training jobs, certify;
     # metrics and figures are localrules
     assert len(submitted) == 4, log[-6000:]
     logs = {rule: [m for m in submitted if f"/{rule}" in m[2]] for rule in ("group_trainpack", "rule_certify")}
     assert len(logs["group_trainpack"]) == 1 and len(logs["rule_certify"]) == 1
     packed = next(s for s in sbatch if "group_trainpack" in s)
     want_gpu = f"--gpus={cluster['gpu_model']}:1" if cluster["gpu_model"] else None
-    if want_gpu:  # both partitions share one GPU; runtime is summed over them (2 x 240 min)
+    if want_gpu:  # both training jobs share one GPU; runtime is summed over them (2 x 240 min)
         assert want_gpu in packed and "-t 480" in packed, packed
         assert want_gpu in next(s for s in sbatch if "rule_certify" in s)
     for rule in ("prepare_dataset", "poison"):

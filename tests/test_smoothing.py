@@ -9,9 +9,9 @@ import torch
 
 from certsmooth.certificates.ensemble import certify_points, model_probabilities
 from certsmooth.errors import ConfigError, CorruptFileError
-from certsmooth.lanes import lanes, partition_lanes
+from certsmooth.lanes import job_lanes, lanes
 from certsmooth.models import WideEnsemble, build_model
-from certsmooth.models.partitions import check_manifest, load_partition, save_partition
+from certsmooth.models.files import check_manifest, load_models, save_models
 from certsmooth.smoothing.train import TrainConfig, model_seeds, train_partition
 
 
@@ -69,16 +69,16 @@ def test_build_model_seeded_and_checked():
         build_model("vgg", (1, 28, 28), 2)
 
 
-def test_lanes_and_partitions():
+def test_lanes_and_jobs():
     assert lanes(7, 3) == [[0, 1, 2], [3, 4, 5], [6]]
-    assert partition_lanes(7, 3, 2) == [[[0, 1, 2], [3, 4, 5]], [[6]]] or partition_lanes(7, 3, 2) == [
+    assert job_lanes(7, 3, 2) == [[[0, 1, 2], [3, 4, 5]], [[6]]] or job_lanes(7, 3, 2) == [
         [[0, 1, 2]],
         [[3, 4, 5], [6]],
     ]
-    parts = partition_lanes(50, 10, 5)
+    parts = job_lanes(50, 10, 5)
     assert [m for p in parts for lane in p for m in lane] == list(range(50))
     with pytest.raises(ConfigError, match="between 1 and"):
-        partition_lanes(8, 4, 3)
+        job_lanes(8, 4, 3)
     seeds = model_seeds(0, 3)
     assert len(set(seeds.values())) == 4 and seeds == model_seeds(0, 3) and seeds != model_seeds(1, 3)
 
@@ -86,9 +86,9 @@ def test_lanes_and_partitions():
 def test_partition_invariance_bit_for_bit(toy):
     x, y = toy
     m = 8
-    one, _, _ = train_partition(x, y, partition_lanes(m, CFG.lane_width, 1)[0], 7, CFG, 2, "cpu")
+    one, _, _ = train_partition(x, y, job_lanes(m, CFG.lane_width, 1)[0], 7, CFG, 2, "cpu")
     four = {}
-    for part in partition_lanes(m, CFG.lane_width, 4):
+    for part in job_lanes(m, CFG.lane_width, 4):
         s, _, _ = train_partition(x, y, part, 7, CFG, 2, "cpu")
         four.update(s)
     assert sorted(one) == sorted(four) == list(range(m))
@@ -117,8 +117,8 @@ def test_checkpoint_round_trip_and_corruption(toy, tmp_path):
     x, y = toy
     states, stats, _ = train_partition(x, y, [[0, 1]], 1, CFG, 2, "cpu")
     w, m = tmp_path / "p.safetensors", tmp_path / "p.json"
-    save_partition(w, m, states, {"seed": 1, "train": CFG.to_dict(), "per_model": stats})
-    back, manifest = load_partition(w, m)
+    save_models(w, m, states, {"seed": 1, "train": CFG.to_dict(), "per_model": stats})
+    back, manifest = load_models(w, m)
     assert sorted(back) == [0, 1] and all(torch.equal(back[0][k], states[0][k]) for k in states[0])
     assert manifest["models"] == [0, 1] and "torch_version" in manifest
     check_manifest(manifest, w, seed=1)
@@ -127,15 +127,15 @@ def test_checkpoint_round_trip_and_corruption(toy, tmp_path):
     truncated = tmp_path / "t.safetensors"
     truncated.write_bytes(w.read_bytes()[: w.stat().st_size // 2])
     with pytest.raises(CorruptFileError, match="t.safetensors: not a readable safetensors file.*delete"):
-        load_partition(truncated, m)
+        load_models(truncated, m)
     wrong = tmp_path / "wrong.json"
     wrong.write_text(json.dumps({**manifest, "models": [0, 1, 2]}))
     with pytest.raises(CorruptFileError, match="its manifest"):
-        load_partition(w, wrong)
+        load_models(w, wrong)
     pickled = tmp_path / "pickle.safetensors"
     torch.save(states[0], pickled)  # a pickle is refused, never loaded
     with pytest.raises(CorruptFileError):
-        load_partition(pickled, m)
+        load_models(pickled, m)
 
 
 def test_certify_points_soft_and_votes():

@@ -65,7 +65,7 @@ def test_tiny_end_to_end(built_project):
     import numpy as np
 
     project = built_project
-    # every training job (partitions, Cert-SSB pilot, Cohen model) removed its epoch checkpoints
+    # every training job (ensemble parts, Cert-SSB pilot, Cohen model) removed its epoch checkpoints
     assert not [p for p in (project / "checkpoints").rglob("*") if p.is_file()]
     (pilot_log,) = (project / "logs/optimize_train_sigma/demo/onepixel/ssb").glob("*.log")
     assert "removed the training checkpoints in checkpoints/demo/onepixel/ssb/sigma/" in pilot_log.read_text()
@@ -223,17 +223,17 @@ def test_certssb_sigma_mismatch_fails_with_one_line(built_project, tmp_path):
     assert "needs --train-sigma, --clean-test, --triggered-test" in proc.stderr
 
 
-def test_same_outputs_for_any_number_of_partitions_chunks_and_cores(built_project, tmp_path):
+def test_same_outputs_for_any_number_of_jobs_chunks_and_cores(built_project, tmp_path):
     """The session's project ran with ``--cores 2`` (two jobs at once), two training
-    partitions per ensemble and two Cohen chunks; this copy runs one job at a time with four
-    partitions and three chunks. The poisoned sets, every certificate and every summary are
+    training jobs per ensemble and two Cohen chunks; this copy runs one job at a time with four
+    training jobs and three chunks. The poisoned sets, every certificate and every summary are
     the same bytes (one run checks the three: a scheduling effect and a partitioning effect
     would have to cancel bit for bit to hide each other)."""
     b = copy_project(tmp_path / "b")
     params = yaml.safe_load((b / "params.yaml").read_text())
     for cert in params["suites"]["demo"]["certifiers"].values():  # only the demo suite: tiny has two lanes
-        if cert.get("ensemble", {}).get("partitions") == 2:
-            cert["ensemble"]["partitions"] = 4
+        if cert.get("ensemble", {}).get("jobs") == 2:
+            cert["ensemble"]["jobs"] = 4
         if cert.get("cohen", {}).get("chunks") == 2:
             cert["cohen"]["chunks"] = 3
     (b / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))

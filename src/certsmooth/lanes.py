@@ -1,7 +1,7 @@
-"""Lanes and partitions of an ensemble: which models train together in one wide network
-(a lane of ``lane_width`` consecutive models; for the count certifiers' subset trainer,
-:func:`step_lanes`, models of as many steps per epoch) and which lanes one job trains (a
-partition). Fixed by (M, lane_width, partitions) and, for :func:`step_lanes`, the subset
+"""Lanes and jobs of an ensemble: which models train together in one wide network (a lane of
+``lane_width`` consecutive models; for the count certifiers' subset trainer,
+:func:`step_lanes`, models of as many steps per epoch) and which lanes one training job
+trains. Fixed by (M, lane_width, jobs) and, for :func:`step_lanes`, the subset
 sizes alone, so every model is the same whatever the number of jobs. Pure Python: the workflow's parse uses it."""
 
 from __future__ import annotations
@@ -16,18 +16,18 @@ def lanes(num_models: int, lane_width: int) -> list[list[int]]:
     return [list(range(s, min(s + lane_width, num_models))) for s in range(0, num_models, lane_width)]
 
 
-def partition_lanes(num_models: int, lane_width: int, partitions: int,
-                    all_lanes: list[list[int]] | None = None) -> list[list[list[int]]]:  # fmt: skip
+def job_lanes(num_models: int, lane_width: int, jobs: int,
+              all_lanes: list[list[int]] | None = None) -> list[list[list[int]]]:  # fmt: skip
     """Split the lanes (default :func:`lanes`; or ``all_lanes``, e.g. :func:`step_lanes`) into
-    ``partitions`` contiguous, nearly equal runs."""
+    ``jobs`` contiguous, nearly equal runs."""
     all_lanes = lanes(num_models, lane_width) if all_lanes is None else all_lanes
-    if not 1 <= partitions <= len(all_lanes):
+    if not 1 <= jobs <= len(all_lanes):
         raise ConfigError(
-            f"partitions = {partitions}: must be between 1 and the number of lanes "
+            f"jobs = {jobs}: must be between 1 and the number of lanes "
             f"⌈models / lane_width⌉ = {len(all_lanes)}"
         )
-    bounds = np.linspace(0, len(all_lanes), partitions + 1).round().astype(int)
-    return [all_lanes[bounds[p] : bounds[p + 1]] for p in range(partitions)]
+    bounds = np.linspace(0, len(all_lanes), jobs + 1).round().astype(int)
+    return [all_lanes[bounds[p] : bounds[p + 1]] for p in range(jobs)]
 
 
 def step_lanes(sizes, batch_size: int, lane_width: int) -> list[list[int]]:

@@ -1,4 +1,4 @@
-# Count certificates (DPA, Finite Aggregation, bagging; certsmooth.aggregation and
+# Count certificates (DPA, Finite Aggregation, bagging; certsmooth.subsets and
 # certsmooth.certificates.{dpa,fa,bagging}): base models on subsets of the poisoned training
 # set, one share of the models per job, then the certificate from their votes.
 

@@ -18,15 +18,15 @@ def run(args) -> dict:
     """The count certifiers' subset trainer (the models of a lane train together, each on
     its own DPA partition) against one model at a time: the same trainer with lanes of one,
     and a plain loop (torch.optim.Adam, one model after another, as the reference test of
-    ``tests/test_aggregation.py``). Models per hour at equal work."""
+    ``tests/test_subsets.py``). Models per hour at equal work."""
     import numpy as np
     import torch
     import torch.nn.functional as F
 
-    from certsmooth.aggregation.train import SubsetTrainConfig, model_seeds, train_subsets
-    from certsmooth.data.partition import dpa_partitions
     from certsmooth.device import resolve_device
     from certsmooth.models import build_model
+    from certsmooth.subsets.rows import dpa_partitions
+    from certsmooth.subsets.train import SubsetTrainConfig, model_seeds, train_subsets
 
     dev = resolve_device(args.device)
     x, y = train_data(args.arch, args.images)

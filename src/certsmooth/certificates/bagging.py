@@ -1,6 +1,6 @@
 """The bagging certificate of Jia, Cao & Gong (AAAI 2021, arXiv 2008.04495): N base
 models, each trained on k training samples drawn uniformly with replacement
-(:func:`certsmooth.data.partition.bagging_subsets`), vote; the certified poisoning size r* is
+(:func:`certsmooth.subsets.rows.bagging_subsets`), vote; the certified poisoning size r* is
 the number of training samples that may be modified, deleted or inserted without changing
 the bagged prediction, with probability ≥ 1 − α over the draw of the subsamples.
 

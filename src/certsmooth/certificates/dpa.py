@@ -2,7 +2,7 @@
 2006.14768): deterministic, no sampling, no confidence level.
 
 From the hard votes n of the k base models (one per content-hash partition,
-:func:`certsmooth.data.partition.dpa_partitions`): the prediction c = argmax n (ties to the
+:func:`certsmooth.subsets.rows.dpa_partitions`): the prediction c = argmax n (ties to the
 lowest class), the runner-up c′ = argmax over the other classes (ties to the lowest), and
 
     ρ̄ = ⌊(n_c − n_c′ − 1[c′ < c]) / 2⌋,

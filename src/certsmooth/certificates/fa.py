@@ -1,6 +1,6 @@
 """Finite Aggregation's certificate (Wang, Levine & Feizi, ICML 2022, arXiv 2202.02628):
 deterministic, from the hard predictions of the k·d base models, one per subset of
-:func:`certsmooth.data.partition.fa_subsets`.
+:func:`certsmooth.subsets.rows.fa_subsets`.
 
 A training sample of hash value h (Σ uint8 mod k·d) is in the d subsets (h + s_j) mod k·d,
 so inserting or deleting it can change those d classifiers only. For the prediction c (ties
@@ -27,7 +27,7 @@ import numpy as np
 
 import certsmooth.certificates.checks as checks
 from certsmooth.certificates.dpa import NOT_CERTIFIED, top_two, vote_counts
-from certsmooth.data.partition import fa_classifiers_of_hash
+from certsmooth.subsets.rows import fa_classifiers_of_hash
 
 
 def greedy_prefix(hist: np.ndarray, gap: np.ndarray) -> np.ndarray:

@@ -90,12 +90,12 @@ def prefixed(block: str, check: Callable[[], None]) -> None:
 
 def fits(block: str, arch: str, data: Data, models: int | None = None, lane_width: int = 1, jobs: int = 1) -> None:
     """``arch`` takes the data's images, and ``models`` split into ``jobs`` jobs of lanes of ``lane_width``."""
-    from certsmooth.lanes import partition_lanes
+    from certsmooth.lanes import job_lanes
     from certsmooth.models.inputs import check_fits
 
     def both():
         check_fits(arch, data.shape)
         if models is not None:
-            partition_lanes(models, lane_width, jobs)
+            job_lanes(models, lane_width, jobs)
 
     prefixed(block, both)

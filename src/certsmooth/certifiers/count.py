@@ -6,7 +6,7 @@ Base models on subsets of the poisoned training set, one certification run per c
 certificate that counts poisoned samples (figure axis ``poisons``).
 
 Rules: ``workflow/rules/count.smk``; steps ``train-count``, ``certify-count``; mathematics:
-:mod:`certsmooth.data.partition`, :mod:`certsmooth.aggregation`, :mod:`certsmooth.certificates.dpa`,
+:mod:`certsmooth.subsets.rows`, :mod:`certsmooth.subsets`, :mod:`certsmooth.certificates.dpa`,
 :mod:`certsmooth.certificates.fa`, :mod:`certsmooth.certificates.bagging`."""
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ STAGES = {
 
 def num_models(cell: Cell) -> int:
     """Base models of a count certifier: k (DPA), k·d (FA), N (bagging)."""
-    from certsmooth.data.partition import num_models
+    from certsmooth.subsets.rows import num_models
 
     return num_models(cell.cfg["certifier"], cell.cfg["count"])
 
@@ -42,7 +42,7 @@ def paths(cell: Cell) -> dict:
     size = {"dpa": f"k{c['k']}", "fa": f"k{c['k']}-d{c['d']}", "bagging": f"N{c['models']}-k{c['k']}"}[kind]
     model = (f"{cell.results_dir()}/count/{kind}-{size}-{c['arch']}-e{c['epochs']}-b{c['batch_size']}"
              f"-lr{c['lr']:g}-W{c['lane_width']}-s{cell.seed}")  # fmt: skip
-    stems = [f"{model}/part{i}of{c['partitions']}" for i in range(c["partitions"])]
+    stems = [f"{model}/part{i}of{c['jobs']}" for i in range(c["jobs"])]
     run = f"{model}/certify"
     if kind == "bagging":
         run += f"-a{c['alpha']:g}{'-pts' if c['alpha_over_points'] else ''}-r{c['r_max']}"
@@ -81,7 +81,7 @@ def check_sizes(kind: str, count: dict, models: int, n_train: int | None, number
         if k > n_train:
             what = "samples per subsample" if kind == "bagging" else "partitions"
             raise ConfigError(f"count.k = {k}: more {what} than the {n_train} training samples; choose k ≤ {n_train}")
-    parts = count["partitions"]
+    parts = count["jobs"]
     per_job = math.ceil(math.ceil(models / count["lane_width"]) / parts) * count["lane_width"]
     per_job = min(per_job, models)
     subset = count["k"] if kind == "bagging" else (math.ceil(n_train / count["k"]) if n_train else None)
@@ -93,17 +93,17 @@ def check_sizes(kind: str, count: dict, models: int, n_train: int | None, number
             raise ConfigError(f"count.k = {count['k']}: a training job would hold the rows of {per_job} subsamples of "
                               f"{count['k']} (N·k = {models * count['k']:,} draws in all), ≈ {gib:.1f} GiB, more "
                               f"than this machine's {have:.1f} GiB; lower count.k or count.models, or raise "
-                              "count.partitions")  # fmt: skip
-        raise ConfigError(f"count.partitions = {parts}: a training job would hold {per_job} models of ≈ "
+                              "count.jobs")  # fmt: skip
+        raise ConfigError(f"count.jobs = {parts}: a training job would hold {per_job} models of ≈ "
                           f"{numbers / 1e6:.2f} M numbers, ≈ {gib:.1f} GiB, more than this machine's {have:.1f} GiB; "
-                          "raise count.partitions (or lower count.lane_width)")  # fmt: skip
+                          "raise count.jobs (or lower count.lane_width)")  # fmt: skip
 
 
 def check(cell: Cell, data: Data) -> None:
     from certsmooth.models.inputs import model_numbers
 
     c, models = cell.cfg["count"], num_models(cell)
-    fits("count", c["arch"], data, models, c["lane_width"], c["partitions"])
+    fits("count", c["arch"], data, models, c["lane_width"], c["jobs"])
     check_sizes(cell.cfg["certifier"], c, models, data.n_train, model_numbers(c["arch"], len(data.classes)))
 
 

@@ -50,7 +50,7 @@ def paths(cell: Cell) -> dict:
     certification folder; Cert-SSB's ``sigma`` (training-sample σ and its pilot) and ``test_sigma``."""
     e, c, res = cell.cfg["ensemble"], cell.cfg["certify"], cell.results_dir()
     tag = train_tag(cell)
-    stems = [f"{res}/models/{tag}/part{i}of{e['partitions']}" for i in range(e["partitions"])]
+    stems = [f"{res}/models/{tag}/part{i}of{e['jobs']}" for i in range(e["jobs"])]
     out = {"weights": [f"{s}.safetensors" for s in stems], "manifests": [f"{s}.json" for s in stems]}
     certify = f"{res}/certify/{tag}"
     if cell.cfg["certifier"] == "certssb":
@@ -84,7 +84,7 @@ def check(cell: Cell, data: Data) -> None:
     from certsmooth.certificates.bounds import min_models_to_certify
 
     e = cell.cfg["ensemble"]
-    fits("ensemble", e["arch"], data, e["models"], e["lane_width"], e["partitions"])
+    fits("ensemble", e["arch"], data, e["models"], e["lane_width"], e["jobs"])
     m, agg, alpha = e["models"], cell.cfg["certify"]["aggregation"], cell.cfg["certify"]["alpha"]
     need, why = min_models_to_certify(agg, alpha, len(data.classes), m)
     if m < need:

@@ -4,7 +4,7 @@ attack works at all before any certifier is asked: its clean accuracy, the attac
 triggered inputs, and no certificate (every radius is 0: certified accuracy at 0 is accuracy).
 
 Rules: ``workflow/rules/undefended.smk``; step ``undefended``; trainer:
-:mod:`certsmooth.aggregation.train`."""
+:mod:`certsmooth.subsets.train`."""
 
 from __future__ import annotations
 

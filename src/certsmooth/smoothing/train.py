@@ -10,8 +10,8 @@ initialisation, its shuffling order and its noise (a counter-based function of
 (key_i, j, feature), :mod:`certsmooth.noise`). Models are trained in
 **lanes** of ``lane_width`` consecutive models fused into one wide network
 (:class:`certsmooth.models.WideEnsemble`); lanes are fixed by (M, lane_width) and
-partitions (one Snakemake job each) are runs of whole lanes, so every model, and so every
-certificate, is bit-for-bit the same whatever the number of partitions.
+jobs (one Snakemake job each) are runs of whole lanes, so every model, and so every
+certificate, is bit-for-bit the same whatever the number of jobs.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Step ``certify``: the clean and triggered test points of one scope, certified by a trained
-smoothed ensemble (RAB / Wang et al., Cert-SSB): load the partitions, check them against the data, certify the
+smoothed ensemble (RAB / Wang et al., Cert-SSB): load the jobs' models, check them against the data, certify the
 clean and the triggered test set in one scope, write per-point CSVs and a summary.
 
 One code path serves RAB (one σ everywhere) and Cert-SSB (σᵢ per training example, σ_x
@@ -37,7 +37,7 @@ from certsmooth.device import resolve_device
 from certsmooth.errors import ConfigError, CorruptFileError, check_positive
 from certsmooth.logs import LOG
 from certsmooth.metrics import certified_accuracy, per_class, summarize
-from certsmooth.models.partitions import check_manifest, load_partition
+from certsmooth.models.files import check_manifest, load_models
 from certsmooth.summary import write_summary
 
 CERTSSB_CAVEAT = (
@@ -53,7 +53,7 @@ def load_ensemble(weights, manifests, data_sha256: str, seed: int, sigma: float,
     (seeds), after consistency checks."""
     states, per_model = {}, []
     for w, m in zip(weights, manifests, strict=True):
-        s, man = load_partition(w, m)
+        s, man = load_models(w, m)
         check_manifest(man, w, m, data_sha256=data_sha256, seed=seed, num_models=ensemble["models"])
         check_manifest(man, w, m, sample_sigma_sha256=sample_sigma_sha256)
         check_manifest(man["train"], w, m, sigma=sigma, arch=ensemble["arch"], lane_width=ensemble["lane_width"])
@@ -61,7 +61,7 @@ def load_ensemble(weights, manifests, data_sha256: str, seed: int, sigma: float,
         per_model += man["per_model"]
     if sorted(states) != list(range(ensemble["models"])):
         raise CorruptFileError(
-            f"the partitions {list(weights)} hold models {sorted(states)[:3]}..., "
+            f"the files {list(weights)} hold models {sorted(states)[:3]}..., "
             f"expected 0..{ensemble['models'] - 1}; delete them and rerun the workflow"
         )
     return states, {p["model"]: p["test_noise"] for p in per_model}, per_model

@@ -15,7 +15,7 @@ from certsmooth.data.prepared import load_prepared
 from certsmooth.device import resolve_device
 from certsmooth.logs import LOG
 from certsmooth.models import build_model
-from certsmooth.models.partitions import check_manifest, load_partition
+from certsmooth.models.files import check_manifest, load_models
 from certsmooth.seeding import derive_seed
 
 
@@ -24,7 +24,7 @@ def run(*, weights: str, manifest: str, clean_test: str, triggered_test: str, co
     """``cohen``: the certifier's settings (arch, n0, n, alpha, batch, skip, classes)."""
     c = cohen
     cfg = CohenConfig(sigma=sigma, n0=c["n0"], n=c["n"], alpha=c["alpha"], batch=c["batch"])
-    states, man = load_partition(weights, manifest)
+    states, man = load_models(weights, manifest)
     check_manifest(man, weights, manifest, seed=seed)
     check_manifest(man["train"], weights, manifest, sigma=sigma, arch=c["arch"])
     clean, trig = load_prepared(clean_test), load_triggered_test(triggered_test)

@@ -16,7 +16,7 @@ from certsmooth.errors import CorruptFileError
 from certsmooth.logs import LOG
 from certsmooth.metrics import per_class, summarize
 from certsmooth.models import lane_votes
-from certsmooth.models.partitions import check_manifest, load_partition
+from certsmooth.models.files import check_manifest, load_models
 from certsmooth.summary import write_summary
 
 WHAT = {
@@ -35,7 +35,7 @@ def stream_votes(weights: list[str], manifests: list[str], count: dict, seed: in
     seen: list[int] = []
     first = None
     for w, m in zip(weights, manifests, strict=True):
-        states, man = load_partition(w, m)
+        states, man = load_models(w, m)
         check_manifest(man, w, m, kind=count["method"], seed=seed, data_sha256=data_sha)
         check_manifest(man["train"], w, m, arch=count["arch"])
         first = first or man
@@ -51,7 +51,7 @@ def stream_votes(weights: list[str], manifests: list[str], count: dict, seed: in
         seen += ids
         del states
     if sorted(seen) != list(range(first["num_models"])):
-        raise CorruptFileError(f"{weights[0]}...: the partitions hold models {sorted(seen)[:5]}..., not all "
+        raise CorruptFileError(f"{weights[0]}...: the files hold models {sorted(seen)[:5]}..., not all "
                                f"{first['num_models']}; delete them and rerun the workflow")  # fmt: skip
     return out, first
 

@@ -11,7 +11,7 @@ from certsmooth.attacks.store import load_poisoned_train
 from certsmooth.device import resolve_device
 from certsmooth.errors import ConfigError
 from certsmooth.logs import LOG
-from certsmooth.models.partitions import save_partition
+from certsmooth.models.files import save_models
 from certsmooth.smoothing import certssb
 from certsmooth.smoothing.resume import remove_checkpoints
 
@@ -46,7 +46,7 @@ def run(*, stage: Literal["train", "test"], train: str, ensemble: dict, sigma_op
             "per_model": info["pilot"]["per_model"],
         }  # fmt: skip
         outputs = [out, out_info, out_pilot, out_pilot_manifest]
-        save_partition(out_pilot, out_pilot_manifest, states, pilot_manifest)
+        save_models(out_pilot, out_pilot_manifest, states, pilot_manifest)
         with removed_on_failure(outputs):
             save_npz(out, train=sig)
         LOG.info("train σ: %s", info["sigma"])

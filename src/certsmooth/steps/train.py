@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from certsmooth.artifacts import load_sigma, sha256_array
 from certsmooth.attacks.store import load_poisoned_train
-from certsmooth.lanes import partition_lanes
+from certsmooth.lanes import job_lanes
 from certsmooth.logs import LOG
-from certsmooth.models.partitions import save_partition
+from certsmooth.models.files import save_models
 from certsmooth.smoothing.resume import remove_checkpoints
 from certsmooth.smoothing.train import TrainConfig, train_partition
 
@@ -23,7 +23,7 @@ def run(*, train: str, ensemble: dict, sigma: float, seed: int, part: int, parts
         lane_width=ens["lane_width"], bf16=ens["bf16"],
     )  # fmt: skip
     data = load_poisoned_train(train)
-    part_lanes = partition_lanes(ens["models"], ens["lane_width"], parts)[part]
+    part_lanes = job_lanes(ens["models"], ens["lane_width"], parts)[part]
     LOG.info("partition %d/%d: models %s in lanes of %d; %s", part, parts, part_lanes, cfg.lane_width, cfg)
     per_example, sigma_sha = None, None
     if sample_sigma:
@@ -51,5 +51,5 @@ def run(*, train: str, ensemble: dict, sigma: float, seed: int, part: int, parts
         "per_model": stats,
         "device": timing["device"],
     }
-    save_partition(out, manifest, states, record)
+    save_models(out, manifest, states, record)
     remove_checkpoints(checkpoint_dir)

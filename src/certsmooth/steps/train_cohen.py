@@ -6,7 +6,7 @@ from __future__ import annotations
 from certsmooth.artifacts import sha256_array
 from certsmooth.attacks.store import load_poisoned_train
 from certsmooth.logs import LOG
-from certsmooth.models.partitions import save_partition
+from certsmooth.models.files import save_models
 from certsmooth.smoothing.ga import GAConfig, train_gaussian
 from certsmooth.smoothing.resume import remove_checkpoints
 
@@ -27,5 +27,5 @@ def run(*, train: str, cohen: dict, sigma: float, seed: int, experiment: str, de
         "seed": seed, "train": cfg.to_dict(), "num_classes": len(data.class_names),
         "input_shape": list(data.x.shape[1:]), "data_sha256": sha256_array(data.x, data.y), "stats": stats,
     }  # fmt: skip
-    save_partition(out, manifest, {0: state}, record)
+    save_models(out, manifest, {0: state}, record)
     remove_checkpoints(checkpoint_dir)

@@ -7,16 +7,16 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from certsmooth.aggregation.train import SubsetTrainConfig, train_subsets
 from certsmooth.artifacts import atomic_path, read_json, sha256_array
 from certsmooth.attacks.store import load_poisoned_train, load_triggered_test
-from certsmooth.data.partition import content_order
 from certsmooth.data.prepared import load_prepared
 from certsmooth.device import resolve_device
 from certsmooth.logs import LOG
 from certsmooth.metrics import per_class, summarize
 from certsmooth.models import lane_votes
-from certsmooth.models.partitions import save_partition
+from certsmooth.models.files import save_models
+from certsmooth.subsets.rows import content_order
+from certsmooth.subsets.train import SubsetTrainConfig, train_subsets
 from certsmooth.summary import write_summary
 
 
@@ -31,7 +31,7 @@ def run(*, train: str, record: str, clean_test: str, triggered_test: str, model:
     states, stats, timing = train_subsets(data.x, data.y, {0: rows}, seed, cfg, len(data.class_names), device)
     LOG.info("trained on %d images in %.1f s on %s", len(rows), timing["wall_s"], timing["device"])
     shape, classes = list(data.x.shape[1:]), len(data.class_names)
-    save_partition(out_model, out_manifest, states, {
+    save_models(out_model, out_manifest, states, {
         "experiment": experiment, "kind": "undefended", "seed": seed, "num_models": 1, "train": cfg.to_dict(),
         "num_classes": classes, "input_shape": shape, "data_sha256": sha256_array(data.x, data.y),
         "per_model": stats, "device": timing["device"]})  # fmt: skip

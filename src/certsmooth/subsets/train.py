@@ -5,10 +5,10 @@ Each epoch, model m draws a permutation of its subset with its own generator (se
 ``(seed, "model", m, "shuffle")``, as the ensembles) and takes ⌈|S_m| / batch⌉ steps: full
 batches, then the remainder. In a lane step every model gets a batch of ``batch_size`` rows;
 rows beyond a model's batch are padding with weight 0 in its loss, and a model without a batch
-in that step is left unchanged (:class:`~certsmooth.aggregation.optim.LaneAdam`), so each
+in that step is left unchanged (:class:`~certsmooth.subsets.optim.LaneAdam`), so each
 model takes exactly the steps it would take alone, and its weights are a function of its own
 subset, its seeds and the settings only: inserting or deleting a training sample changes the
-models whose subsets hold it and no other (``tests/test_aggregation.py`` checks this bit for
+models whose subsets hold it and no other (``tests/test_subsets.py`` checks this bit for
 bit). Plain cross-entropy training, no smoothing noise and no augmentation (DPA's code uses
 random crops: a documented divergence). BatchNorm layers (NiN, the pre-activation ResNet)
 take their batch statistics over each model's own rows only (:func:`masked_batchnorm`), so
@@ -25,12 +25,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from certsmooth.aggregation.optim import LaneAdam
 from certsmooth.device import resolve_device
 from certsmooth.errors import check_positive
 from certsmooth.lanes import lanes
 from certsmooth.models import WideEnsemble, build_model
 from certsmooth.seeding import derive_seed
+from certsmooth.subsets.optim import LaneAdam
 
 
 @dataclass(frozen=True)

@@ -8,11 +8,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from certsmooth.aggregation.train import SubsetTrainConfig, model_seeds, train_subsets
-from certsmooth.data import partition
-from certsmooth.data.partition import subset_sizes
-from certsmooth.lanes import lanes, partition_lanes, step_lanes
+from certsmooth.lanes import job_lanes, lanes, step_lanes
 from certsmooth.models import build_model
+from certsmooth.subsets import rows
+from certsmooth.subsets.rows import subset_sizes
+from certsmooth.subsets.train import SubsetTrainConfig, model_seeds, train_subsets
 
 CFG = SubsetTrainConfig(arch="mnist_cnn", epochs=2, batch_size=16, lr=1e-3, lane_width=4)
 
@@ -51,8 +51,8 @@ def test_each_model_trains_as_if_alone(data):
                4: np.arange(111, 120)}  # fmt: skip
     states, stats, _ = train_subsets(x, y, subsets, 5, CFG, 3, "cpu")
     assert [s["steps_per_epoch"] for s in stats] == [3, 4, 1, 0, 1]
-    for m, rows in subsets.items():
-        want = _alone(x, y, rows, m, 5, CFG, 3)
+    for m, index in subsets.items():
+        want = _alone(x, y, index, m, 5, CFG, 3)
         for key, t in want.items():
             torch.testing.assert_close(states[m][key], t, rtol=2e-5, atol=2e-6, msg=f"model {m} {key}")
     init = build_model("mnist_cnn", (1, 28, 28), 3, seed=model_seeds(5, 3)["init"], check=False).state_dict()
@@ -72,15 +72,15 @@ def test_models_with_batchnorm_train_as_if_alone(arch):
     cfg = SubsetTrainConfig(arch=arch, epochs=2, batch_size=8, lr=1e-6, lane_width=3)
     subsets = {0: np.arange(0, 13), 1: np.arange(13, 16), 2: np.arange(16, 40)}  # 2, 1 and 3 steps per epoch
     states, _, _ = train_subsets(x, y, subsets, 4, cfg, 3, "cpu")
-    for m, rows in subsets.items():
-        want = _alone(x, y, rows, m, 4, cfg, 3)
+    for m, index in subsets.items():
+        want = _alone(x, y, index, m, 4, cfg, 3)
         for key, t in want.items():
             torch.testing.assert_close(states[m][key], t, rtol=1e-4, atol=1e-5, msg=f"{arch} model {m} {key}")
 
 
 def test_masked_batchnorm_equals_batchnorm_on_each_models_rows():
-    from certsmooth.aggregation.train import RowWeights, masked_batchnorm
     from certsmooth.models.wide import _wide_leaf
+    from certsmooth.subsets.train import RowWeights, masked_batchnorm
 
     torch.manual_seed(0)
     k, c, b = 3, 4, 8
@@ -140,24 +140,24 @@ def test_step_lanes_group_models_by_steps_per_epoch():
     assert step_lanes([40, 10, 12, 35, 8], 16, 3) == [[1, 2, 4], [0, 3]]
     assert step_lanes([5] * 5, 16, 2) == lanes(5, 2)  # equal sizes: consecutive ids, as before
     plan = step_lanes([40, 10, 12, 35, 8], 16, 2)
-    assert partition_lanes(5, 2, 2, plan) == [[[1, 2], [4, 0]], [[3]]]
+    assert job_lanes(5, 2, 2, plan) == [[[1, 2], [4, 0]], [[3]]]
 
 
 def test_subset_sizes_are_the_sizes_of_the_subsets(data):
     x, y = data
     dpa = {"k": 7}
-    assert subset_sizes("dpa", x, dpa, 0).tolist() == [len(s) for s in partition.dpa_partitions(x, y, 7)]
+    assert subset_sizes("dpa", x, dpa, 0).tolist() == [len(s) for s in rows.dpa_partitions(x, y, 7)]
     fa = {"k": 5, "d": 3}
-    shifts = partition.fa_shifts(5, 3, 4)
-    want = [len(s) for s in partition.fa_subsets(x, y, 5, 3, shifts)]
+    shifts = rows.fa_shifts(5, 3, 4)
+    want = [len(s) for s in rows.fa_subsets(x, y, 5, 3, shifts)]
     assert subset_sizes("fa", x, fa, 4).tolist() == want and sum(want) == 3 * len(x)
     assert subset_sizes("bagging", x, {"k": 30, "models": 4}, 0).tolist() == [30] * 4
-    h = partition.content_hash(x)  # train-count hashes once and passes the hashes on: the same subsets
+    h = rows.content_hash(x)  # train-count hashes once and passes the hashes on: the same subsets
     assert subset_sizes("fa", x, fa, 4, h).tolist() == want
-    assert all(np.array_equal(a, b) for a, b in zip(partition.fa_subsets(x, y, 5, 3, shifts, hashes=h),
-                                                    partition.fa_subsets(x, y, 5, 3, shifts), strict=True))  # fmt: skip
-    assert all(np.array_equal(a, b) for a, b in zip(partition.dpa_partitions(x, y, 7, hashes=h),
-                                                    partition.dpa_partitions(x, y, 7), strict=True))  # fmt: skip
+    assert all(np.array_equal(a, b) for a, b in zip(rows.fa_subsets(x, y, 5, 3, shifts, hashes=h),
+                                                    rows.fa_subsets(x, y, 5, 3, shifts), strict=True))  # fmt: skip
+    assert all(np.array_equal(a, b) for a, b in zip(rows.dpa_partitions(x, y, 7, hashes=h),
+                                                    rows.dpa_partitions(x, y, 7), strict=True))  # fmt: skip
 
 
 def test_a_lane_plan_trains_the_same_bits_in_one_call_or_split_like_jobs(data):
@@ -171,7 +171,7 @@ def test_a_lane_plan_trains_the_same_bits_in_one_call_or_split_like_jobs(data):
     states, stats, _ = train_subsets(x, y, subsets, 3, cfg, 3, "cpu", plan)
     assert list(states) == [0, 1, 2, 3, 4] and [s["model"] for s in stats] == [0, 1, 2, 3, 4]
     assert [s["steps_per_epoch"] for s in stats] == [3, 1, 1, 3, 1]
-    for job in partition_lanes(5, 2, 2, plan):
+    for job in job_lanes(5, 2, 2, plan):
         ids = sorted(m for lane in job for m in lane)
         part, _, _ = train_subsets(x, y, {m: subsets[m] for m in ids}, 3, cfg, 3, "cpu", job)
         for m in ids:

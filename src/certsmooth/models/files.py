@@ -20,7 +20,7 @@ def _key(model_id: int, name: str) -> str:
     return f"m{model_id:05d}.{name}"
 
 
-def save_partition(
+def save_models(
     path: str | Path, manifest_path: str | Path, states: dict[int, dict[str, torch.Tensor]], manifest: dict
 ) -> None:
     tensors = {_key(i, k): t.contiguous() for i, state in states.items() for k, t in state.items()}
@@ -42,7 +42,7 @@ def save_partition(
         raise
 
 
-def load_partition(path: str | Path, manifest_path: str | Path) -> tuple[dict[int, dict[str, torch.Tensor]], dict]:
+def load_models(path: str | Path, manifest_path: str | Path) -> tuple[dict[int, dict[str, torch.Tensor]], dict]:
     """Per-model state dicts and the manifest; a truncated, foreign or mismatched file
     raises :class:`CorruptFileError` naming it."""
     fix = f"delete {path} and {manifest_path} and rerun the workflow to retrain this partition"
