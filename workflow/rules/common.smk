@@ -175,6 +175,22 @@ def stage_settings(stage):
     )
 
 
+def stage_inputs(stage):
+    """An input function: the input files of the cell's certifier's ``stage``, by name (its record's ``inputs``)."""
+    return lambda wildcards: experiment(wildcards).certifier.inputs(
+        experiment(wildcards), stage
+    )
+
+
+def input_flags(**flags):
+    """A params function: ``--<flag> <file>`` for each named input the job has (``name="flag"``)."""
+    return lambda wildcards, input: " ".join(
+        f"--{flag} {input[name]}"
+        for name, flag in flags.items()
+        if name in input.keys()
+    )
+
+
 def log_path(rule, stem):
     """The log of a rule's job: ``logs/<rule>/<stem>.log``."""
     return f"logs/{rule}/{stem}.log"

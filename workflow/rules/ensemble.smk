@@ -6,42 +6,6 @@
 # deletes outputs before a job runs), so a killed or preempted job resumes where it stopped.
 
 
-def train_inputs(wildcards):
-    """Poisoned training set, plus Cert-SSB's per-example noise scales."""
-    exp = experiment(wildcards)
-    out = {"train": f"{exp.poisoned_dir()}/train.npz"}
-    if "sigma" in exp.paths:
-        out["sample_sigma"] = f"{exp.paths['sigma']}/train_sigma.npz"
-    return out
-
-
-def certify_inputs(wildcards):
-    """A trained ensemble, the data it is evaluated on, and Cert-SSB's noise scales."""
-    exp = experiment(wildcards)
-    d = exp.poisoned_dir()
-    out = {
-        **train_inputs(wildcards),
-        "weights": exp.paths["weights"],
-        "manifests": exp.paths["manifests"],
-        "record": f"{d}/record.json",
-        "triggered_test": f"{d}/test.npz",
-        "clean_test": f"{exp.prepared_dir()}/test.npz",
-    }
-    if "test_sigma" in exp.paths:
-        out["test_sigma"] = f"{exp.paths['test_sigma']}/test_sigma.npz"
-    return out
-
-
-def sigma_flags(wildcards, input):
-    """Command-line flags that pass Cert-SSB's noise-scale files to a step."""
-    flags = []
-    if "sample_sigma" in input.keys():
-        flags.append(f"--train-sigma {input.sample_sigma}")
-    if "test_sigma" in input.keys():
-        flags.append(f"--test-sigma {input.test_sigma}")
-    return " ".join(flags)
-
-
 rule optimize_train_sigma:
     input:
         train=lambda wc: f"{poisoned_dir(wc)}/train.npz",
@@ -78,7 +42,7 @@ rule optimize_train_sigma:
 
 rule optimize_test_sigma:
     input:
-        unpack(train_inputs),
+        unpack(stage_inputs("train")),
         clean_test=lambda wc: f"{experiment(wc).prepared_dir()}/test.npz",
         triggered_test=lambda wc: f"{poisoned_dir(wc)}/test.npz",
         lib=lib("optimize-sigma"),
@@ -147,7 +111,7 @@ rule plot_sigma:
 
 rule train_partition:
     input:
-        unpack(train_inputs),
+        unpack(stage_inputs("train")),
         lib=lib("train"),
     output:
         weights="results/{suite}/{exp}/models/{ttag}/part{part}of{parts}.safetensors",
@@ -167,11 +131,7 @@ rule train_partition:
         ensemble=stage_settings("train"),
         sigma=lambda wc: experiment(wc).sigma,
         seed=lambda wc: experiment(wc).seed,
-        sample_sigma=lambda wc, input: (
-            f"--sample-sigma {input.sample_sigma}"
-            if "sample_sigma" in input.keys()
-            else ""
-        ),
+        sample_sigma=input_flags(sample_sigma="sample-sigma"),
     shell:
         "python -m certsmooth train --train {input.train} --ensemble {params.ensemble:q}"
         " --sigma {params.sigma} --seed {params.seed} --part {wildcards.part} --parts {wildcards.parts}"
@@ -184,7 +144,7 @@ rule train_partition:
 
 rule certify:
     input:
-        unpack(certify_inputs),
+        unpack(stage_inputs("certify")),
         lib=lib("certify"),
     output:
         clean="results/{suite}/{exp}/certify/{ttag}/{scope}-{agg}-a{alpha}/clean.csv",
@@ -209,7 +169,7 @@ rule certify:
         certify=lambda wc: json.dumps(experiment(wc).cfg["certify"], sort_keys=True),
         sigma=lambda wc: experiment(wc).sigma,
         seed=lambda wc: experiment(wc).seed,
-        sigma_files=sigma_flags,
+        sigma_files=input_flags(sample_sigma="train-sigma", test_sigma="test-sigma"),
     shell:
         "python -m certsmooth certify --weights {input.weights} --manifests {input.manifests}"
         " --train {input.train} --record {input.record} --clean-test {input.clean_test}"

@@ -31,6 +31,8 @@ class Cell(Protocol):
     @property
     def paths(self) -> dict[str, Any]: ...
     def results_dir(self) -> str: ...
+    def poisoned_dir(self) -> str: ...
+    def prepared_dir(self) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,7 @@ class Certifier:
     targets: Callable[[Cell], list[str]]  # the cell's artifacts besides its runs' files
     check: Callable[[Cell, Data], None] = _no_check  # ConfigError "<block>.<key> ..." before any job
     extra: Callable[[Cell, str], dict] = field(default=lambda cell, stage: {})  # settings beyond the keys
+    inputs: Callable[[Cell, str], dict] = field(default=lambda cell, stage: {})  # a stage's input files by name
 
     def settings(self, cell: Cell, stage: str) -> dict:
         """The settings ``stage`` reads and nothing else; ``method`` is the certifier's kind."""

@@ -61,6 +61,21 @@ def paths(cell: Cell) -> dict:
     return out
 
 
+def inputs(cell: Cell, stage: str) -> dict:
+    """The input files of a stage's jobs (``train``, ``test-sigma`` or ``certify``), by name: the
+    poisoned training set, Cert-SSB's noise scales, and to certify the models and the test sets."""
+    d = cell.poisoned_dir()
+    out = {"train": f"{d}/train.npz"}
+    if "sigma" in cell.paths:
+        out["sample_sigma"] = f"{cell.paths['sigma']}/train_sigma.npz"
+    if stage == "certify":
+        out.update(weights=cell.paths["weights"], manifests=cell.paths["manifests"], record=f"{d}/record.json",
+                   triggered_test=f"{d}/test.npz", clean_test=f"{cell.prepared_dir()}/test.npz")  # fmt: skip
+        if "test_sigma" in cell.paths:
+            out["test_sigma"] = f"{cell.paths['test_sigma']}/test_sigma.npz"
+    return out
+
+
 def runs(cell: Cell) -> list[tuple[str, str]]:
     """One run per scope: both scopes certify the same models."""
     return [(f"{cell.certifier_name} ({scope})", d) for scope, d in cell.paths["runs"].items()]
@@ -109,7 +124,7 @@ def certssb_check(cell: Cell, data: Data) -> None:
                           f"{cell.cfg['ensemble']['models']}; use at most that many")  # fmt: skip
 
 
-RAB = Certifier("rab", "RAB", 10, ("ensemble", "certify"), "l2", STAGES, paths, runs, targets, check)
+RAB = Certifier("rab", "RAB", 10, ("ensemble", "certify"), "l2", STAGES, paths, runs, targets, check, inputs=inputs)
 CERTSSB = Certifier("certssb", "Cert-SSB", 20, ("ensemble", "sigma_opt", "certify"), "l2", {**STAGES, **SIGMA_STAGES},
-                    paths, runs, certssb_targets, certssb_check)  # fmt: skip
+                    paths, runs, certssb_targets, certssb_check, inputs=inputs)  # fmt: skip
 CERTIFIERS = (RAB, CERTSSB)
