@@ -10,9 +10,9 @@ rule train_cohen:
         weights="results/{suite}/{exp}/cohen/{ctag}/model.safetensors",
         manifest="results/{suite}/{exp}/cohen/{ctag}/model.json",
     log:
-        "logs/train_cohen/{suite}/{exp}/{ctag}.log",
+        log_path("train_cohen", "{suite}/{exp}/{ctag}"),
     benchmark:
-        "benchmarks/train_cohen/{suite}/{exp}/{ctag}.tsv"
+        bench_path("train_cohen", "{suite}/{exp}/{ctag}")
     conda:
         ENV
     threads: config["torch_threads"]
@@ -41,9 +41,9 @@ rule certify_cohen_chunk:
     output:
         "results/{suite}/{exp}/cohen/{ctag}/{crun}/chunk{chunk}of{chunks}.csv",
     log:
-        "logs/certify_cohen/{suite}/{exp}/{ctag}/{crun}/chunk{chunk}of{chunks}.log",
+        log_path("certify_cohen", "{suite}/{exp}/{ctag}/{crun}/chunk{chunk}of{chunks}"),
     benchmark:
-        "benchmarks/certify_cohen/{suite}/{exp}/{ctag}/{crun}/chunk{chunk}of{chunks}.tsv"
+        bench_path("certify_cohen", "{suite}/{exp}/{ctag}/{crun}/chunk{chunk}of{chunks}")
     conda:
         ENV
     threads: config["torch_threads"]
@@ -73,7 +73,7 @@ rule merge_cohen:
         triggered="results/{suite}/{exp}/cohen/{ctag}/{crun}/triggered.csv",
         summary="results/{suite}/{exp}/cohen/{ctag}/{crun}/summary.json",
     log:
-        "logs/merge_cohen/{suite}/{exp}/{ctag}/{crun}.log",
+        log_path("merge_cohen", "{suite}/{exp}/{ctag}/{crun}"),
     conda:
         ENV
     params:

@@ -11,9 +11,9 @@ rule train_count:
         weights="results/{suite}/{exp}/count/{ntag}/part{part}of{parts}.safetensors",
         manifest="results/{suite}/{exp}/count/{ntag}/part{part}of{parts}.json",
     log:
-        "logs/train_count/{suite}/{exp}/{ntag}/part{part}of{parts}.log",
+        log_path("train_count", "{suite}/{exp}/{ntag}/part{part}of{parts}"),
     benchmark:
-        "benchmarks/train_count/{suite}/{exp}/{ntag}/part{part}of{parts}.tsv"
+        bench_path("train_count", "{suite}/{exp}/{ntag}/part{part}of{parts}")
     conda:
         ENV
     threads: config["torch_threads"]
@@ -45,9 +45,9 @@ rule certify_count:
         triggered="results/{suite}/{exp}/count/{ntag}/{nrun}/triggered.csv",
         summary="results/{suite}/{exp}/count/{ntag}/{nrun}/summary.json",
     log:
-        "logs/certify_count/{suite}/{exp}/{ntag}/{nrun}.log",
+        log_path("certify_count", "{suite}/{exp}/{ntag}/{nrun}"),
     benchmark:
-        "benchmarks/certify_count/{suite}/{exp}/{ntag}/{nrun}.tsv"
+        bench_path("certify_count", "{suite}/{exp}/{ntag}/{nrun}")
     conda:
         ENV
     threads: config["torch_threads"]

@@ -12,7 +12,7 @@ rule fetch_dataset:
     output:
         manifest=f"{config['raw_dir']}/{{dataset}}.manifest.json",
     log:
-        "logs/fetch_dataset/{dataset}.log",
+        log_path("fetch_dataset", "{dataset}"),
     conda:
         ENV
     params:
@@ -32,7 +32,7 @@ rule prepare_dataset:
         train="data/prepared/{dataset}/{classes}/{split}/train.npz",
         test="data/prepared/{dataset}/{classes}/{split}/test.npz",
     log:
-        "logs/prepare_dataset/{dataset}/{classes}/{split}.log",
+        log_path("prepare_dataset", "{dataset}/{classes}/{split}"),
     conda:
         ENV
     params:

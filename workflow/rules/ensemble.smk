@@ -16,9 +16,9 @@ rule optimize_train_sigma:
         pilot="results/{suite}/{exp}/sigma/{otag}/pilot.safetensors",
         pilot_manifest="results/{suite}/{exp}/sigma/{otag}/pilot.json",
     log:
-        "logs/optimize_train_sigma/{suite}/{exp}/{otag}.log",
+        log_path("optimize_train_sigma", "{suite}/{exp}/{otag}"),
     benchmark:
-        "benchmarks/optimize_train_sigma/{suite}/{exp}/{otag}.tsv"
+        bench_path("optimize_train_sigma", "{suite}/{exp}/{otag}")
     conda:
         ENV
     threads: config["torch_threads"]
@@ -50,9 +50,9 @@ rule optimize_test_sigma:
         sigma="results/{suite}/{exp}/certify/{ttag}/sigma-{thash}/test_sigma.npz",
         info="results/{suite}/{exp}/certify/{ttag}/sigma-{thash}/test_sigma.json",
     log:
-        "logs/optimize_test_sigma/{suite}/{exp}/{ttag}/sigma-{thash}.log",
+        log_path("optimize_test_sigma", "{suite}/{exp}/{ttag}/sigma-{thash}"),
     benchmark:
-        "benchmarks/optimize_test_sigma/{suite}/{exp}/{ttag}/sigma-{thash}.tsv"
+        bench_path("optimize_test_sigma", "{suite}/{exp}/{ttag}/sigma-{thash}")
     conda:
         ENV
     threads: config["torch_threads"]
@@ -94,7 +94,7 @@ rule plot_sigma:
             },
         ),
     log:
-        "logs/plot_sigma/{suite}/{exp}.log",
+        log_path("plot_sigma", "{suite}/{exp}"),
     conda:
         ENV
     params:
@@ -117,9 +117,9 @@ rule train_partition:
         weights="results/{suite}/{exp}/models/{ttag}/part{part}of{parts}.safetensors",
         manifest="results/{suite}/{exp}/models/{ttag}/part{part}of{parts}.json",
     log:
-        "logs/train_partition/{suite}/{exp}/{ttag}/part{part}of{parts}.log",
+        log_path("train_partition", "{suite}/{exp}/{ttag}/part{part}of{parts}"),
     benchmark:
-        "benchmarks/train_partition/{suite}/{exp}/{ttag}/part{part}of{parts}.tsv"
+        bench_path("train_partition", "{suite}/{exp}/{ttag}/part{part}of{parts}")
     conda:
         ENV
     threads: config["torch_threads"]
@@ -151,9 +151,9 @@ rule certify:
         triggered="results/{suite}/{exp}/certify/{ttag}/{scope}-{agg}-a{alpha}/triggered.csv",
         summary="results/{suite}/{exp}/certify/{ttag}/{scope}-{agg}-a{alpha}/summary.json",
     log:
-        "logs/certify/{suite}/{exp}/{ttag}/{scope}-{agg}-a{alpha}.log",
+        log_path("certify", "{suite}/{exp}/{ttag}/{scope}-{agg}-a{alpha}"),
     benchmark:
-        "benchmarks/certify/{suite}/{exp}/{ttag}/{scope}-{agg}-a{alpha}.tsv"
+        bench_path("certify", "{suite}/{exp}/{ttag}/{scope}-{agg}-a{alpha}")
     # Cert-SSB runs live one level deeper, under the test-sigma folder sigma-<hash>.
     wildcard_constraints:
         ttag=r"[A-Za-z0-9_.+-]+(/sigma-[0-9a-f]{8})?",

@@ -8,7 +8,7 @@ rule metrics:
     output:
         "results/{suite}/{exp}/metrics.json",
     log:
-        "logs/metrics/{suite}/{exp}.log",
+        log_path("metrics", "{suite}/{exp}"),
     conda:
         ENV
     shell:
@@ -35,7 +35,7 @@ rule plot_samples:
             },
         ),
     log:
-        "logs/plot_samples/{suite}/{attack}.log",
+        log_path("plot_samples", "{suite}/{attack}"),
     conda:
         ENV
     params:
@@ -78,7 +78,7 @@ rule plot_curves:
         metrics="metrics/{suite}/metrics.json",
         curves="metrics/{suite}/curves.csv",
     log:
-        "logs/plot_curves/{suite}.log",
+        log_path("plot_curves", "{suite}"),
     conda:
         ENV
     params:
@@ -115,7 +115,7 @@ rule plot_attacks:
         csv="results/{suite}/attack_effects.csv",
         md="results/{suite}/attack_effects.md",
     log:
-        "logs/plot_attacks/{suite}.log",
+        log_path("plot_attacks", "{suite}"),
     conda:
         ENV
     params:

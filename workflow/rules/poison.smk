@@ -12,7 +12,7 @@ rule poison:
         poisons="data/poisoned/{suite}/{attack}/{tag}/poisons.csv",
         record="data/poisoned/{suite}/{attack}/{tag}/record.json",
     log:
-        "logs/poison/{suite}/{attack}/{tag}.log",
+        log_path("poison", "{suite}/{attack}/{tag}"),
     wildcard_constraints:
         tag=r"(?!bilevel-)[A-Za-z0-9_.+-]+",
     conda:
@@ -40,9 +40,9 @@ rule bilevel_poison:
         poisons="data/poisoned/{suite}/{attack}/{btag}/poisons.csv",
         record="data/poisoned/{suite}/{attack}/{btag}/record.json",
     log:
-        "logs/bilevel_poison/{suite}/{attack}/{btag}.log",
+        log_path("bilevel_poison", "{suite}/{attack}/{btag}"),
     benchmark:
-        "benchmarks/bilevel_poison/{suite}/{attack}/{btag}.tsv"
+        bench_path("bilevel_poison", "{suite}/{attack}/{btag}")
     conda:
         ENV
     threads: config["torch_threads"]
