@@ -304,3 +304,22 @@ def test_poison_step_builds_the_boundary_attack_and_its_corner_test_set(tmp_path
     assert rec["train"]["num_poisons"] == 10 and rec["trigger"]["name"] == "corners"
     kind, title, relabel = describe(rec, [str(i) for i in range(10)])
     assert kind == "avail_boundary" and "corners" in title and relabel.endswith("0, 1")
+
+
+def test_every_kind_the_poison_step_builds_has_one_builder():
+    """attacks.builders finds each poison-step kind's build in the module that declares it, once;
+    the bilevel kinds (their own step) have none."""
+    import pkgutil
+
+    from certsmooth.attacks import builders
+    from certsmooth.attacks.kinds import ATTACKS
+
+    declared = [k for m in pkgutil.iter_modules(builders.__path__)
+                for k in __import__(f"certsmooth.attacks.builders.{m.name}", fromlist=["BUILDERS"]).BUILDERS]  # fmt: skip
+    assert sorted(declared) == sorted(k.kind for k in ATTACKS.values() if k.step == "poison")
+    for kind in ATTACKS.values():
+        if kind.step == "poison":
+            assert callable(builders.builder(kind.kind))
+        else:
+            with pytest.raises(ConfigError, match="built by its own step"):
+                builders.builder(kind.kind)
