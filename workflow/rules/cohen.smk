@@ -1,5 +1,6 @@
 # Test-time randomized smoothing (Cohen et al.; certsmooth.certificates.cohen) as a certifier:
 # one base classifier trained with Gaussian augmentation, CERTIFY/PREDICT in chunks.
+from certsmooth.certifiers import cohen as cohen_record
 
 
 rule train_cohen:
@@ -7,8 +8,8 @@ rule train_cohen:
         train=lambda wc: f"{poisoned_dir(wc)}/train.npz",
         lib=lib("train-cohen"),
     output:
-        weights="results/{suite}/{exp}/cohen/{ctag}/model.safetensors",
-        manifest="results/{suite}/{exp}/cohen/{ctag}/model.json",
+        weights=cell_file(cohen_record.MODEL, "model.safetensors"),
+        manifest=cell_file(cohen_record.MODEL, "model.json"),
     log:
         log_path("train_cohen", "{suite}/{exp}/{ctag}"),
     benchmark:
@@ -33,17 +34,19 @@ rule train_cohen:
 
 rule certify_cohen_chunk:
     input:
-        weights="results/{suite}/{exp}/cohen/{ctag}/model.safetensors",
-        manifest="results/{suite}/{exp}/cohen/{ctag}/model.json",
+        weights=cell_file(cohen_record.MODEL, "model.safetensors"),
+        manifest=cell_file(cohen_record.MODEL, "model.json"),
         clean_test=lambda wc: f"{experiment(wc).prepared_dir()}/test.npz",
         triggered_test=lambda wc: f"{poisoned_dir(wc)}/test.npz",
         lib=lib("certify-cohen"),
     output:
-        "results/{suite}/{exp}/cohen/{ctag}/{crun}/chunk{chunk}of{chunks}.csv",
+        cell_file(cohen_record.RUN, "chunk{chunk}of{chunks}.csv"),
     log:
         log_path("certify_cohen", "{suite}/{exp}/{ctag}/{crun}/chunk{chunk}of{chunks}"),
     benchmark:
-        bench_path("certify_cohen", "{suite}/{exp}/{ctag}/{crun}/chunk{chunk}of{chunks}")
+        bench_path(
+            "certify_cohen", "{suite}/{exp}/{ctag}/{crun}/chunk{chunk}of{chunks}"
+        )
     conda:
         ENV
     threads: config["torch_threads"]
@@ -69,9 +72,9 @@ rule merge_cohen:
         triggered_test=lambda wc: f"{poisoned_dir(wc)}/test.npz",
         lib=lib("merge-cohen"),
     output:
-        clean="results/{suite}/{exp}/cohen/{ctag}/{crun}/clean.csv",
-        triggered="results/{suite}/{exp}/cohen/{ctag}/{crun}/triggered.csv",
-        summary="results/{suite}/{exp}/cohen/{ctag}/{crun}/summary.json",
+        clean=cell_file(cohen_record.RUN, "clean.csv"),
+        triggered=cell_file(cohen_record.RUN, "triggered.csv"),
+        summary=cell_file(cohen_record.RUN, "summary.json"),
     log:
         log_path("merge_cohen", "{suite}/{exp}/{ctag}/{crun}"),
     conda:

@@ -191,6 +191,13 @@ def input_flags(**flags):
     )
 
 
+def cell_file(folder, name):
+    """An output pattern: file ``name`` in a record's ``folder`` pattern below the cell's folder
+    (``results/{suite}/{exp}``): the records spell their folders once, for rules and paths alike.
+    """
+    return f"results/{{suite}}/{{exp}}/{folder}/{name}"
+
+
 def log_path(rule, stem):
     """The log of a rule's job: ``logs/<rule>/<stem>.log``."""
     return f"logs/{rule}/{stem}.log"
@@ -232,6 +239,21 @@ def attack_cell(wildcards):
     raise WorkflowError(f"suite {wildcards.suite} has no attack {wildcards.attack}")
 
 
+# A suite's tables and figures (rules plot_curves and plot_attacks), which its target requests;
+# metrics/ holds DVC's metrics and plots (git-tracked)
+SUITE_FILES = {
+    "curves": "results/{suite}/figures/certified_accuracy.png",
+    "summary_csv": "results/{suite}/summary.csv",
+    "summary_md": "results/{suite}/summary.md",
+    "metrics": "metrics/{suite}/metrics.json",
+    "curves_csv": "metrics/{suite}/curves.csv",
+    "matrix": "results/{suite}/figures/attack_matrix.png",
+    "effects": "results/{suite}/figures/attack_effects.png",
+    "effects_csv": "results/{suite}/attack_effects.csv",
+    "effects_md": "results/{suite}/attack_effects.md",
+}
+
+
 def suite_targets(suites):
     """Every artifact of the given suites that a user reads: poisoned sets, models,
     per-point certificates, summaries, metrics, figures. Requesting them all (not only the
@@ -263,17 +285,7 @@ def suite_targets(suites):
         ]
         out.append(f"{exp.attack_dir()}/figures/samples.png")
     for suite in suites:
-        out += [
-            f"results/{suite}/figures/certified_accuracy.png",
-            f"results/{suite}/summary.md",
-            f"results/{suite}/summary.csv",
-            f"results/{suite}/figures/attack_matrix.png",
-            f"results/{suite}/figures/attack_effects.png",
-            f"results/{suite}/attack_effects.csv",
-            f"results/{suite}/attack_effects.md",
-            f"metrics/{suite}/metrics.json",  # DVC metrics/plots (git-tracked)
-            f"metrics/{suite}/curves.csv",
-        ]
+        out += [path.format(suite=suite) for path in SUITE_FILES.values()]
     return out
 
 

@@ -1,6 +1,7 @@
 # Count certificates (DPA, Finite Aggregation, bagging; certsmooth.subsets and
 # certsmooth.certificates.{dpa,fa,bagging}): base models on subsets of the poisoned training
 # set, one share of the models per job, then the certificate from their votes.
+from certsmooth.certifiers import count as count_record
 
 
 rule train_count:
@@ -8,8 +9,8 @@ rule train_count:
         train=lambda wc: f"{poisoned_dir(wc)}/train.npz",
         lib=lib("train-count"),
     output:
-        weights="results/{suite}/{exp}/count/{ntag}/part{part}of{parts}.safetensors",
-        manifest="results/{suite}/{exp}/count/{ntag}/part{part}of{parts}.json",
+        weights=cell_file(count_record.MODEL, "part{part}of{parts}.safetensors"),
+        manifest=cell_file(count_record.MODEL, "part{part}of{parts}.json"),
     log:
         log_path("train_count", "{suite}/{exp}/{ntag}/part{part}of{parts}"),
     benchmark:
@@ -41,9 +42,9 @@ rule certify_count:
         triggered_test=lambda wc: f"{poisoned_dir(wc)}/test.npz",
         lib=lib("certify-count"),
     output:
-        clean="results/{suite}/{exp}/count/{ntag}/{nrun}/clean.csv",
-        triggered="results/{suite}/{exp}/count/{ntag}/{nrun}/triggered.csv",
-        summary="results/{suite}/{exp}/count/{ntag}/{nrun}/summary.json",
+        clean=cell_file(count_record.RUN, "clean.csv"),
+        triggered=cell_file(count_record.RUN, "triggered.csv"),
+        summary=cell_file(count_record.RUN, "summary.json"),
     log:
         log_path("certify_count", "{suite}/{exp}/{ntag}/{nrun}"),
     benchmark:

@@ -4,6 +4,7 @@
 # models: the bound's models stay independent of it), the M models in jobs of lanes, their
 # certification per scope. Epoch checkpoints go to checkpoints/ (not an output: Snakemake
 # deletes outputs before a job runs), so a killed or preempted job resumes where it stopped.
+from certsmooth.certifiers import ensemble as ensemble_record
 
 
 rule optimize_train_sigma:
@@ -11,10 +12,10 @@ rule optimize_train_sigma:
         train=lambda wc: f"{poisoned_dir(wc)}/train.npz",
         lib=lib("optimize-sigma"),
     output:
-        sigma="results/{suite}/{exp}/sigma/{otag}/train_sigma.npz",
-        info="results/{suite}/{exp}/sigma/{otag}/train_sigma.json",
-        pilot="results/{suite}/{exp}/sigma/{otag}/pilot.safetensors",
-        pilot_manifest="results/{suite}/{exp}/sigma/{otag}/pilot.json",
+        sigma=cell_file(ensemble_record.SIGMA, "train_sigma.npz"),
+        info=cell_file(ensemble_record.SIGMA, "train_sigma.json"),
+        pilot=cell_file(ensemble_record.SIGMA, "pilot.safetensors"),
+        pilot_manifest=cell_file(ensemble_record.SIGMA, "pilot.json"),
     log:
         log_path("optimize_train_sigma", "{suite}/{exp}/{otag}"),
     benchmark:
@@ -47,8 +48,8 @@ rule optimize_test_sigma:
         triggered_test=lambda wc: f"{poisoned_dir(wc)}/test.npz",
         lib=lib("optimize-sigma"),
     output:
-        sigma="results/{suite}/{exp}/certify/{ttag}/sigma-{thash}/test_sigma.npz",
-        info="results/{suite}/{exp}/certify/{ttag}/sigma-{thash}/test_sigma.json",
+        sigma=cell_file(ensemble_record.TEST_SIGMA, "test_sigma.npz"),
+        info=cell_file(ensemble_record.TEST_SIGMA, "test_sigma.json"),
     log:
         log_path("optimize_test_sigma", "{suite}/{exp}/{ttag}/sigma-{thash}"),
     benchmark:
@@ -114,8 +115,8 @@ rule train_partition:
         unpack(stage_inputs("train")),
         lib=lib("train"),
     output:
-        weights="results/{suite}/{exp}/models/{ttag}/part{part}of{parts}.safetensors",
-        manifest="results/{suite}/{exp}/models/{ttag}/part{part}of{parts}.json",
+        weights=cell_file(ensemble_record.MODELS, "part{part}of{parts}.safetensors"),
+        manifest=cell_file(ensemble_record.MODELS, "part{part}of{parts}.json"),
     log:
         log_path("train_partition", "{suite}/{exp}/{ttag}/part{part}of{parts}"),
     benchmark:
@@ -147,9 +148,9 @@ rule certify:
         unpack(stage_inputs("certify")),
         lib=lib("certify"),
     output:
-        clean="results/{suite}/{exp}/certify/{ttag}/{scope}-{agg}-a{alpha}/clean.csv",
-        triggered="results/{suite}/{exp}/certify/{ttag}/{scope}-{agg}-a{alpha}/triggered.csv",
-        summary="results/{suite}/{exp}/certify/{ttag}/{scope}-{agg}-a{alpha}/summary.json",
+        clean=cell_file(ensemble_record.RUN, "clean.csv"),
+        triggered=cell_file(ensemble_record.RUN, "triggered.csv"),
+        summary=cell_file(ensemble_record.RUN, "summary.json"),
     log:
         log_path("certify", "{suite}/{exp}/{ttag}/{scope}-{agg}-a{alpha}"),
     benchmark:

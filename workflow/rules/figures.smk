@@ -61,22 +61,22 @@ rule plot_curves:
         lib=lib("plot-curves"),
     output:
         png=report(
-            "results/{suite}/figures/certified_accuracy.png",
+            SUITE_FILES["curves"],
             caption="../report/certified_accuracy.rst",
             category="Certification",
             subcategory="{suite}",
             labels={"suite": "{suite}", "figure": "certified accuracy"},
         ),
-        csv="results/{suite}/summary.csv",
+        csv=SUITE_FILES["summary_csv"],
         md=report(
-            "results/{suite}/summary.md",
+            SUITE_FILES["summary_md"],
             caption="../report/summary.rst",
             category="Certification",
             subcategory="{suite}",
             labels={"suite": "{suite}", "figure": "summary table"},
         ),
-        metrics="metrics/{suite}/metrics.json",
-        curves="metrics/{suite}/curves.csv",
+        metrics=SUITE_FILES["metrics"],
+        curves=SUITE_FILES["curves_csv"],
     log:
         log_path("plot_curves", "{suite}"),
     conda:
@@ -99,21 +99,21 @@ rule plot_attacks:
         lib=lib("plot-attacks"),
     output:
         matrix=report(
-            "results/{suite}/figures/attack_matrix.png",
+            SUITE_FILES["matrix"],
             caption="../report/attack_matrix.rst",
             category="Attacks",
             subcategory="{suite}",
             labels={"suite": "{suite}", "figure": "attack x certifier matrix"},
         ),
         bars=report(
-            "results/{suite}/figures/attack_effects.png",
+            SUITE_FILES["effects"],
             caption="../report/attack_effects.rst",
             category="Attacks",
             subcategory="{suite}",
             labels={"suite": "{suite}", "figure": "attack effects"},
         ),
-        csv="results/{suite}/attack_effects.csv",
-        md="results/{suite}/attack_effects.md",
+        csv=SUITE_FILES["effects_csv"],
+        md=SUITE_FILES["effects_md"],
     log:
         log_path("plot_attacks", "{suite}"),
     conda:

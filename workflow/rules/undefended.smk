@@ -1,5 +1,6 @@
 # The control column (certsmooth.certifiers.undefended): one model trained on the whole
 # poisoned set, its predictions and summary, in one job.
+from certsmooth.certifiers import undefended as undefended_record
 
 
 rule undefended:
@@ -10,11 +11,11 @@ rule undefended:
         triggered_test=lambda wc: f"{poisoned_dir(wc)}/test.npz",
         lib=lib("undefended"),
     output:
-        model="results/{suite}/{exp}/undefended/{utag}/model.safetensors",
-        manifest="results/{suite}/{exp}/undefended/{utag}/model.json",
-        clean="results/{suite}/{exp}/undefended/{utag}/predict/clean.csv",
-        triggered="results/{suite}/{exp}/undefended/{utag}/predict/triggered.csv",
-        summary="results/{suite}/{exp}/undefended/{utag}/predict/summary.json",
+        model=cell_file(undefended_record.MODEL, "model.safetensors"),
+        manifest=cell_file(undefended_record.MODEL, "model.json"),
+        clean=cell_file(undefended_record.RUN, "clean.csv"),
+        triggered=cell_file(undefended_record.RUN, "triggered.csv"),
+        summary=cell_file(undefended_record.RUN, "summary.json"),
     log:
         log_path("undefended", "{suite}/{exp}/{utag}"),
     benchmark:

@@ -18,6 +18,11 @@ STAGES = {
 }
 
 
+# Folders below the cell's, spelled with the rules' wildcards
+MODEL = "cohen/{ctag}"  # the base classifier: model.{safetensors,json}
+RUN = "cohen/{ctag}/{crun}"  # CERTIFY/PREDICT: chunk{chunk}of{chunks}.csv, then clean.csv, triggered.csv, summary.json
+
+
 def _method_block(cell: Cell, stage: str) -> dict:
     """Training by MACER or SmoothAdv also reads that method's block."""
     m = cell.cfg["cohen"]["train_method"]
@@ -34,9 +39,10 @@ def paths(cell: Cell) -> dict:
     tag = f"{m}-{c['arch']}-sigma{cell.sigma:g}-e{c['epochs']}-b{c['batch_size']}-lr{c['lr']:g}-s{cell.seed}"
     if m != "ga":
         tag += f"-{short_hash(c[m])}"
-    model = f"{cell.results_dir()}/cohen/{tag}"
+    model = f"{cell.results_dir()}/{MODEL.format(ctag=tag)}"
     classes = "" if c["classes"] is None else "-c" + "_".join(str(v) for v in c["classes"])
-    run = f"{model}/n0{c['n0']}-n{c['n']}-a{c['alpha']:g}-skip{c['skip']}{classes}"
+    crun = f"n0{c['n0']}-n{c['n']}-a{c['alpha']:g}-skip{c['skip']}{classes}"
+    run = f"{cell.results_dir()}/{RUN.format(ctag=tag, crun=crun)}"
     return {"model": f"{model}/model.safetensors", "manifest": f"{model}/model.json", "run": run,
             "chunks": [f"{run}/chunk{i}of{c['chunks']}.csv" for i in range(c["chunks"])]}  # fmt: skip
 

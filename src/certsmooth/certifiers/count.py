@@ -28,6 +28,11 @@ STAGES = {
 }
 
 
+# Folders below the cell's, spelled with the rules' wildcards
+MODEL = "count/{ntag}"  # the base models, a file pair per training job: part{part}of{parts}.{safetensors,json}
+RUN = "count/{ntag}/{nrun}"  # the certificate: clean.csv, triggered.csv, summary.json
+
+
 def num_models(cell: Cell) -> int:
     """Base models of a count certifier: k (DPA), k·d (FA), N (bagging)."""
     from certsmooth.subsets.rows import num_models
@@ -40,12 +45,13 @@ def paths(cell: Cell) -> dict:
     folder, e.g. ``.../count/dpa-k10-mnist_cnn-e20-b128-lr0.001-W10-s0/certify``."""
     c, kind = cell.cfg["count"], cell.cfg["certifier"]
     size = {"dpa": f"k{c['k']}", "fa": f"k{c['k']}-d{c['d']}", "bagging": f"N{c['models']}-k{c['k']}"}[kind]
-    model = (f"{cell.results_dir()}/count/{kind}-{size}-{c['arch']}-e{c['epochs']}-b{c['batch_size']}"
-             f"-lr{c['lr']:g}-W{c['lane_width']}-s{cell.seed}")  # fmt: skip
+    ntag = f"{kind}-{size}-{c['arch']}-e{c['epochs']}-b{c['batch_size']}-lr{c['lr']:g}-W{c['lane_width']}-s{cell.seed}"
+    model = f"{cell.results_dir()}/{MODEL.format(ntag=ntag)}"
     stems = [f"{model}/part{i}of{c['jobs']}" for i in range(c["jobs"])]
-    run = f"{model}/certify"
+    nrun = "certify"
     if kind == "bagging":
-        run += f"-a{c['alpha']:g}{'-pts' if c['alpha_over_points'] else ''}-r{c['r_max']}"
+        nrun += f"-a{c['alpha']:g}{'-pts' if c['alpha_over_points'] else ''}-r{c['r_max']}"
+    run = f"{cell.results_dir()}/{RUN.format(ntag=ntag, nrun=nrun)}"
     return {"weights": [f"{s}.safetensors" for s in stems], "manifests": [f"{s}.json" for s in stems], "run": run}
 
 

@@ -25,6 +25,13 @@ SIGMA_STAGES = {
 }
 
 
+# Folders below the cell's (results/<suite>/<attack>/<certifier>), spelled with the rules' wildcards
+MODELS = "models/{ttag}"  # the M models, a file pair per training job: part{part}of{parts}.{safetensors,json}
+SIGMA = "sigma/{otag}"  # Cert-SSB's training-sample σ and its pilot ensemble
+TEST_SIGMA = "certify/{ttag}/sigma-{thash}"  # Cert-SSB's test-point σ
+RUN = "certify/{ttag}/{scope}-{agg}-a{alpha}"  # a scope's certificates (Cert-SSB's ttag: <tag>/sigma-<hash>)
+
+
 def _sigma_hash(cell: Cell, stage: str) -> str:
     """Short hash of every setting the ``stage`` ('train' or 'test') σ vector depends on."""
     from certsmooth.artifacts import short_hash
@@ -49,15 +56,18 @@ def paths(cell: Cell) -> dict:
     """``weights``/``manifests``: the M models in their jobs' files; ``runs``: scope -> the
     certification folder; Cert-SSB's ``sigma`` (training-sample σ and its pilot) and ``test_sigma``."""
     e, c, res = cell.cfg["ensemble"], cell.cfg["certify"], cell.results_dir()
-    tag = train_tag(cell)
-    stems = [f"{res}/models/{tag}/part{i}of{e['jobs']}" for i in range(e["jobs"])]
+    tag = ttag = train_tag(cell)
+    stems = [f"{res}/{MODELS.format(ttag=tag)}/part{i}of{e['jobs']}" for i in range(e["jobs"])]
     out = {"weights": [f"{s}.safetensors" for s in stems], "manifests": [f"{s}.json" for s in stems]}
-    certify = f"{res}/certify/{tag}"
     if cell.cfg["certifier"] == "certssb":
         o = cell.cfg["sigma_opt"]
-        out["sigma"] = f"{res}/sigma/{o['variant']}-K{o['pilot_models']}-n{o['steps']}-{_sigma_hash(cell, 'train')}"
-        certify = out["test_sigma"] = f"{certify}/sigma-{_sigma_hash(cell, 'test')}"
-    out["runs"] = {s: f"{certify}/{s}-{c['aggregation']}-a{c['alpha']:g}" for s in c["scopes"]}
+        otag = f"{o['variant']}-K{o['pilot_models']}-n{o['steps']}-{_sigma_hash(cell, 'train')}"
+        out["sigma"] = f"{res}/{SIGMA.format(otag=otag)}"
+        thash = _sigma_hash(cell, "test")
+        out["test_sigma"] = f"{res}/{TEST_SIGMA.format(ttag=tag, thash=thash)}"
+        ttag = f"{tag}/sigma-{thash}"
+    alpha = f"{c['alpha']:g}"
+    out["runs"] = {s: f"{res}/{RUN.format(ttag=ttag, scope=s, agg=c['aggregation'], alpha=alpha)}" for s in c["scopes"]}
     return out
 
 

@@ -11,14 +11,17 @@ from __future__ import annotations
 from certsmooth.certifiers.base import Cell, Certifier, Data, fits, one_run
 
 STAGES = {"train": ("undefended", ("arch", "epochs", "batch_size", "lr"))}
+MODEL = "undefended/{utag}"  # below the cell's folder, with the rule's wildcards: model.{safetensors,json}
+RUN = "undefended/{utag}/predict"  # clean.csv, triggered.csv, summary.json
 
 
 def paths(cell: Cell) -> dict:
     """``model``/``manifest``: the trained model; ``run``: its predictions and summary."""
     u = cell.cfg["undefended"]
-    model = (f"{cell.results_dir()}/undefended/{u['arch']}-e{u['epochs']}-b{u['batch_size']}-lr{u['lr']:g}"
-             f"-s{cell.seed}")  # fmt: skip
-    return {"model": f"{model}/model.safetensors", "manifest": f"{model}/model.json", "run": f"{model}/predict"}
+    utag = f"{u['arch']}-e{u['epochs']}-b{u['batch_size']}-lr{u['lr']:g}-s{cell.seed}"
+    model = f"{cell.results_dir()}/{MODEL.format(utag=utag)}"
+    return {"model": f"{model}/model.safetensors", "manifest": f"{model}/model.json",
+            "run": f"{cell.results_dir()}/{RUN.format(utag=utag)}"}  # fmt: skip
 
 
 def targets(cell: Cell) -> list[str]:
