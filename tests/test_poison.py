@@ -309,13 +309,15 @@ def test_poison_step_builds_the_boundary_attack_and_its_corner_test_set(tmp_path
 def test_every_kind_the_poison_step_builds_has_one_builder():
     """attacks.builders finds each poison-step kind's build in the module that declares it, once;
     the bilevel kinds (their own step) have none."""
+    import importlib
     import pkgutil
 
     from certsmooth.attacks import builders
     from certsmooth.attacks.kinds import ATTACKS
 
-    declared = [k for m in pkgutil.iter_modules(builders.__path__)
-                for k in __import__(f"certsmooth.attacks.builders.{m.name}", fromlist=["BUILDERS"]).BUILDERS]  # fmt: skip
+    modules = [importlib.import_module(f"certsmooth.attacks.builders.{m.name}")
+               for m in pkgutil.iter_modules(builders.__path__)]  # fmt: skip
+    declared = [k for m in modules for k in m.BUILDERS]
     assert sorted(declared) == sorted(k.kind for k in ATTACKS.values() if k.step == "poison")
     for kind in ATTACKS.values():
         if kind.step == "poison":
