@@ -113,3 +113,29 @@ def test_summary_markdown_has_one_table_per_certifier_family_with_its_columns():
     assert [s.split("\n")[0] for s in sections] == ["RAB", "Cert-SSB", "Cohen"]  # the registry's order
     assert "attack_success" in sections[0] and "attack_success" not in sections[2]
     assert "s/a/cohen" in sections[2] and "s/a/cohen" not in sections[0]
+
+
+def test_an_effect_compares_the_same_points_with_and_without_the_trigger():
+    """A backdoor whose trigger changes nothing: the old pairing (every clean point, both classes,
+    against the triggered non-target points) showed an ACR effect of −67 %; the clean copies of
+    the same non-target points show none."""
+    import numpy as np
+
+    from certsmooth.metrics import summarize
+
+    labels = np.repeat([0, 1], 100)  # target 0: its points are not scored when triggered
+    radius = np.where(labels == 0, 0.1, 0.5)  # the target class certifies smaller radii
+    clean = pd.DataFrame({"idx": np.arange(200), "label": labels, "top": labels, "abstain": False, "correct": True,
+                          "radius": radius})  # fmt: skip
+    triggered = clean[clean["label"] == 1].assign(nontarget=True, certified_vs_attack=True)  # the trigger: no change
+    s = summarize(clean, triggered, [0, 0.25], "ge", target=0)
+    assert s["acr_clean"] == pytest.approx(0.3) and s["acr_triggered"] == pytest.approx(0.5)  # the old pairing
+    assert s["clean_same_points"]["num"] == 100 and s["clean_same_points"]["acr"] == pytest.approx(0.5)
+    full = {**_summary("backdoor/cohen"), **{k: v for k, v in s.items() if k != "per_class_clean"}}
+    layout = _layout({"backdoor": {"kind": "backdoor", "rate": 0.02, "target": 0, "trigger": {"name": "onepixel"}}},
+                     {"cohen": CERTS["cohen"]}, None)  # fmt: skip
+    row = effect_rows(layout, {"backdoor/cohen": [full]})[0].iloc[0]
+    assert row["acr_drop_pct"] == pytest.approx(0) and row["ca0_drop_pp"] == pytest.approx(0)
+    assert row["reference"] == "the same points, clean"
+    shuffled = triggered.sample(frac=1, random_state=0)  # paired by index, not by position
+    assert summarize(clean, shuffled, [0], "ge", 0)["clean_same_points"]["acr"] == pytest.approx(0.5)

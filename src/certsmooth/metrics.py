@@ -54,6 +54,9 @@ def summarize(clean: pd.DataFrame, triggered: pd.DataFrame, radii: list[float], 
     points with their true labels (RAB protocol). With a ``radius_test_input`` column
     (scope ``joint``) the same metrics are also given for that radius."""
     out = _summary(clean, triggered, radii, cmp, target)
+    same = same_points(clean, triggered)
+    if same is not None:  # the clean copies of exactly the triggered points scored: an effect compares these
+        out["clean_same_points"] = points(same, radii, cmp)
     if "radius_test_input" in clean and clean["radius_test_input"].notna().all():
         col = "radius_test_input"
         out["test_input"] = {
@@ -64,6 +67,30 @@ def summarize(clean: pd.DataFrame, triggered: pd.DataFrame, radii: list[float], 
             "certified_accuracy_triggered": {f"{r:g}": certified_accuracy(triggered, r, cmp, col) for r in radii},
         }
     return out
+
+
+def same_points(clean: pd.DataFrame, triggered: pd.DataFrame) -> pd.DataFrame | None:
+    """The rows of ``clean`` of the test points ``triggered`` holds (by their test-set index,
+    ``idx`` or ``index``), in ``triggered``'s order; None without an index column or where a
+    triggered point has no clean copy."""
+    key = next((k for k in ("idx", "index") if k in clean and k in triggered), None)
+    if key is None:
+        return None
+    pos = pd.Index(clean[key]).get_indexer(triggered[key])
+    return None if (pos < 0).any() else clean.iloc[pos].reset_index(drop=True)
+
+
+def points(frame: pd.DataFrame, radii: list[float], cmp: str) -> dict:
+    """Accuracy, abstain rate, ACR, certified accuracy and unavailable rate of a set of points."""
+    nan = float("nan")
+    return {
+        "num": int(len(frame)),
+        "accuracy": float((frame["top"] == frame["label"]).mean()) if len(frame) else nan,
+        "abstain_rate": float(frame["abstain"].mean()) if len(frame) else nan,
+        "acr": acr(frame),
+        "certified_accuracy": {f"{r:g}": certified_accuracy(frame, r, cmp) for r in radii},
+        "unavailable": {f"{r:g}": unavailable(frame, r, cmp) for r in radii},
+    }
 
 
 def _summary(clean, triggered, radii, cmp, target) -> dict:

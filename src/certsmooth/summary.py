@@ -117,9 +117,16 @@ SCHEMA: dict[str, Any] = {
         },
         "noise_scales": {"type": "object", "required": ["train", "test_clean"]},
         "test_input": {"type": "object", "required": ["certified_accuracy_clean", "certified_accuracy_triggered"]},
+        # the clean copies of the triggered points scored (the same points): what an effect compares
+        "clean_same_points": {
+            "type": "object",
+            "required": ["num", "accuracy", "abstain_rate", "acr", "certified_accuracy", "unavailable"],
+            "properties": {"num": {"type": "integer", "minimum": 0}, "certified_accuracy": _RATES,
+                           "unavailable": _RATES},  # fmt: skip
+        },
     },
 }
-OPTIONAL = ("predict", "noise_scales", "test_input")
+OPTIONAL = ("predict", "noise_scales", "test_input", "clean_same_points")
 
 _VALIDATOR = jsonschema.Draft202012Validator(SCHEMA)
 

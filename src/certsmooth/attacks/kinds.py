@@ -5,8 +5,9 @@ A record owns what the rest of the house asks about its kind: the ``params.yaml`
 (each described in the schema's ``attack`` block) and those it requires, the defaults of the
 keys it alone takes, the workflow step that builds its poisoned training set and triggered test
 set (``poison`` or ``bilevel_poison``), the folder name of that set, its checks before any job
-runs, how its effect is measured (on triggered vs clean inputs of the poisoned model, or on the
-target class against the clean baseline model) and how tables and figures name it."""
+runs, how its effect is measured (the triggered vs the clean copies of the same test points on
+the poisoned model, or the target class against the clean baseline model) and how tables and
+figures name it."""
 
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ class AttackKind:
     keys: frozenset[str]  # allowed keys besides `kind`
     required: tuple[str, ...]
     step: str  # the rule that builds it: "poison" or "bilevel_poison"
-    effect: str  # "inputs": triggered vs clean inputs; "target_class": target class vs the baseline model
+    effect: str  # "inputs": triggered vs clean copies of the same points; "target_class": vs the baseline model
     label: Callable[[dict], str]
     how: Callable[[dict], str]  # the attack's part of the poisoned set's folder name (after the trigger's)
     check: Callable[[dict, object, object], None] = _no_check  # (attack, certifiers.base.Data, trigger)

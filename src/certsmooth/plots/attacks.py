@@ -7,8 +7,8 @@ the attack (:mod:`certsmooth.attacks.kinds`):
 
 * trigger attacks (backdoor, availability; ``none`` with a trigger is the trigger-only
   control; ``none`` without one, the clean baseline, compares clean with clean: 0): the
-  poisoned model on **triggered** vs **clean** test inputs (all points with their true
-  labels; backdoors: the non-target points). With the suite's baseline (the same
+  poisoned model on the **triggered** and the **clean** copies of the same test points, with
+  their true labels (backdoors: the non-target points, clean and triggered). With the suite's baseline (the same
   certifier on clean training data) and the same trigger, the baseline's effect is
   reported next to it and ``net`` = effect on the poisoned model − effect on the baseline;
 * bilevel (Mehra et al.): the **target class**'s clean test points on the poisoned model vs
@@ -61,6 +61,16 @@ def _point(s: dict, which: str) -> dict:
     return {"ca0": ca[min(ca, key=float)], "abstain": s[f"abstain_rate_{which}"], "acr": s[f"acr_{which}"]}
 
 
+def _same_points(s: dict) -> dict:
+    """CA@0, abstain rate and ACR of the clean copies of the triggered points the summary scored
+    (the reference of an input effect: the same points; summaries without them: every clean point)."""
+    c = s.get("clean_same_points")
+    if c is None:
+        return _point(s, "clean")
+    ca = c["certified_accuracy"]
+    return {"ca0": ca[min(ca, key=float)], "abstain": c["abstain_rate"], "acr": c["acr"]}
+
+
 def _class_point(s: dict, label: int) -> dict:
     c = s.get("per_class_clean", {}).get(str(label))
     if c is None:
@@ -110,12 +120,12 @@ def effect_rows(layout: dict, summaries: dict[str, list[dict]]) -> tuple[pd.Data
                     row.update(_effect(ref, att), reference="baseline model, target class", attacked="poisoned model")
                     conds = [("clean model", ref), ("poisoned model", att)]
                 else:
-                    ref, att = _point(s, "clean"), _point(s, "triggered")
-                    row.update(_effect(ref, att), reference="clean inputs", attacked="triggered inputs")
+                    ref, att = _same_points(s), _point(s, "triggered")
+                    row.update(_effect(ref, att), reference="the same points, clean", attacked="triggered")
                     conds = [("poisoned model, clean input", ref), ("poisoned model, triggered input", att)]
                     same_trigger = b is not None and attacks[base].get("trigger") == attack.get("trigger")
                     if same_trigger:
-                        bref, batt = _point(b, "clean"), _point(b, "triggered")
+                        bref, batt = _same_points(b), _point(b, "triggered")
                         be = _effect(bref, batt)
                         row.update({f"baseline_{k}": v for k, v in be.items()})
                         row.update({f"net_{k}": row[k] - be[k] for k in be})
