@@ -35,7 +35,7 @@ def test_default_and_test_params_are_valid(default):
     }
     assert cfg["default_suites"] == ["demo"] and cfg["targets"]["paper_rab"] == ["paper_rab_mnist", "paper_rab_cifar"]
     tiny = validate_params(load_yaml(REPO / ".test/params.yaml"))
-    assert len(list(experiments(tiny))) == 17  # demo 6 (6 pairs excluded), bilevel 4, tiny 1, count 6
+    assert len(list(experiments(tiny))) == 19  # demo 6 (6 pairs excluded), bilevel 4, tiny 1, count 8
     assert len(tiny["layout"]["demo"]["excluded"]) == 6
     cells = {e.name: e for e in experiments(cfg, ["demo"])}
     bl = cells["bilevel/cohen"]

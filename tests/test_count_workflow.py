@@ -1,6 +1,6 @@
-"""The count certifiers (DPA, FA, bagging) as columns of a suite's matrix: the tiny `count`
-suite end to end, identical certificates for any number of training jobs, and reruns that
-touch exactly the jobs a setting reaches."""
+"""The count certifiers (DPA, FA, bagging) and the undefended control as columns of a suite's
+matrix: the tiny `count` suite end to end, identical certificates for any number of training
+jobs, and reruns that touch exactly the jobs a setting reaches."""
 
 from __future__ import annotations
 
@@ -45,11 +45,30 @@ def test_count_suite_fills_its_matrix(count_project):
         assert (clean.loc[~clean["correct"], "radius"] == 0).all()
         assert clean["certificate"].min() >= -1
     effects = pd.read_csv(root / "results/count/attack_effects.csv")
-    assert len(effects) == 6 and set(effects["certifier"]) == {"dpa", "fa", "bagging"}
+    assert len(effects) == 8 and set(effects["certifier"]) == {"dpa", "fa", "bagging", "none"}
     assert effects["ca0_att"].notna().all()
     assert (root / "results/count/figures/certified_accuracy.png").stat().st_size > 0
     md = (root / "results/count/summary.md").read_text()
     assert "## DPA" in md and "## FA" in md and "## Bagging" in md and "median_cert_clean" in md
+    assert "## Undefended" in md
+
+
+def test_undefended_column_fills_the_matrix(count_project):
+    """One model per attack on the whole poisoned set: its accuracy and the attack's success on
+    the same suite's poisoned sets, no certificate."""
+    runs = sorted(count_project.glob("results/count/*/none/undefended/*/predict/summary.json"))
+    assert len(runs) == 2  # control and patch
+    for p in runs:
+        s = contract.read_summary(p)
+        assert s["method"] == s["scope"] == "undefended" and s["num_models"] == 1
+        assert s["certified_accuracy_clean"] == {"0": s["clean_accuracy"]}  # radius 0: accuracy, nothing more
+        clean = pd.read_csv(p.parent / "clean.csv")
+        assert (clean["radius"] == 0).all() and not clean["abstain"].any()
+        assert clean["correct"].mean() == pytest.approx(s["clean_accuracy"])
+        poisons = s["deployed_attack"]["num_poisons"]
+        assert (s["certified_vs_deployed_attack"] == 0) == (poisons > 0)  # no certificate against real poisons
+        manifest = json.loads((p.parent.parent / "model.json").read_text())
+        assert manifest["kind"] == "undefended" and manifest["models"] == [0]
 
 
 def test_certificates_identical_for_any_number_of_jobs(count_project, tmp_path):
@@ -61,7 +80,8 @@ def test_certificates_identical_for_any_number_of_jobs(count_project, tmp_path):
         shutil.rmtree(d)
     params = yaml.safe_load((other / "params.yaml").read_text())
     for cert in params["suites"]["count"]["certifiers"].values():
-        cert["count"]["jobs"] = 1
+        if "count" in cert:
+            cert["count"]["jobs"] = 1
     (other / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     snakemake(other, "--cores", "2", "count")
     a = {k: v for k, v in tree_hashes(count_project, "results/count").items() if "/certify" in k}
@@ -87,6 +107,11 @@ def test_a_count_setting_reruns_exactly_its_jobs(count_project, tmp_path):
     # bagging's α: its certificates only, no training
     assert _jobs(snakemake(root, "-n", "count")) == {
         "certify_count": 2, "metrics": 2, "plot_curves": 1, "plot_attacks": 1, "count": 1,
+    }  # fmt: skip
+    (root / "params.yaml").write_text(text.replace("undefended: {epochs: 2,", "undefended: {epochs: 3,"))
+    # the undefended model's epochs: its job only (and what reads its summary), not the poisoned sets
+    assert _jobs(snakemake(root, "-n", "count")) == {
+        "undefended": 2, "metrics": 2, "plot_curves": 1, "plot_attacks": 1, "count": 1,
     }  # fmt: skip
     record = json.loads(next(root.glob("results/count/patch/fa/count/*/part0of2.json")).read_text())
     assert record["subsets"]["d"] == 2 and len(record["subsets"]["shifts"]) == 2
