@@ -164,7 +164,7 @@ SUITES = {"demo": 1, "bilevel": 1}  # the suite target rules
             {"certify_cohen_chunk": 4, "merge_cohen": 2, "metrics": 2, "plot_curves": 1, "plot_attacks": 1,
              "demo": 1},
         ),
-        (("set", "device: cpu", "device: auto", 7), {}),  # where jobs run never changes results
+        (("set", "device: cpu", "device: auto", 8), {}),  # where jobs run never changes results
         (  # Cert-SSB's test-point σ ascent: not the pilot, not the ensemble
             ("set", "steps: 3, test_steps: 3", "steps: 3, test_steps: 4"),
             {"optimize_test_sigma": 1, "certify": 2, "metrics": 1, "plot_sigma": 1, "plot_curves": 1,

@@ -43,7 +43,7 @@ def test_dry_run_torchvision_dataset_plans_download(project):
         "{name: mnist5k, classes: [1, 0], split: {test_fraction: 0.5, seed: 3}}",
         "{name: cifar10, classes: [bird, airplane]}",
     )
-    for block in ("ensemble: {", "cohen: {", "&tiny_cohen {", "&tiny_count {"):  # architectures for 32×32 images
+    for block in ("ensemble: {", "cohen: {", "&tiny_cohen {", "&tiny_count {", "undefended: {"):  # 32×32 images
         params = params.replace(block, f"{block}arch: preact_resnet32, ")
     (project / "params.yaml").write_text(params)
     proc = snakemake(project, "-n", "--cores", "1")
