@@ -139,3 +139,18 @@ def test_an_effect_compares_the_same_points_with_and_without_the_trigger():
     assert row["reference"] == "the same points, clean"
     shuffled = triggered.sample(frac=1, random_state=0)  # paired by index, not by position
     assert summarize(clean, shuffled, [0], "ge", 0)["clean_same_points"]["acr"] == pytest.approx(0.5)
+
+
+def test_the_matrix_of_nine_columns_fits_2400_pixels(tmp_path):
+    """The demo's nine columns (the ensembles' two scopes each) at 150 dpi: at most 2,400 px wide."""
+    import struct
+
+    from certsmooth.plots.attacks import plot_matrix
+
+    certs = [f"c{j}" for j in range(9)]
+    eff = pd.DataFrame([{"attack": f"a{i}", "certifier": c, "excluded": "", "acr_drop_pct": 1.0, "ca0_drop_pp": 0.5,
+                         "abstain_rise_pp": 0.0} for i in range(6) for c in certs])  # fmt: skip
+    out = tmp_path / "m.png"
+    plot_matrix(eff, out, "s", dpi=150, context="paper")
+    width, _ = struct.unpack(">II", out.read_bytes()[16:24])
+    assert width <= 2400

@@ -155,20 +155,21 @@ def plot_matrix(effects: pd.DataFrame, out: str | Path, title: str, dpi: int, co
         acr = "no certificate" if math.isnan(r["acr_drop_pct"]) else f"ACR −{r['acr_drop_pct']:.0f}%"
         lines = [acr, f"CA₀ −{r['ca0_drop_pp']:.1f} pp", f"abstain +{r['abstain_rise_pp']:.1f} pp"]
         if not math.isnan(r.get("baseline_abstain_rise_pp", NAN)):
-            lines.append(f"(no poison: +{r['baseline_abstain_rise_pp']:.1f} pp)")
+            lines.append(f"no poison: +{r['baseline_abstain_rise_pp']:.1f} pp")
         text[i, j] = "\n".join(lines).replace("−-", "+").replace("+-", "−")
-    fig, ax = plt.subplots(figsize=(2.3 + 2.4 * len(certs), 1.2 + 1.05 * len(attacks)))
+    # at most 16 in (2,400 px at 150 dpi) wide for the demo's nine columns, text at 8 pt
+    fig, ax = plt.subplots(figsize=(3.4 + 1.38 * len(certs), 1.2 + 0.9 * len(attacks)))
     lim = max(10.0, float(np.nanmax(np.abs(grid)))) if np.isfinite(grid).any() else 10.0
     sns.heatmap(grid, ax=ax, cmap="RdBu_r", vmin=-lim, vmax=lim, annot=text, fmt="", cbar_kws={"label": "ACR drop (%)"},
                 xticklabels=certs, yticklabels=attacks, linewidths=1, linecolor="white",
-                annot_kws={"fontsize": 7})  # fmt: skip
+                annot_kws={"fontsize": 8})  # fmt: skip
     ax.set_xlabel("certifier")
     ax.set_ylabel("attack")
     ax.set_title(title, fontsize=10)
     for i, j in zip(*np.nonzero(~np.isfinite(grid)), strict=True):  # excluded (or no ACR to compare)
         ax.add_patch(plt.Rectangle((j, i), 1, 1, facecolor="0.93", edgecolor="white", lw=1))
         ax.text(j + 0.5, i + 0.5, text[i, j] if text[i, j] != "n/a" else "not run", ha="center", va="center",
-                fontsize=7, color="0.45")  # fmt: skip
+                fontsize=8, color="0.45")  # fmt: skip
     plt.setp(ax.get_xticklabels(), rotation=20, ha="right")
     plt.setp(ax.get_yticklabels(), rotation=0)
     fig.tight_layout()
