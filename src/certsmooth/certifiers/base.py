@@ -11,7 +11,7 @@ a suite target requests, how tables name it and what its radius counts on a figu
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 
@@ -54,6 +54,10 @@ def _no_check(cell: Cell, data: Data) -> None:
     return None
 
 
+def _nothing(cell: Cell, stage: str) -> dict:
+    return {}
+
+
 @dataclass(frozen=True)
 class Certifier:
     kind: str  # the `kind` of a certifier entry in params.yaml
@@ -66,8 +70,8 @@ class Certifier:
     runs: Callable[[Cell], list[tuple[str, str]]]  # (column, certification folder) of one cell
     targets: Callable[[Cell], list[str]]  # the cell's artifacts besides its runs' files
     check: Callable[[Cell, Data], None] = _no_check  # ConfigError "<block>.<key> ..." before any job
-    extra: Callable[[Cell, str], dict] = field(default=lambda cell, stage: {})  # settings beyond the keys
-    inputs: Callable[[Cell, str], dict] = field(default=lambda cell, stage: {})  # a stage's input files by name
+    extra: Callable[[Cell, str], dict] = _nothing  # settings beyond the keys
+    inputs: Callable[[Cell, str], dict] = _nothing  # a stage's input files by name
 
     def settings(self, cell: Cell, stage: str) -> dict:
         """The settings ``stage`` reads and nothing else; ``method`` is the certifier's kind."""

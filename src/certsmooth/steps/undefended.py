@@ -37,7 +37,8 @@ def run(*, train: str, record: str, clean_test: str, triggered_test: str, model:
         "per_model": stats, "device": timing["device"]})  # fmt: skip
     clean, trig = load_prepared(clean_test), load_triggered_test(triggered_test)
     dev = resolve_device(device)
-    m = int(read_json(record)["train"]["num_poisons"])
+    poisons = read_json(record)["train"]
+    m = int(poisons["num_poisons"])
     frames = {}
     for name, x, y in (("clean", clean.floats(), clean.y), ("triggered", trig.x, trig.y)):
         top = lane_votes(states, [0], cfg.arch, shape, classes, x, 1, dev)[:, 0]
@@ -55,7 +56,7 @@ def run(*, train: str, record: str, clean_test: str, triggered_test: str, model:
         "radius": "none: an undefended model certifies nothing (radius 0 for every point)",
         "per_class_clean": per_class(frames["clean"], [0], "ge"),
         "deployed_attack": {
-            "num_poisons": m, "stacked_train_norm": float(read_json(record)["train"]["stacked_norm"]), "needed": m,
+            "num_poisons": m, "stacked_train_norm": float(poisons["stacked_norm"]), "needed": m,
             "covered": "nothing (no defence); with no poison, every correct point",
             "not_covered": "the poisons and the test-time trigger",
         },
