@@ -16,7 +16,7 @@ def default():
     return load_yaml(REPO / "params.yaml")
 
 
-DEMO_ATTACKS = ("none", "fourpixel", "onepixel_paper", "avail_uniform", "avail_split", "bilevel")
+DEMO_ATTACKS = ("none", "fourpixel", "onepixel_paper", "badnets", "avail_split", "bilevel")
 
 
 def test_default_and_test_params_are_valid(default):

@@ -1,28 +1,18 @@
-"""Attack-effect table and figures (certsmooth.plots.attacks) over a suite's layout."""
+"""The attack × certifier matrix, leaderboard, long table and DVC metrics of a suite
+(certsmooth.plots.attacks) from hand-built certification folders."""
 
 import json
-import math
+import struct
 
+import numpy as np
 import pandas as pd
 import pytest
 
-from certsmooth.plots.attacks import effect_rows, plot_attacks
+from certsmooth.metrics import summarize
+from certsmooth.plots.attacks import BOARD, cell_rows, load_run, plot_attacks, plot_matrix
 
 PATCH = {"name": "badnets", "size": 3}
-
-
-def _summary(cell, scope="cohen", ca=(0.9, 0.5), abstain=(0.05, 0.4), acr=(1.0, 0.5), per_class=None):
-    """A summary that keeps the contract (certsmooth.summary); the fields the matrix reads vary."""
-    return {"experiment": f"s/{cell}", "scope": scope, "sigma": 0.5, "method": cell.split("/")[1],
-            "aggregation": "votes", "alpha": 0.001, "num_models": 1, "radius_cmp": "ge", "radius": "ℓ2",
-            "clean_accuracy": ca[0], "attack_success_rate": 0.0, "certified_vs_deployed_attack": 0.0,
-            "num_clean": 10, "num_triggered": 10,
-            "deployed_attack": {"num_poisons": 1, "stacked_train_norm": 1.0, "covered": "-", "not_covered": "-"},
-            "certified_accuracy_clean": {"0": ca[0], "0.5": 0.1},
-            "certified_accuracy_triggered": {"0": ca[1], "0.5": 0.0},
-            "unavailable_clean": {"0": abstain[0], "0.5": 0.5}, "unavailable_triggered": {"0": abstain[1], "0.5": 0.9},
-            "abstain_rate_clean": abstain[0], "abstain_rate_triggered": abstain[1], "acr_clean": acr[0],
-            "acr_triggered": acr[1], "per_class_clean": per_class or {}}  # fmt: skip
+CERTS = {"rab": {"kind": "rab", "columns": ["rab (train)"]}, "cohen": {"kind": "cohen", "columns": ["cohen"]}}
 
 
 def _layout(attacks, certifiers, baseline, excluded=None):
@@ -30,127 +20,124 @@ def _layout(attacks, certifiers, baseline, excluded=None):
             "baseline": baseline, "excluded": excluded or {}}  # fmt: skip
 
 
-CERTS = {"rab": {"kind": "rab", "columns": ["rab (train)"]}, "cohen": {"kind": "cohen", "columns": ["cohen"]}}
+def _write_run(root, cell, scope, clean, triggered, target=-1, cmp="ge"):
+    """A certification folder that keeps the summary contract, from per-point frames."""
+    d = root / cell / scope
+    d.mkdir(parents=True)
+    s = summarize(clean, triggered[triggered["nontarget"]], [0, 0.5], cmp, target)
+    s.update({"experiment": f"s/{cell}", "method": cell.split("/")[1], "scope": scope, "aggregation": "votes",
+              "alpha": 0.001, "sigma": 0.5, "num_models": 1, "radius_cmp": cmp, "radius": "ℓ2", "max_radius": 1.0,
+              "per_class_clean": {},
+              "deployed_attack": {"num_poisons": 1, "stacked_train_norm": 1.0, "covered": "-", "not_covered": "-"}})
+    (d / "summary.json").write_text(json.dumps(s))
+    clean.to_csv(d / "clean.csv", index=False)
+    triggered.to_csv(d / "triggered.csv", index=False)
+    return str(d)
 
 
-def test_trigger_attacks_against_the_baseline_with_the_same_trigger():
+def _points(n, label, top, radius=0.5, abstain=False, covered=True, target=-1):
+    f = pd.DataFrame({"idx": np.arange(n), "label": label, "top": top, "abstain": abstain,
+                      "radius": np.full(n, radius, dtype=float)})  # fmt: skip
+    f["correct"] = (f["top"] == f["label"]) & ~f["abstain"]
+    return f.assign(nontarget=f["label"] != target, certified_vs_attack=covered)
+
+
+def _suite(tmp_path):
+    """A control (patch), an availability attack with the same trigger, a backdoor; RAB and Cohen."""
+    labels = np.repeat([0, 1], 10)
+    clean = _points(20, labels, labels)
+    runs = [
+        _write_run(tmp_path, "control/rab", "train", clean, _points(20, labels, labels)),
+        _write_run(tmp_path, "control/cohen", "cohen", clean, _points(20, labels, labels, covered=np.nan)),
+        _write_run(tmp_path, "avail/rab", "train", clean, _points(20, labels, labels, abstain=np.arange(20) < 12)),
+        _write_run(tmp_path, "avail/cohen", "cohen", clean, _points(20, labels, labels, covered=np.nan)),
+        _write_run(tmp_path, "backdoor/rab", "train", clean, _points(20, labels, np.zeros(20, int), covered=False,
+                                                                   target=0), target=0),
+    ]
     layout = _layout({
         "control": {"kind": "none", "trigger": PATCH},
         "avail": {"kind": "avail_uniform", "rate": 0.01, "trigger": PATCH},
         "backdoor": {"kind": "backdoor", "rate": 0.02, "target": 0, "trigger": {"name": "onepixel"}},
     }, CERTS, "control", {"backdoor/cohen": "too slow here"})  # fmt: skip
-    summaries = {
-        "control/rab": [_summary("control/rab", "train", ca=(0.9, 0.88), abstain=(0.05, 0.06), acr=(1.0, 0.98))],
-        "control/cohen": [_summary("control/cohen", ca=(0.9, 0.88), abstain=(0.05, 0.06), acr=(1.0, 0.98))],
-        "avail/rab": [_summary("avail/rab", "train")],
-        "avail/cohen": [_summary("avail/cohen")],
-        "backdoor/rab": [_summary("backdoor/rab", "train")],
-    }
-    eff, bars = effect_rows(layout, summaries)
-    assert list(eff["experiment"]) == ["control/rab", "control/cohen", "avail/rab", "avail/cohen", "backdoor/rab",
-                                       "backdoor/cohen"]  # params.yaml order, every cell  # fmt: skip
-    a = eff[(eff["experiment"] == "avail/cohen")].iloc[0]
-    assert a["certifier"] == "cohen" and a["attack"] == "avail (availability (uniform) 1%)"
-    assert a["ca0_drop_pp"] == pytest.approx(40) and a["abstain_rise_pp"] == pytest.approx(35)
-    assert a["acr_drop_pct"] == pytest.approx(50)
-    assert a["baseline_abstain_rise_pp"] == pytest.approx(1) and a["net_abstain_rise_pp"] == pytest.approx(34)
-    c = eff[eff["experiment"] == "control/rab"].iloc[0]  # the baseline's own row: the trigger alone
-    assert c["abstain_rise_pp"] == pytest.approx(1) and c["certifier"] == "rab (train)"
-    b = eff[eff["experiment"] == "backdoor/rab"].iloc[0]  # another trigger than the baseline's: no net effect
-    assert b["baseline"] == "control/rab" and math.isnan(b["net_acr_drop_pct"])
-    x = eff[eff["experiment"] == "backdoor/cohen"].iloc[0]
-    assert x["excluded"] == "too slow here" and math.isnan(x["acr_drop_pct"])
-    assert set(bars["condition"]) >= {"no poison, triggered input", "poisoned model, clean input"}
+    return layout, runs
 
 
-def test_bilevel_compares_the_target_class_with_the_baseline_model():
-    pc = lambda acr, ca, ab: {"3": {"num": 10, "acr": acr, "abstain_rate": ab, "certified_accuracy": {"0": ca}}}  # noqa: E731
-    layout = _layout({"clean": {"kind": "none"}, "bl": {"kind": "bilevel", "target": 3, "epsilon": 0.1,
-                      "bilevel": {"victim": "ga"}}}, {"cohen": CERTS["cohen"]}, "clean")  # fmt: skip
-    summaries = {"bl/cohen": [_summary("bl/cohen", per_class=pc(0.6, 0.8, 0.1))],
-                 "clean/cohen": [_summary("clean/cohen", ca=(0.9, 0.9), abstain=(0.0, 0.0), acr=(1.0, 1.0),
-                                          per_class=pc(1.0, 0.9, 0.05))]}  # fmt: skip
-    eff, bars = effect_rows(layout, summaries)
-    b = eff[eff["experiment"] == "bl/cohen"].iloc[0]
-    assert b["acr_drop_pct"] == pytest.approx(40) and b["ca0_drop_pp"] == pytest.approx(10)
-    assert b["abstain_rise_pp"] == pytest.approx(5) and b["reference"] == "baseline model, target class"
-    clean = eff[eff["experiment"] == "clean/cohen"].iloc[0]  # no trigger: clean against clean
-    assert clean["acr_drop_pct"] == 0 and clean["attack"] == "clean"
-    assert set(bars["condition"]) >= {"clean model", "poisoned model"}
+def test_cells_follow_params_order_and_measure_each_family_on_its_points(tmp_path):
+    layout, run_dirs = _suite(tmp_path)
+    runs = {}
+    for d in run_dirs:
+        s, r = load_run(d)
+        runs.setdefault(s["experiment"].split("/", 1)[1], []).append((s, r))
+    rows = cell_rows(layout, runs)
+    assert [(r["attack_name"], r["certifier"]) for r in rows] == [
+        ("control", "rab (train)"), ("control", "cohen"), ("avail", "rab (train)"), ("avail", "cohen"),
+        ("backdoor", "rab (train)"), ("backdoor", "cohen")]  # fmt: skip
+    avail = rows[2]["cell"]
+    assert avail.family == "availability" and avail.unavailable.k == 12 and avail.unavailable_control.k == 0
+    assert avail.unavailable_rise.value == pytest.approx(0.6) and avail.unavailable_rise.clear
+    back = rows[4]["cell"]
+    assert back.attack_success.k == 10 and back.attack_success.n == 10  # the non-target points only
+    assert back.certified_vs_attack.k == 0 and back.lost.k == 10
+    assert rows[5]["cell"] is None and rows[5]["excluded"] == "too slow here"
+    assert rows[0]["cell"].family == "control" and rows[0]["cell"].lost.k == 0
 
 
-def test_plot_attacks_writes_files_with_an_excluded_cell(tmp_path):
-    p = tmp_path / "summary.json"
-    p.write_text(json.dumps(_summary("avail/cohen")))
-    layout = _layout({"avail": {"kind": "avail_split", "rate": 0.01, "trigger": PATCH}}, CERTS, None,
-                     {"avail/rab": "not needed"})  # fmt: skip
-    outs = [tmp_path / f for f in ("m.png", "b.png", "e.csv", "e.md")]
-    eff = plot_attacks("s", layout, [str(p)], *map(str, outs), dpi=50, context="paper")
-    assert len(eff) == 2 and all(o.stat().st_size > 0 for o in outs)
-    assert "not needed" in (tmp_path / "e.md").read_text()
-    empty = [tmp_path / f"x{f}" for f in ("m.png", "b.png", "e.csv", "e.md")]
-    assert len(plot_attacks("s", _layout({}, {}, None), [], *map(str, empty), dpi=50, context="paper")) == 0
+def test_the_outputs_leaderboard_long_table_and_metrics(tmp_path):
+    layout, run_dirs = _suite(tmp_path)
+    out = tmp_path / "out"
+    out.mkdir()
+    names = ("m.png", "e.png", "board.csv", "board.md", "cells.csv")
+    rows = plot_attacks("s", layout, run_dirs, *[str(out / n) for n in names], str(out / "metrics"), dpi=50,
+                        context="paper")  # fmt: skip
+    assert len(rows) == 6 and all((out / n).stat().st_size > 0 for n in names)
+    board = pd.read_csv(out / "board.csv", dtype=str, keep_default_na=False)
+    assert len(board.columns) <= 10 and list(board.columns[2:]) == [h for _, h in BOARD]
+    assert all("(" in h for _, h in BOARD[:-1])  # units in the header
+    text = (out / "board.md").read_text()
+    assert "nan" not in text.lower() and "—" in text and "excluded: too slow here" in text
+    avail = board[(board["attack"].str.startswith("avail")) & (board["certifier"] == "rab (train)")].iloc[0]
+    assert avail["unavailable rise (pp)"].startswith("+60 [") and avail["attack success (%)"] == "—"
+    cells = pd.read_csv(out / "cells.csv")
+    assert cells["unit"].notna().all() and {"lost", "unavailable_rise", "acr_clean"} <= set(cells["metric"])
+    m = json.loads((out / "metrics" / "avail" / "rab-train.json").read_text())
+    assert m["unavailable_rise"] == pytest.approx(0.6) and "attack_success" not in m
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert plot_attacks("s", _layout({}, {}, None), [], *[str(empty / n) for n in names], str(empty / "metrics"),
+                        dpi=50, context="paper") == []  # fmt: skip
 
 
-def test_summary_markdown_has_one_table_per_certifier_family_with_its_columns():
-    from certsmooth.plots.curves import family_tables
-
-    table = pd.DataFrame(
-        [
-            {
-                "experiment": "s/a/cohen",
-                "method": "cohen/ga",
-                "scope": "cohen",
-                "attack_success": math.nan,
-                "ACR_clean": 0.8,
-            },
-            {"experiment": "s/a/rab", "method": "rab", "scope": "train", "attack_success": 0.1, "ACR_clean": 0.5},
-            {"experiment": "s/a/ssb", "method": "certssb", "scope": "joint", "attack_success": 0.2, "ACR_clean": 0.4},
-        ]
-    )
-    md = family_tables(table)
-    sections = md.split("## ")[1:]
-    assert [s.split("\n")[0] for s in sections] == ["RAB", "Cert-SSB", "Cohen"]  # the registry's order
-    assert "attack_success" in sections[0] and "attack_success" not in sections[2]
-    assert "s/a/cohen" in sections[2] and "s/a/cohen" not in sections[0]
-
-
-def test_an_effect_compares_the_same_points_with_and_without_the_trigger():
+def test_an_effect_compares_the_same_points_with_and_without_the_trigger(tmp_path):
     """A backdoor whose trigger changes nothing: the old pairing (every clean point, both classes,
     against the triggered non-target points) showed an ACR effect of −67 %; the clean copies of
-    the same non-target points show none."""
-    import numpy as np
-
-    from certsmooth.metrics import summarize
-
+    the same non-target points show none, and nothing is lost."""
     labels = np.repeat([0, 1], 100)  # target 0: its points are not scored when triggered
     radius = np.where(labels == 0, 0.1, 0.5)  # the target class certifies smaller radii
     clean = pd.DataFrame({"idx": np.arange(200), "label": labels, "top": labels, "abstain": False, "correct": True,
                           "radius": radius})  # fmt: skip
-    triggered = clean[clean["label"] == 1].assign(nontarget=True, certified_vs_attack=True)  # the trigger: no change
-    s = summarize(clean, triggered, [0, 0.25], "ge", target=0)
+    triggered = clean.assign(nontarget=labels == 1, certified_vs_attack=True)  # the trigger: no change
+    s = summarize(clean, triggered[triggered["nontarget"]], [0, 0.25], "ge", target=0)
     assert s["acr_clean"] == pytest.approx(0.3) and s["acr_triggered"] == pytest.approx(0.5)  # the old pairing
     assert s["clean_same_points"]["num"] == 100 and s["clean_same_points"]["acr"] == pytest.approx(0.5)
-    full = {**_summary("backdoor/cohen"), **{k: v for k, v in s.items() if k != "per_class_clean"}}
+    shuffled = triggered[triggered["nontarget"]].sample(frac=1, random_state=0)  # paired by index, not position
+    assert summarize(clean, shuffled, [0], "ge", 0)["clean_same_points"]["acr"] == pytest.approx(0.5)
+    d = _write_run(tmp_path, "backdoor/cohen", "cohen", clean, triggered.sample(frac=1, random_state=1), target=0)
     layout = _layout({"backdoor": {"kind": "backdoor", "rate": 0.02, "target": 0, "trigger": {"name": "onepixel"}}},
                      {"cohen": CERTS["cohen"]}, None)  # fmt: skip
-    row = effect_rows(layout, {"backdoor/cohen": [full]})[0].iloc[0]
-    assert row["acr_drop_pct"] == pytest.approx(0) and row["ca0_drop_pp"] == pytest.approx(0)
-    assert row["reference"] == "the same points, clean"
-    shuffled = triggered.sample(frac=1, random_state=0)  # paired by index, not by position
-    assert summarize(clean, shuffled, [0], "ge", 0)["clean_same_points"]["acr"] == pytest.approx(0.5)
+    s, run = load_run(d)
+    cell = cell_rows(layout, {"backdoor/cohen": [(s, run)]})[0]["cell"]
+    assert cell.lost.k == 0 and cell.attack_success.k == 0 and cell.points == 100
 
 
 def test_the_matrix_of_nine_columns_fits_2400_pixels(tmp_path):
     """The demo's nine columns (the ensembles' two scopes each) at 150 dpi: at most 2,400 px wide."""
-    import struct
+    from certsmooth import effects as fx
 
-    from certsmooth.plots.attacks import plot_matrix
-
-    certs = [f"c{j}" for j in range(9)]
-    eff = pd.DataFrame([{"attack": f"a{i}", "certifier": c, "excluded": "", "acr_drop_pct": 1.0, "ca0_drop_pp": 0.5,
-                         "abstain_rise_pp": 0.0} for i in range(6) for c in certs])  # fmt: skip
+    c = fx.Cell("backdoor", 100, fx.Share(99, 100), lost=fx.Share(3, 100), attack_success=fx.Share(100, 100),
+                certified_vs_attack=fx.Share(98, 100))  # fmt: skip
+    rows = [{"attack": f"a{i}", "certifier": f"certifier {j}", "cell": c, "excluded": "", "at_cap": 0.5}
+            for i in range(6) for j in range(9)]  # fmt: skip
     out = tmp_path / "m.png"
-    plot_matrix(eff, out, "s", dpi=150, context="paper")
+    plot_matrix(rows, out, "s", dpi=150, context="paper")
     width, _ = struct.unpack(">II", out.read_bytes()[16:24])
     assert width <= 2400

@@ -97,8 +97,8 @@ def test_tiny_end_to_end(built_project):
         assert m["clean_accuracy"] > 0.9  # 16 MNIST CNNs, two epochs, digits 1 vs 0
         assert 0.5 < m["certified_accuracy_clean"]["0"] <= m["clean_accuracy"]
         assert m["deployed_attack"]["stacked_train_norm"] == rec["train"]["stacked_norm"]
-    summary = (project / "results/demo/summary.md").read_text()
-    assert "demo/onepixel/rab" in summary and (project / "results/demo/figures/certified_accuracy.png").exists()
+    board = (project / "results/demo/leaderboard.md").read_text()
+    assert "| rab (train) |" in board and (project / "results/demo/figures/certified_accuracy.png").exists()
     again = snakemake(project, "--cores", "2")
     assert "Nothing to be done" in again.stdout + again.stderr
 
@@ -161,7 +161,7 @@ def test_certssb_end_to_end(built_project):
     np.testing.assert_allclose(rab["radius"], 0.25 * rab["r_tilde"], rtol=1e-6)
     np.testing.assert_allclose(rab["deployed_whitened"], rab["deployed_norm"] / 0.25, rtol=1e-6)
     assert (project / "results/demo/onepixel/ssb/figures/sigma.png").read_bytes()[:4] == b"\x89PNG"
-    assert "demo/onepixel/ssb | certssb" in (project / "results/demo/summary.md").read_text()
+    assert "| ssb (joint) |" in (project / "results/demo/leaderboard.md").read_text()
 
 
 def test_certssb_sigma_mismatch_fails_with_one_line(built_project, tmp_path):
@@ -335,8 +335,7 @@ def test_cli_poison_with_corrupt_input_writes_nothing(tmp_path):
 def test_report_contains_figures_and_table(built_project):
     snakemake(built_project, "--report", "report.html")
     html = (built_project / "report.html").read_text(errors="ignore")
-    figures = ("certified_accuracy.png", "summary.md", "samples.png", "sigma.png", "attack_matrix.png",
-               "attack_effects.png")  # fmt: skip
+    figures = ("certified_accuracy.png", "samples.png", "sigma.png", "attack_matrix.png", "attack_effects.png")
     assert all(f in html for f in figures), [f for f in figures if f not in html]
     # the suite-level captions quote every certification run's settings (σ, M, α in the names)
     assert html.count("Runs shown") == 4
@@ -378,13 +377,14 @@ def test_bilevel_end_to_end(built_project):
             assert m["train_method"] == cert and set(m["per_class_clean"]) == {"1"}  # cohen.classes: [1]
             assert m["num_clean"] == m["per_class_clean"]["1"]["num"] > 0
             cls[attack, cert] = m["per_class_clean"]["1"]
-    eff = pd.read_csv(project / "results/bilevel/attack_effects.csv").set_index("experiment")
-    assert list(eff.index) == ["clean/ga", "clean/macer", "poisoned/ga", "poisoned/macer"]
+    cells = pd.read_csv(project / "results/bilevel/cells.csv")
+    assert list(dict.fromkeys(cells["attack"] + "/" + cells["certifier"])) == ["clean/ga", "clean/macer", "poisoned/ga",
+                                                                              "poisoned/macer"]  # fmt: skip
+    drop = cells[cells["metric"] == "target_acr_drop"].set_index("certifier")["value"]
     for cert in ("ga", "macer"):
-        row, base, pois = eff.loc[f"poisoned/{cert}"], cls["clean", cert], cls["poisoned", cert]
-        assert row["baseline"] == f"clean/{cert}" and row["acr_ref"] == pytest.approx(base["acr"])
-        assert row["acr_drop_pct"] == pytest.approx(100 * (base["acr"] - pois["acr"]) / base["acr"])
-        assert eff.loc[f"clean/{cert}", "acr_drop_pct"] == 0  # the baseline row: clean against clean
+        base, pois = cls["clean", cert], cls["poisoned", cert]
+        assert drop[cert] == pytest.approx((base["acr"] - pois["acr"]) / base["acr"], rel=1e-5)
+    assert "bilevel" in (project / "results/bilevel/leaderboard.md").read_text()
     assert (project / "results/bilevel/figures/attack_matrix.png").read_bytes()[:4] == b"\x89PNG"
 
 

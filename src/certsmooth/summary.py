@@ -117,6 +117,9 @@ SCHEMA: dict[str, Any] = {
         },
         "noise_scales": {"type": "object", "required": ["train", "test_clean"]},
         "test_input": {"type": "object", "required": ["certified_accuracy_clean", "certified_accuracy_triggered"]},
+        # the largest radius any point can be certified (an ensemble's R_max, Cohen's n-cap, a unanimous vote's count)
+        "max_radius": {"type": "number", "minimum": 0},
+        "per_poison": {"type": "integer", "minimum": 1, "description": "count certificates: what one poison costs"},
         # the clean copies of the triggered points scored (the same points): what an effect compares
         "clean_same_points": {
             "type": "object",
@@ -126,7 +129,7 @@ SCHEMA: dict[str, Any] = {
         },
     },
 }
-OPTIONAL = ("predict", "noise_scales", "test_input", "clean_same_points")
+OPTIONAL = ("predict", "noise_scales", "test_input", "clean_same_points", "max_radius", "per_poison")
 
 _VALIDATOR = jsonschema.Draft202012Validator(SCHEMA)
 

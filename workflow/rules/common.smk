@@ -240,17 +240,16 @@ def attack_cell(wildcards):
 
 
 # A suite's tables and figures (rules plot_curves and plot_attacks), which its target requests;
-# metrics/ holds DVC's metrics and plots (git-tracked)
+# metrics/ holds DVC's metrics (one JSON per cell), plots/ DVC's plot data (git-tracked)
 SUITE_FILES = {
     "curves": "results/{suite}/figures/certified_accuracy.png",
-    "summary_csv": "results/{suite}/summary.csv",
-    "summary_md": "results/{suite}/summary.md",
-    "metrics": "metrics/{suite}/metrics.json",
-    "curves_csv": "metrics/{suite}/curves.csv",
+    "curves_csv": "plots/{suite}/curves.csv",
     "matrix": "results/{suite}/figures/attack_matrix.png",
     "effects": "results/{suite}/figures/attack_effects.png",
-    "effects_csv": "results/{suite}/attack_effects.csv",
-    "effects_md": "results/{suite}/attack_effects.md",
+    "leaderboard_csv": "results/{suite}/leaderboard.csv",
+    "leaderboard_md": "results/{suite}/leaderboard.md",
+    "cells": "results/{suite}/cells.csv",
+    "metrics": "metrics/{suite}",
 }
 
 

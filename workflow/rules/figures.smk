@@ -63,19 +63,10 @@ rule plot_curves:
         png=report(
             SUITE_FILES["curves"],
             caption="../report/certified_accuracy.rst",
-            category="Certification",
+            category="2. Certified accuracy",
             subcategory="{suite}",
             labels={"suite": "{suite}", "figure": "certified accuracy"},
         ),
-        csv=SUITE_FILES["summary_csv"],
-        md=report(
-            SUITE_FILES["summary_md"],
-            caption="../report/summary.rst",
-            category="Certification",
-            subcategory="{suite}",
-            labels={"suite": "{suite}", "figure": "summary table"},
-        ),
-        metrics=SUITE_FILES["metrics"],
         curves=SUITE_FILES["curves_csv"],
     log:
         log_path("plot_curves", "{suite}"),
@@ -88,42 +79,50 @@ rule plot_curves:
         context=config["figures"]["context"],
     shell:
         "python -m certsmooth plot-curves --suite {wildcards.suite} --runs {params.runs}"
-        " --out-png {output.png} --out-csv {output.csv} --out-md {output.md}"
-        " --out-metrics {output.metrics} --out-curves {output.curves}"
+        " --out-png {output.png} --out-curves {output.curves}"
         " --dpi {params.dpi} --context {params.context} --log {log}"
 
 
 rule plot_attacks:
     input:
-        summaries=lambda wc: [f"{d}/summary.json" for d in certify_runs(wc.suite)],
+        runs=lambda wc: [
+            f"{d}/{f}"
+            for d in certify_runs(wc.suite)
+            for f in ("clean.csv", "triggered.csv", "summary.json")
+        ],
         lib=lib("plot-attacks"),
     output:
         matrix=report(
             SUITE_FILES["matrix"],
             caption="../report/attack_matrix.rst",
-            category="Attacks",
+            category="1. Attack x certifier matrix",
             subcategory="{suite}",
             labels={"suite": "{suite}", "figure": "attack x certifier matrix"},
         ),
-        bars=report(
+        effects=report(
             SUITE_FILES["effects"],
             caption="../report/attack_effects.rst",
-            category="Attacks",
+            category="1. Attack x certifier matrix",
             subcategory="{suite}",
             labels={"suite": "{suite}", "figure": "attack effects"},
         ),
-        csv=SUITE_FILES["effects_csv"],
-        md=SUITE_FILES["effects_md"],
+        board_csv=SUITE_FILES["leaderboard_csv"],
+        board_md=SUITE_FILES["leaderboard_md"],
+        cells=SUITE_FILES["cells"],
+        metrics=directory(SUITE_FILES["metrics"]),
     log:
         log_path("plot_attacks", "{suite}"),
     conda:
         ENV
     params:
+        runs=lambda wc: certify_runs(wc.suite),
         layout=lambda wc: json.dumps(matrix_layout(wc.suite), sort_keys=True),
         settings=run_settings,
         dpi=config["figures"]["dpi"],
         context=config["figures"]["context"],
     shell:
         "python -m certsmooth plot-attacks --suite {wildcards.suite} --layout {params.layout:q}"
-        " --summaries {input.summaries} --out-matrix {output.matrix} --out-bars {output.bars}"
-        " --out-csv {output.csv} --out-md {output.md} --dpi {params.dpi} --context {params.context} --log {log}"
+        " --runs {params.runs} --out-matrix {output.matrix} --out-effects {output.effects}"
+        " --out-leaderboard-csv {output.board_csv} --out-leaderboard-md {output.board_md}"
+        " --out-cells {output.cells} --out-metrics {output.metrics}"
+        " --dpi {params.dpi} --context {params.context} --log {log}"

@@ -5,9 +5,8 @@ A record owns what the rest of the house asks about its kind: the ``params.yaml`
 (each described in the schema's ``attack`` block) and those it requires, the defaults of the
 keys it alone takes, the workflow step that builds its poisoned training set and triggered test
 set (``poison`` or ``bilevel_poison``), the folder name of that set, its checks before any job
-runs, how its effect is measured (the triggered vs the clean copies of the same test points on
-the poisoned model, or the target class against the clean baseline model) and how tables and
-figures name it."""
+runs, its family (which decides how its effect is measured: :mod:`certsmooth.effects`) and how
+tables and figures name it."""
 
 from __future__ import annotations
 
@@ -27,7 +26,7 @@ class AttackKind:
     keys: frozenset[str]  # allowed keys besides `kind`
     required: tuple[str, ...]
     step: str  # the rule that builds it: "poison" or "bilevel_poison"
-    effect: str  # "inputs": triggered vs clean copies of the same points; "target_class": vs the baseline model
+    family: str  # what its effect is measured by (certsmooth.effects): backdoor, availability, bilevel, control
     label: Callable[[dict], str]
     how: Callable[[dict], str]  # the attack's part of the poisoned set's folder name (after the trigger's)
     check: Callable[[dict, object, object], None] = _no_check  # (attack, certifiers.base.Data, trigger)
@@ -91,26 +90,26 @@ ATTACKS: dict[str, AttackKind] = {
     k.kind: k
     for k in (
         AttackKind("backdoor", frozenset({"rate", "target", "trigger"}), ("trigger", "rate", "target"), "poison",
-                   "inputs", lambda a: f"backdoor: {_trigger_name(a)} {100 * a['rate']:g}%",
+                   "backdoor", lambda a: f"backdoor: {_trigger_name(a)} {100 * a['rate']:g}%",
                    lambda a: f"r{a['rate']:g}-t{a['target']}", _check_target),
-        AttackKind("avail_uniform", frozenset({"rate", "trigger"}), ("trigger", "rate"), "poison", "inputs",
+        AttackKind("avail_uniform", frozenset({"rate", "trigger"}), ("trigger", "rate"), "poison", "availability",
                    lambda a: f"availability (uniform) {100 * a['rate']:g}%", lambda a: f"r{a['rate']:g}-uniform"),
         AttackKind("avail_split", frozenset({"rate", "split_classes", "trigger"}), ("trigger", "rate"), "poison",
-                   "inputs", lambda a: f"availability (split) {100 * a['rate']:g}%",
+                   "availability", lambda a: f"availability (split) {100 * a['rate']:g}%",
                    lambda a: "r{:g}-split{}_{}".format(a["rate"], *ATTACKS["avail_split"].setting(a, "split_classes")),
                    _check_split, {"split_classes": [0, 1]}),
         AttackKind("avail_boundary", frozenset({"rate", "offset", "boundary_classes", "shared_sources", "trigger"}),
-                   ("trigger", "rate", "offset"), "poison", "inputs",
+                   ("trigger", "rate", "offset"), "poison", "availability",
                    lambda a: f"availability (boundary) {100 * a['rate']:g}%", _boundary_how, _check_boundary,
                    triggers=("corners",)),
-        AttackKind("none", frozenset({"trigger"}), (), "poison", "inputs",
+        AttackKind("none", frozenset({"trigger"}), (), "poison", "control",
                    lambda a: f"control: {_trigger_name(a)} trigger only" if "trigger" in a else "clean",
                    lambda a: "none"),
         AttackKind("bilevel", frozenset({"target", "epsilon", "bilevel"}), ("target", "epsilon"), "bilevel_poison",
-                   "target_class", lambda a: f"bilevel vs {a['bilevel']['victim']} (ε={a['epsilon']:g})",
+                   "bilevel", lambda a: f"bilevel vs {a['bilevel']['victim']} (ε={a['epsilon']:g})",
                    lambda a: "", _check_bilevel),
         AttackKind("avail_bilevel", frozenset({"rate", "trigger", "epsilon", "bilevel"}),
-                   ("trigger", "rate", "epsilon", "bilevel"), "bilevel_poison", "inputs",
+                   ("trigger", "rate", "epsilon", "bilevel"), "bilevel_poison", "availability",
                    lambda a: f"availability (bilevel, {a['bilevel']['objective']}) {100 * a['rate']:g}%",
                    lambda a: "", _check_bilevel),
     )

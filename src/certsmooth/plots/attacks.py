@@ -1,27 +1,23 @@
-"""Attack effects: for every (attack, certifier) cell of a suite, how much the attack
-lowers certified robustness, as one table, one attack × certifier matrix and grouped bars.
+"""A suite's attack × certifier matrix, its leaderboard, its long table and its effect figure.
 
-Rows are the suite's attacks, columns its certifiers' runs (the ensembles' two scopes are
-two columns), in params.yaml order. What "with" and "without" the attack mean depends on
-the attack (:mod:`certsmooth.attacks.kinds`):
+Rows are the suite's attacks, columns its certifiers' runs (the ensembles' two scopes are two
+columns), in params.yaml order. Every number comes from :mod:`certsmooth.effects`: the metric
+each attack family is about (backdoor: attack success and the share certified against the
+deployed poisoning; availability: the rise of the unavailable rate over the trigger-only
+control; bilevel: the target class's ACR and certified-accuracy drop), on the same test points
+with and without the attack, with 95 % Clopper–Pearson intervals. The matrix has one colour
+quantity, *robustness lost*; an excluded pair says why.
 
-* trigger attacks (backdoor, availability; ``none`` with a trigger is the trigger-only
-  control; ``none`` without one, the clean baseline, compares clean with clean: 0): the
-  poisoned model on the **triggered** and the **clean** copies of the same test points, with
-  their true labels (backdoors: the non-target points, clean and triggered). With the suite's baseline (the same
-  certifier on clean training data) and the same trigger, the baseline's effect is
-  reported next to it and ``net`` = effect on the poisoned model − effect on the baseline;
-* bilevel (Mehra et al.): the **target class**'s clean test points on the poisoned model vs
-  on the baseline model.
-
-Effects, each "reference − attacked": drop in certified accuracy at r = 0 (pp), rise in
-the abstain rate (pp), and the relative ACR drop (%). The matrix is coloured by the
-relative ACR drop and annotated with all three; an excluded pair says why.
+Outputs: ``attack_matrix.png``, ``attack_effects.png`` (the effects with their intervals, one
+panel per metric), ``leaderboard.{csv,md}`` (one row per attack × column, ≤ 10 columns, "—"
+where a metric does not apply), ``cells.csv`` (long format: one row per cell and metric, with
+its unit; also each run's certification metrics) and the DVC metrics, one small JSON per cell.
 """
 
 from __future__ import annotations
 
 import math
+import re
 import textwrap
 from pathlib import Path
 
@@ -33,12 +29,28 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-from certsmooth.artifacts import atomic_path  # noqa: E402
+from certsmooth import effects as fx  # noqa: E402
+from certsmooth.artifacts import atomic_path, write_json  # noqa: E402
 from certsmooth.attacks.kinds import ATTACKS, attack_label  # noqa: E402
-from certsmooth.plots.curves import to_markdown  # noqa: E402
+from certsmooth.certifiers import CERTIFIERS  # noqa: E402
+from certsmooth.plots.curves import at_ceiling  # noqa: E402
 from certsmooth.summary import read_summary  # noqa: E402
 
 NAN = float("nan")
+CAP_BINDS = 0.2  # a ceiling binds where this share of the certified points sits at it
+DASH = "—"
+COLOUR = ("robustness lost: share of the attacked points with a guarantee without the attack "
+          "and none with it (bilevel: share of the target class's ACR)")  # fmt: skip
+# the leaderboard's columns after attack and certifier: (Cell attribute, header)
+BOARD = (
+    ("clean_accuracy", "clean accuracy (%)"),
+    ("attack_success", "attack success (%)"),
+    ("certified_vs_attack", "certified vs attack (%)"),
+    ("unavailable_rise", "unavailable rise (pp)"),
+    ("target_acr_drop", "target ACR drop (%)"),
+    ("lost", "robustness lost (%)"),
+    ("points", "attacked points"),
+)
 
 
 def column_of(summary: dict, certifier: str) -> str:
@@ -55,121 +67,176 @@ def row_of(name: str, attack: dict) -> str:
     return name if label == "clean" and name == "none" else f"{name} ({label})"
 
 
-def _point(s: dict, which: str) -> dict:
-    """CA@0, abstain rate and ACR of the clean or triggered inputs of one summary."""
-    ca = s[f"certified_accuracy_{which}"]
-    return {"ca0": ca[min(ca, key=float)], "abstain": s[f"abstain_rate_{which}"], "acr": s[f"acr_{which}"]}
+def load_run(run_dir: str | Path) -> tuple[dict, fx.Run]:
+    """A certification folder's summary and per-point results (the triggered non-target points)."""
+    d = Path(run_dir)
+    s = read_summary(d / "summary.json")
+    trig = pd.read_csv(d / "triggered.csv")
+    run = fx.Run(pd.read_csv(d / "clean.csv"), trig[trig["nontarget"]].reset_index(drop=True), s["radius_cmp"],
+                 CERTIFIERS[s["method"]].axis)  # fmt: skip
+    return s, run
 
 
-def _same_points(s: dict) -> dict:
-    """CA@0, abstain rate and ACR of the clean copies of the triggered points the summary scored
-    (the reference of an input effect: the same points; summaries without them: every clean point)."""
-    c = s.get("clean_same_points")
-    if c is None:
-        return _point(s, "clean")
-    ca = c["certified_accuracy"]
-    return {"ca0": ca[min(ca, key=float)], "abstain": c["abstain_rate"], "acr": c["acr"]}
-
-
-def _class_point(s: dict, label: int) -> dict:
-    c = s.get("per_class_clean", {}).get(str(label))
-    if c is None:
-        return {"ca0": NAN, "abstain": NAN, "acr": NAN}
-    ca = c["certified_accuracy"]
-    return {"ca0": ca[min(ca, key=float)], "abstain": c["abstain_rate"], "acr": c["acr"]}
-
-
-def _effect(ref: dict, att: dict) -> dict:
-    return {
-        "ca0_drop_pp": 100 * (ref["ca0"] - att["ca0"]),
-        "abstain_rise_pp": 100 * (att["abstain"] - ref["abstain"]),
-        "acr_drop_pct": 100 * (ref["acr"] - att["acr"]) / ref["acr"] if ref["acr"] > 0 else NAN,
-    }
-
-
-def effect_rows(layout: dict, summaries: dict[str, list[dict]]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """``layout``: the suite's rows and columns (lists of [name, settings] pairs, in
-    params.yaml order), baseline and excluded pairs (the workflow's ``matrix_layout``);
-    ``summaries``: cell ``<attack>/<certifier>`` → its certification summaries. Returns
-    (effects: one row per (attack, column); bars: long format)."""
-    rows, bars = [], []
+def cell_rows(layout: dict, runs: dict[str, list[tuple[dict, fx.Run]]]) -> list[dict]:
+    """``layout``: the suite's rows and columns (lists of [name, settings] pairs, in params.yaml
+    order), baseline and excluded pairs (the workflow's ``matrix_layout``); ``runs``: cell
+    ``<attack>/<certifier>`` → its runs (summary, per-point results). One dict per (attack,
+    column): names, and the :class:`certsmooth.effects.Cell` or why there is none."""
+    out = []
     base = layout.get("baseline")
     attacks = dict(layout["attacks"])
     for a, attack in layout["attacks"]:
+        family = ATTACKS[attack["kind"]].family
         for c, info in layout["certifiers"]:
-            cell = f"{a}/{c}"
-            label = row_of(a, attack)
-            if cell in layout["excluded"]:
-                for col in info["columns"]:
-                    rows.append({"experiment": cell, "attack": label, "certifier": col, "baseline": "",
-                                 "excluded": layout["excluded"][cell]})  # fmt: skip
+            name = f"{a}/{c}"
+            head = {"attack": row_of(a, attack), "attack_name": a, "certifier_name": c, "family": family}
+            if name in layout["excluded"]:
+                out += [{**head, "certifier": col, "excluded": layout["excluded"][name], "cell": None}
+                        for col in info["columns"]]  # fmt: skip
                 continue
-            base_by = {column_of(s, c): s for s in summaries.get(f"{base}/{c}", [])} if base and a != base else {}
-            for s in summaries.get(cell, []):
+            base_by = {column_of(s, c): r for s, r in runs.get(f"{base}/{c}", [])} if base and a != base else {}
+            for s, run in runs.get(name, []):
                 col = column_of(s, c)
                 b = base_by.get(col)
-                row = {"experiment": cell, "attack": label, "certifier": col, "baseline": f"{base}/{c}" if b else "",
-                       "excluded": ""}  # fmt: skip
-                if ATTACKS[attack["kind"]].effect == "target_class":
-                    t = int(attack["target"])
-                    if b is None:
-                        row["excluded"] = "no baseline model to compare the target class with"
-                        rows.append(row)
-                        continue
-                    ref, att = _class_point(b, t), _class_point(s, t)
-                    row.update(_effect(ref, att), reference="baseline model, target class", attacked="poisoned model")
-                    conds = [("clean model", ref), ("poisoned model", att)]
+                if family == "availability" and b is not None and attacks[base].get("trigger") != attack.get("trigger"):
+                    b = None  # the control is the same trigger without the poisons
+                row = {**head, "certifier": col, "summary": s, "excluded": "", "cell": None,
+                       "at_cap": at_ceiling(s, run.clean)}  # fmt: skip
+                if family == "bilevel" and b is None:
+                    row["excluded"] = "no baseline model to compare the target class with"
                 else:
-                    ref, att = _same_points(s), _point(s, "triggered")
-                    row.update(_effect(ref, att), reference="the same points, clean", attacked="triggered")
-                    conds = [("poisoned model, clean input", ref), ("poisoned model, triggered input", att)]
-                    same_trigger = b is not None and attacks[base].get("trigger") == attack.get("trigger")
-                    if same_trigger:
-                        bref, batt = _same_points(b), _point(b, "triggered")
-                        be = _effect(bref, batt)
-                        row.update({f"baseline_{k}": v for k, v in be.items()})
-                        row.update({f"net_{k}": row[k] - be[k] for k in be})
-                        conds += [("no poison, clean input", bref), ("no poison, triggered input", batt)]
-                row.update({f"{k}_ref": v for k, v in ref.items()}, **{f"{k}_att": v for k, v in att.items()})
-                rows.append(row)
-                for cond, point in conds:
-                    for metric, name in (("ca0", "certified accuracy (r = 0)"), ("abstain", "abstain rate"),
-                                         ("acr", "ACR")):  # fmt: skip
-                        bars.append({"attack": label, "certifier": col, "condition": cond, "metric": name,
-                                     "value": point[metric]})  # fmt: skip
-    return pd.DataFrame(rows), pd.DataFrame(bars)
+                    row["cell"] = fx.cell(family, run, b, attack.get("target"))
+                out.append(row)
+    return out
 
 
-def plot_matrix(effects: pd.DataFrame, out: str | Path, title: str, dpi: int, context: str) -> None:
-    sns.set_theme(context=context, style="white")
-    attacks = list(dict.fromkeys(effects["attack"])) if len(effects) else ["(no attacks)"]
-    certs = list(dict.fromkeys(effects["certifier"])) if len(effects) else ["(no certifiers)"]
-    grid = np.full((len(attacks), len(certs)), np.nan)
-    text = np.full(grid.shape, "n/a", dtype=object)
-    for _, r in effects.iterrows():
-        i, j = attacks.index(r["attack"]), certs.index(r["certifier"])
-        if r.get("excluded"):
-            text[i, j] = "excluded:\n" + "\n".join(textwrap.wrap(str(r["excluded"]), 22))
+def _pct(v, signed: bool = False) -> str:
+    r = round(100 * v) + 0  # + 0: no "−0"
+    return (f"{r:+d}" if signed else f"{r:d}").replace("-", "−")
+
+
+def fmt(v, signed: bool = False, short: bool = False) -> str:
+    """A value in %, with its interval: ``90 [86, 93]`` (``short``: ``90 [86,93]``); "—" for none."""
+    if v is None:
+        return DASH
+    if isinstance(v, float):
+        return DASH if math.isnan(v) else _pct(v, signed)
+    if v.n == 0:
+        return DASH
+    sep = "," if short else ", "
+    text = f"{_pct(v.value, signed)} [{_pct(v.low, signed)}{sep}{_pct(v.high, signed)}]"
+    return text + (" n.s." if isinstance(v, fx.Change) and not v.clear else "")
+
+
+def leaderboard(rows: list[dict]) -> pd.DataFrame:
+    """One row per (attack, column) with a result: the family's numbers with their intervals."""
+    table = []
+    for r in rows:
+        c = r["cell"]
+        entry = {"attack": r["attack"], "certifier": r["certifier"]}
+        for key, head in BOARD:
+            if c is None:
+                entry[head] = f"excluded: {r['excluded']}" if key == "lost" and r["excluded"] else DASH
+            elif key == "points":
+                entry[head] = str(c.points)
+            elif key == "lost" and c.family == "bilevel":
+                entry[head] = fmt(c.lost_acr)
+            else:
+                entry[head] = fmt(getattr(c, key), signed=key == "unavailable_rise")
+        table.append(entry)
+    return pd.DataFrame(table, columns=["attack", "certifier"] + [h for _, h in BOARD])
+
+
+def long_table(rows: list[dict]) -> pd.DataFrame:
+    """One row per (cell, metric): the effects and each run's certification metrics, with units."""
+    out = []
+    for r in rows:
+        head = {"attack": r["attack_name"], "certifier": r["certifier"], "family": r["family"]}
+        if r["cell"] is not None:
+            out += [{**head, **m} for m in fx.long_rows(r["cell"])]
+        s = r.get("summary")
+        if s is None:
             continue
-        grid[i, j] = r["acr_drop_pct"]
-        acr = "no certificate" if math.isnan(r["acr_drop_pct"]) else f"ACR −{r['acr_drop_pct']:.0f}%"
-        lines = [acr, f"CA₀ −{r['ca0_drop_pp']:.1f} pp", f"abstain +{r['abstain_rise_pp']:.1f} pp"]
-        if not math.isnan(r.get("baseline_abstain_rise_pp", NAN)):
-            lines.append(f"no poison: +{r['baseline_abstain_rise_pp']:.1f} pp")
-        text[i, j] = "\n".join(lines).replace("−-", "+").replace("+-", "−")
+        axis = CERTIFIERS[s["method"]].axis
+        unit = {"l2": "ℓ2 radius", "poisons": "poisoned samples"}.get(axis)
+        if unit:
+            for which in ("clean", "triggered"):
+                out.append({**head, "metric": f"acr_{which}", "value": s[f"acr_{which}"], "unit": f"mean {unit}",
+                            "n": s[f"num_{which}"]})  # fmt: skip
+                for radius, v in s[f"certified_accuracy_{which}"].items():
+                    out.append({**head, "metric": f"certified_accuracy_{which}", "radius": float(radius), "value": v,
+                                "unit": f"share of points, certified at {unit} r", "n": s[f"num_{which}"]})  # fmt: skip
+    cols = ["attack", "certifier", "family", "metric", "radius", "value", "low", "high", "unit", "n", "clear"]
+    return pd.DataFrame(out, columns=cols)
+
+
+def metrics_files(rows: list[dict], out_dir: str | Path) -> None:
+    """DVC metrics: one small JSON per cell, ``<out_dir>/<attack>/<column>.json`` (``dvc metrics
+    show`` prints one row per cell)."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for r in rows:
+        c = r["cell"]
+        if c is None:
+            continue
+        values = {"lost": c.lost_acr if c.family == "bilevel" else c.lost}
+        values |= {k: getattr(c, k) for k in ("clean_accuracy", "attack_success", "certified_vs_attack",
+                                              "unavailable_rise", "target_acr_drop")}  # fmt: skip
+        flat = {k: round(v if isinstance(v, float) else v.value, 4) for k, v in values.items() if v is not None}
+        name = re.sub(r"[^A-Za-z0-9_.-]+", "-", r["certifier"]).strip("-")
+        write_json(out_dir / r["attack_name"] / f"{name}.json", {k: v for k, v in flat.items() if not math.isnan(v)})
+
+
+def cell_text(c: fx.Cell) -> str:
+    """The matrix cell's text: the family's own numbers in %, with their intervals."""
+    if c.family == "backdoor":
+        return f"ASR {fmt(c.attack_success, short=True)}\ncert. {fmt(c.certified_vs_attack, short=True)}"
+    if c.family in ("availability", "control"):
+        return f"unav. {fmt(c.unavailable, short=True)}\nΔ {fmt(c.unavailable_rise, signed=True, short=True)}"
+    if c.family == "bilevel":
+        drop = fmt(c.target_certified_drop, signed=True, short=True).split(" ", 1)
+        return f"ACR drop {fmt(c.target_acr_drop)}\nCA₀ drop {drop[0]}\n{drop[1] if len(drop) > 1 else ''}".strip()
+    return "clean baseline"
+
+
+def column_label(column: str, rows: list[dict]) -> str:
+    """A matrix column's name, and where its ceiling binds (≥ 20 % of the certified clean points
+    of the baseline, or of any row, at the largest certifiable radius) the share at it."""
+    shares = [r.get("at_cap", NAN) for r in rows if r["certifier"] == column]
+    shares = [v for v in shares if not math.isnan(v)]
+    top = max(shares, default=NAN)
+    return column if math.isnan(top) or top < CAP_BINDS else f"{column}\n{top:.0%} at its cap"
+
+
+def plot_matrix(rows: list[dict], out: str | Path, title: str, dpi: int, context: str) -> None:
+    sns.set_theme(context=context, style="white")
+    attacks = list(dict.fromkeys(r["attack"] for r in rows)) or ["(no attacks)"]
+    certs = list(dict.fromkeys(r["certifier"] for r in rows)) or ["(no certifiers)"]
+    grid = np.full((len(attacks), len(certs)), np.nan)
+    text = np.full(grid.shape, "not run", dtype=object)
+    for r in rows:
+        i, j = attacks.index(r["attack"]), certs.index(r["certifier"])
+        if r["cell"] is None:
+            text[i, j] = "excluded:\n" + "\n".join(textwrap.wrap(str(r["excluded"]), 20))
+            continue
+        grid[i, j] = r["cell"].colour
+        text[i, j] = cell_text(r["cell"])
     # at most 16 in (2,400 px at 150 dpi) wide for the demo's nine columns, text at 8 pt
-    fig, ax = plt.subplots(figsize=(3.4 + 1.38 * len(certs), 1.2 + 0.9 * len(attacks)))
-    lim = max(10.0, float(np.nanmax(np.abs(grid)))) if np.isfinite(grid).any() else 10.0
-    sns.heatmap(grid, ax=ax, cmap="RdBu_r", vmin=-lim, vmax=lim, annot=text, fmt="", cbar_kws={"label": "ACR drop (%)"},
-                xticklabels=certs, yticklabels=attacks, linewidths=1, linecolor="white",
-                annot_kws={"fontsize": 8})  # fmt: skip
+    fig, ax = plt.subplots(figsize=(3.4 + 1.38 * len(certs), 1.4 + 0.9 * len(attacks)))
+    sns.heatmap(grid, ax=ax, cmap="Reds", vmin=0, vmax=1, annot=np.where(np.isfinite(grid), text, ""), fmt="",
+                cbar_kws={"label": "\n".join(textwrap.wrap(COLOUR, 60)), "format": "{x:.0%}"},
+                xticklabels=[column_label(c, rows) for c in certs], yticklabels=attacks, linewidths=1,
+                linecolor="white", annot_kws={"fontsize": 8})  # fmt: skip
+    ax.figure.axes[-1].yaxis.label.set_size(8)
     ax.set_xlabel("certifier")
     ax.set_ylabel("attack")
-    ax.set_title(title, fontsize=10)
-    for i, j in zip(*np.nonzero(~np.isfinite(grid)), strict=True):  # excluded (or no ACR to compare)
+    ax.set_title(title + "\ntext in %, [95 % interval]: backdoors: attack success (ASR), certified against the "
+                 "deployed poisoning (cert.; — : no poisoning bound);\navailability: unavailable (unav.) and its "
+                 "rise over the trigger-only control (Δ, pp); bilevel: the target class's ACR and CA₀ drop; "
+                 "n.s.: the interval holds 0", fontsize=8)  # fmt: skip
+    for i, j in zip(*np.nonzero(~np.isfinite(grid)), strict=True):  # excluded, not run, nothing to compare
         ax.add_patch(plt.Rectangle((j, i), 1, 1, facecolor="0.93", edgecolor="white", lw=1))
-        ax.text(j + 0.5, i + 0.5, text[i, j] if text[i, j] != "n/a" else "not run", ha="center", va="center",
-                fontsize=8, color="0.45")  # fmt: skip
+        ax.text(j + 0.5, i + 0.5, text[i, j], ha="center", va="center", fontsize=8, color="0.35")
     plt.setp(ax.get_xticklabels(), rotation=20, ha="right")
     plt.setp(ax.get_yticklabels(), rotation=0)
     fig.tight_layout()
@@ -178,44 +245,118 @@ def plot_matrix(effects: pd.DataFrame, out: str | Path, title: str, dpi: int, co
     plt.close(fig)
 
 
-def plot_bars(bars: pd.DataFrame, out: str | Path, title: str, dpi: int, context: str) -> None:
+# the effect figure's panels: (Cell attribute, title, families)
+PANELS = (
+    ("lost", "robustness lost (share of attacked points)", None),
+    ("attack_success", "backdoors: attack success", ("backdoor",)),
+    ("certified_vs_attack", "backdoors: certified vs the deployed poisoning", ("backdoor",)),
+    ("unavailable_rise", "availability: unavailable rise over the control", ("availability", "control")),
+    ("target_certified_drop", "bilevel: target class's CA₀ drop", ("bilevel",)),
+)
+
+
+def effect_points(rows: list[dict]) -> pd.DataFrame:
+    """The effect figure's data: one row per (panel, attack, column) with value and interval."""
+    out = []
+    for r in rows:
+        c = r["cell"]
+        if c is None:
+            continue
+        for key, title, families in PANELS:
+            if families is not None and c.family not in families:
+                continue
+            v = getattr(c, key)
+            if key == "lost" and c.family == "bilevel":
+                v = c.lost_acr
+            if v is None or (isinstance(v, float) and math.isnan(v)) or (not isinstance(v, float) and v.n == 0):
+                continue
+            value, low, high = (v, v, v) if isinstance(v, float) else (v.value, v.low, v.high)
+            out.append({"panel": title, "attack": r["attack"], "certifier": r["certifier"], "value": value,
+                        "low": low, "high": high})  # fmt: skip
+    return pd.DataFrame(out, columns=["panel", "attack", "certifier", "value", "low", "high"])
+
+
+def plot_effects(rows: list[dict], out: str | Path, title: str, dpi: int, context: str) -> None:
+    """One panel per metric: each attack's value per column with its 95 % interval."""
     sns.set_theme(context=context, style="whitegrid")
-    if len(bars) == 0:
+    data = effect_points(rows)
+    panels = [t for _, t, _ in PANELS if t in set(data["panel"])]
+    if not panels:
         fig, ax = plt.subplots(figsize=(6, 2))
         ax.axis("off")
         ax.text(0.5, 0.5, "no attack with a certifier in this suite", ha="center", va="center")
     else:
-        g = sns.catplot(data=bars, kind="bar", x="attack", y="value", hue="condition", row="metric",
-                        col="certifier", sharey="row", height=2.6, aspect=1.3, margin_titles=True,
-                        palette="Paired", order=list(dict.fromkeys(bars["attack"])),
-                        col_order=list(dict.fromkeys(bars["certifier"])))  # fmt: skip
-        sns.move_legend(g, "lower center", ncol=3, bbox_to_anchor=(0.5, 0.0), title=None, frameon=False)
-        g.set_axis_labels("", "")
-        g.set_titles(row_template="{row_name}", col_template="{col_name}")
-        for ax in g.axes.flat:
-            plt.setp(ax.get_xticklabels(), rotation=25, ha="right", fontsize=7)
-        g.figure.suptitle(title, fontsize=10)
-        g.figure.tight_layout(rect=(0, 0.06, 1, 1))
-        fig = g.figure
+        certs = list(dict.fromkeys(r["certifier"] for r in rows))
+        attacks = list(dict.fromkeys(data["attack"]))
+        colours = dict(zip(attacks, sns.color_palette("tab10", len(attacks)), strict=True))
+        ncol = min(3, len(panels))
+        nrow = math.ceil(len(panels) / ncol)
+        fig, axes = plt.subplots(nrow, ncol, figsize=(5.0 * ncol, 3.2 * nrow + 0.8), squeeze=False)
+        width = 0.8 / max(1, len(attacks))
+        for ax, panel in zip(axes.flat, panels, strict=False):
+            d = data[data["panel"] == panel]
+            for k, a in enumerate(attacks):
+                e = d[d["attack"] == a]
+                if len(e) == 0:
+                    continue
+                x = np.array([certs.index(c) for c in e["certifier"]]) - 0.4 + width * (k + 0.5)
+                ax.errorbar(x, e["value"], yerr=[e["value"] - e["low"], e["high"] - e["value"]], fmt="o", ms=3.5,
+                            color=colours[a], capsize=2, lw=1)  # fmt: skip
+            ax.axhline(0, color="0.3", lw=0.8)
+            ax.set_title(panel, fontsize=9)
+            ax.set_xticks(range(len(certs)), certs, rotation=30, ha="right", fontsize=8)
+            ax.set_xlim(-0.6, len(certs) - 0.4)
+            ax.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0))
+            ax.tick_params(axis="y", labelsize=8)
+        for ax in list(axes.flat)[len(panels):]:
+            ax.axis("off")
+        handles = [plt.Line2D([], [], marker="o", ls="", color=colours[a], label=a) for a in attacks]
+        fig.legend(handles=handles, loc="lower center", ncol=min(4, len(attacks)), frameon=False, fontsize=8,
+                   title="attack (bars: 95 % interval)", title_fontsize=8)  # fmt: skip
+        fig.suptitle(title, fontsize=10)
+        fig.tight_layout(rect=(0, 0.05 + 0.025 * math.ceil(len(attacks) / 4), 1, 1))
     with atomic_path(out) as tmp:
         fig.savefig(tmp, dpi=dpi, format="png")
     plt.close(fig)
 
 
+def to_markdown(table: pd.DataFrame) -> str:
+    cols = list(table.columns)
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    lines += ["| " + " | ".join(str(row[c]) for c in cols) + " |" for _, row in table.iterrows()]
+    return "\n".join(lines) + "\n"
+
+
+BOARD_NOTE = """
+Values in %, [95 % Clopper–Pearson interval]; "n.s.": the interval of a change holds 0. Backdoors:
+attack success and the share certified against the deployed poisoning on the triggered non-target
+points. Availability: the rise of the unavailable rate (abstained or no certificate) over the
+trigger-only control on the same points. Bilevel: the target class's ACR drop, poisoned vs
+baseline model. Robustness lost: the share of the attacked points with a guarantee without the
+attack and none with it. "—": not this attack family's metric, or no certificate. Every number
+with its unit and point count: `cells.csv`.
+"""
+
+
 def plot_attacks(
-    suite: str, layout: dict, summary_paths: list[str], out_matrix: str, out_bars: str, out_csv: str, out_md: str,
-    dpi: int, context: str,
-) -> pd.DataFrame:  # fmt: skip
-    summaries: dict[str, list[dict]] = {}
-    for p in summary_paths:
-        s = read_summary(p)
-        summaries.setdefault(s["experiment"].split("/", 1)[1], []).append(s)
-    effects, bars = effect_rows(layout, summaries)
-    plot_matrix(effects, out_matrix, f"{suite}: effect of each attack on each certifier", dpi, context)
-    plot_bars(bars, out_bars, f"{suite}: with and without the attack", dpi, context)
-    with atomic_path(out_csv) as tmp:
-        effects.to_csv(tmp, index=False, float_format="%.6g")
-    md = f"# {suite}: attack effects\n\n" + (to_markdown(effects) if len(effects) else "(no attacks)\n")
-    with atomic_path(out_md) as tmp:
-        Path(tmp).write_text(md)
-    return effects
+    suite: str, layout: dict, run_dirs: list[str], out_matrix: str, out_effects: str, out_board_csv: str,
+    out_board_md: str, out_cells: str, out_metrics: str, dpi: int, context: str,
+) -> list[dict]:  # fmt: skip
+    runs: dict[str, list] = {}
+    for d in run_dirs:
+        s, run = load_run(d)
+        runs.setdefault(s["experiment"].split("/", 1)[1], []).append((s, run))
+    rows = cell_rows(layout, runs)
+    plot_matrix(rows, out_matrix, f"{suite}: what each attack does to each certifier", dpi, context)
+    plot_effects(rows, out_effects, f"{suite}: attack effects, the same points with and without the attack", dpi,
+                 context)  # fmt: skip
+    board = leaderboard(rows)
+    with atomic_path(out_board_csv) as tmp:
+        board.to_csv(tmp, index=False)
+    with atomic_path(out_board_md) as tmp:
+        body = to_markdown(board) if len(board) else "(no attacks)\n"
+        Path(tmp).write_text(f"# {suite}: leaderboard\n\n{body}{BOARD_NOTE}")
+    with atomic_path(out_cells) as tmp:
+        long_table(rows).to_csv(tmp, index=False, float_format="%.6g")
+    metrics_files(rows, out_metrics)
+    return rows

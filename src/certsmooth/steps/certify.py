@@ -276,6 +276,7 @@ def certify_experiment(
     )
     # per true label, as Cohen's summaries: the bilevel attack's target-class metrics
     summary["per_class_clean"] = per_class(clean_frame, certify["radii"], certify["radius_cmp"])
+    summary["max_radius"] = summary["deployed_attack"]["max_radius"]  # the ceiling of every radius
     if ssb:
         summary["caveat"] = CERTSSB_CAVEAT
         summary["sigma_x_models"] = sigma_x_models

@@ -83,7 +83,8 @@ def run(*, weights: list[str], manifests: list[str], train: str, record: str, cl
     all_votes, man = stream_votes(weights, manifests, count, seed, sha256_array(data.x, data.y), inputs, dev)
     rec = read_json(record)
     m = int(rec["train"]["num_poisons"])
-    need = 2 * m if kind in ("dpa", "fa") else m  # a modified sample: 1 deletion + 1 insertion for DPA/FA
+    per_poison = 2 if kind in ("dpa", "fa") else 1  # a modified sample: 1 deletion + 1 insertion for DPA/FA
+    need = per_poison * m
     frames = {}
     points = clean.y.size + trig.y.size
     for name, y in (("clean", clean.y), ("triggered", trig.y)):
@@ -103,6 +104,10 @@ def run(*, weights: list[str], manifests: list[str], train: str, record: str, cl
         "experiment": experiment, "method": kind, "scope": kind, "aggregation": "votes",
         "alpha": count["alpha"] if kind == "bagging" else None, "sigma": None, "num_models": man["num_models"],
         "radius_cmp": "ge", "radius": WHAT[kind],
+        # the ceiling: the certificate of a unanimous vote; per_poison: what one poison costs in it
+        "max_radius": float(certificates(kind, np.zeros((1, man["num_models"]), dtype=np.int64), np.zeros(1, np.int64),
+                                         count, man, len(data.y), points, man["num_classes"])[1][0]),
+        "per_poison": per_poison,
         "median_certificate_clean": float(np.median(frames["clean"]["certificate"])),
         "median_certificate_triggered": float(np.median(scored["certificate"])) if len(scored) else float("nan"),
         "subsets": man["subsets"],
