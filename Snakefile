@@ -8,6 +8,10 @@ min_version("9.0")
 include: "workflow/rules/common.smk"  # reads and validates params.yaml (configfile)
 
 
+# the report's landing page: the matrix and the leaderboard of the default suites (`make report`)
+report: "workflow/report/workflow.rst"
+
+
 wildcard_constraints:
     suite=r"[A-Za-z][A-Za-z0-9_]*",
     exp=r"[A-Za-z][A-Za-z0-9_]*/[A-Za-z][A-Za-z0-9_]*",  # a cell: <attack>/<certifier>

@@ -86,7 +86,7 @@ def test_the_outputs_leaderboard_long_table_and_metrics(tmp_path):
     layout, run_dirs = _suite(tmp_path)
     out = tmp_path / "out"
     out.mkdir()
-    names = ("m.png", "e.png", "board.csv", "board.md", "cells.csv")
+    names = ("m.png", "e.png", "board.csv", "board.md", "cells.csv", "matrix.csv")
     rows = plot_attacks("s", layout, run_dirs, *[str(out / n) for n in names], str(out / "metrics"), dpi=50,
                         context="paper")  # fmt: skip
     assert len(rows) == 6 and all((out / n).stat().st_size > 0 for n in names)
@@ -99,6 +99,10 @@ def test_the_outputs_leaderboard_long_table_and_metrics(tmp_path):
     assert avail["unavailable rise (pp)"].startswith("+60 [") and avail["attack success (%)"] == "—"
     cells = pd.read_csv(out / "cells.csv")
     assert cells["unit"].notna().all() and {"lost", "unavailable_rise", "acr_clean"} <= set(cells["metric"])
+    matrix = pd.read_csv(out / "matrix.csv").set_index("attack")
+    assert list(matrix.columns) == ["rab (train)", "cohen"] and matrix.loc["backdoor: onepixel 2%",
+                                                                           "cohen"] == "excluded: too slow here"
+    assert matrix.iloc[1, 0].startswith("unav. 60 [") and "lost 60 [" in matrix.iloc[1, 0]  # fmt: skip
     m = json.loads((out / "metrics" / "avail" / "rab-train.json").read_text())
     assert m["unavailable_rise"] == pytest.approx(0.6) and "attack_success" not in m
     empty = tmp_path / "empty"

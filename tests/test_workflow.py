@@ -333,12 +333,16 @@ def test_cli_poison_with_corrupt_input_writes_nothing(tmp_path):
 
 
 def test_report_contains_figures_and_table(built_project):
-    snakemake(built_project, "--report", "report.html")
+    """`make report`: the report opens on a landing page with the default suites' matrix and
+    leaderboard as tables (the metadata makes it the first page), every figure with its caption."""
+    snakemake(built_project, "--report", "report.html", "--report-metadata", "workflow/report/metadata.yaml",
+              "--report-stylesheet", "workflow/report/style.css")  # fmt: skip
     html = (built_project / "report.html").read_text(errors="ignore")
+    assert "System Message" not in html and "the leaderboard" in html and "No default suite" not in html
     figures = ("certified_accuracy.png", "samples.png", "sigma.png", "attack_matrix.png", "attack_effects.png")
     assert all(f in html for f in figures), [f for f in figures if f not in html]
     # the suite-level captions quote every certification run's settings (σ, M, α in the names)
-    assert html.count("Runs shown") == 4
+    assert html.count("Runs shown") == 3  # the matrix, the effects, the curves
     assert "onepixel/rab: rab-mnist_cnn-sigma0.25-M16-W4-e2-b100-lr0.001-s1/joint-votes-a0.1" in html
     assert "onepixel/ssb: certssb-" in html and "avail/cohen: ga-" in html
 

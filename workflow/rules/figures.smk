@@ -109,6 +109,7 @@ rule plot_attacks:
         board_csv=SUITE_FILES["leaderboard_csv"],
         board_md=SUITE_FILES["leaderboard_md"],
         cells=SUITE_FILES["cells"],
+        matrix_csv=SUITE_FILES["matrix_csv"],
         metrics=directory(SUITE_FILES["metrics"]),
     log:
         log_path("plot_attacks", "{suite}"),
@@ -124,5 +125,5 @@ rule plot_attacks:
         "python -m certsmooth plot-attacks --suite {wildcards.suite} --layout {params.layout:q}"
         " --runs {params.runs} --out-matrix {output.matrix} --out-effects {output.effects}"
         " --out-leaderboard-csv {output.board_csv} --out-leaderboard-md {output.board_md}"
-        " --out-cells {output.cells} --out-metrics {output.metrics}"
+        " --out-cells {output.cells} --out-matrix-csv {output.matrix_csv} --out-metrics {output.metrics}"
         " --dpi {params.dpi} --context {params.context} --log {log}"

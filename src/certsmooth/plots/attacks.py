@@ -5,13 +5,14 @@ columns), in params.yaml order. Every number comes from :mod:`certsmooth.effects
 each attack family is about (backdoor: attack success and the share certified against the
 deployed poisoning; availability: the rise of the unavailable rate over the trigger-only
 control; bilevel: the target class's ACR and certified-accuracy drop), on the same test points
-with and without the attack, with 95 % Clopper–Pearson intervals. The matrix has one colour
+with and without the attack, with 95 % intervals. The matrix has one colour
 quantity, *robustness lost*; an excluded pair says why.
 
-Outputs: ``attack_matrix.png``, ``attack_effects.png`` (the effects with their intervals, one
-panel per metric), ``leaderboard.{csv,md}`` (one row per attack × column, ≤ 10 columns, "—"
-where a metric does not apply), ``cells.csv`` (long format: one row per cell and metric, with
-its unit; also each run's certification metrics) and the DVC metrics, one small JSON per cell.
+Outputs: ``attack_matrix.png`` and ``matrix.csv`` (the same as a table), ``attack_effects.png``
+(the effects with their intervals, one panel per metric), ``leaderboard.{csv,md}`` (one row per
+attack × column, ≤ 10 columns, "—" where a metric does not apply), ``cells.csv`` (long format:
+one row per cell and metric, with its unit; also each run's certification metrics) and the DVC
+metrics, one small JSON per cell.
 """
 
 from __future__ import annotations
@@ -168,6 +169,23 @@ def long_table(rows: list[dict]) -> pd.DataFrame:
                                 "unit": f"share of points, certified at {unit} r", "n": s[f"num_{which}"]})  # fmt: skip
     cols = ["attack", "certifier", "family", "metric", "radius", "value", "low", "high", "unit", "n", "clear"]
     return pd.DataFrame(out, columns=cols)
+
+
+def matrix_table(rows: list[dict]) -> pd.DataFrame:
+    """The matrix as a table (the report's landing page): one row per attack, one column per
+    certifier column, each cell the family's numbers and robustness lost, in %, with intervals."""
+    attacks = list(dict.fromkeys(r["attack"] for r in rows))
+    certs = list(dict.fromkeys(r["certifier"] for r in rows))
+    table = pd.DataFrame("not run", index=pd.Index(attacks, name="attack"), columns=certs)
+    for r in rows:
+        c = r["cell"]
+        if c is None:
+            text = f"excluded: {r['excluded']}"
+        else:
+            lost = fmt(c.lost_acr) if c.family == "bilevel" else fmt(c.lost, short=True)
+            text = cell_text(c).replace("\n", "; ").replace("; [", " [") + f"; lost {lost}"
+        table.loc[r["attack"], r["certifier"]] = text
+    return table.reset_index()
 
 
 def metrics_files(rows: list[dict], out_dir: str | Path) -> None:
@@ -328,19 +346,20 @@ def to_markdown(table: pd.DataFrame) -> str:
 
 
 BOARD_NOTE = """
-Values in %, [95 % Clopper–Pearson interval]; "n.s.": the interval of a change holds 0. Backdoors:
-attack success and the share certified against the deployed poisoning on the triggered non-target
-points. Availability: the rise of the unavailable rate (abstained or no certificate) over the
-trigger-only control on the same points. Bilevel: the target class's ACR drop, poisoned vs
-baseline model. Robustness lost: the share of the attacked points with a guarantee without the
-attack and none with it. "—": not this attack family's metric, or no certificate. Every number
+Values in %, [95 % interval: Clopper–Pearson for a share, Newcombe's for a paired change];
+"n.s.": the interval of a change holds 0. Backdoors: attack success and the share certified
+against the deployed poisoning on the triggered non-target points. Availability: the rise of the
+unavailable rate (abstained or no certificate) over the trigger-only control on the same points.
+Bilevel: the target class's ACR drop, poisoned vs baseline model. Robustness lost: the share of
+the attacked points with a guarantee without the attack and none with it (bilevel: the share of
+the target class's ACR). "—": not this attack family's metric, or no certificate. Every number
 with its unit and point count: `cells.csv`.
 """
 
 
 def plot_attacks(
     suite: str, layout: dict, run_dirs: list[str], out_matrix: str, out_effects: str, out_board_csv: str,
-    out_board_md: str, out_cells: str, out_metrics: str, dpi: int, context: str,
+    out_board_md: str, out_cells: str, out_matrix_csv: str, out_metrics: str, dpi: int, context: str,
 ) -> list[dict]:  # fmt: skip
     runs: dict[str, list] = {}
     for d in run_dirs:
@@ -358,5 +377,7 @@ def plot_attacks(
         Path(tmp).write_text(f"# {suite}: leaderboard\n\n{body}{BOARD_NOTE}")
     with atomic_path(out_cells) as tmp:
         long_table(rows).to_csv(tmp, index=False, float_format="%.6g")
+    with atomic_path(out_matrix_csv) as tmp:
+        matrix_table(rows).to_csv(tmp, index=False)
     metrics_files(rows, out_metrics)
     return rows

@@ -69,8 +69,8 @@ def plot_suite(suite, runs, out_png, out_curves, dpi: int = 150, context: str = 
         top = ceiling(s)
         panels.setdefault(col, {"axis": axis_of(s), "cap": None, "at_cap": NAN, "attacks": []})
         p = panels[col]
-        if top is not None:
-            p["cap"] = top // per if per > 1 else top
+        if top is not None:  # Cert-SSB's σ, and so its cap, differ by poisoned set: the largest
+            p["cap"] = max(p["cap"] or 0, top // per if per > 1 else top)
         if attack not in p["attacks"]:
             p["attacks"].append(attack)
         if attack == "none" or math.isnan(p["at_cap"]):  # the share at the ceiling: the baseline's

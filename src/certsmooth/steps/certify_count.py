@@ -104,9 +104,11 @@ def run(*, weights: list[str], manifests: list[str], train: str, record: str, cl
         "experiment": experiment, "method": kind, "scope": kind, "aggregation": "votes",
         "alpha": count["alpha"] if kind == "bagging" else None, "sigma": None, "num_models": man["num_models"],
         "radius_cmp": "ge", "radius": WHAT[kind],
-        # the ceiling: the certificate of a unanimous vote; per_poison: what one poison costs in it
-        "max_radius": float(certificates(kind, np.zeros((1, man["num_models"]), dtype=np.int64), np.zeros(1, np.int64),
-                                         count, man, len(data.y), points, man["num_classes"])[1][0]),
+        # the ceiling: the certificate of a unanimous vote (0 where even that certifies nothing: a
+        # bagging ensemble too small for its α); per_poison: what one poison costs in it
+        "max_radius": max(0.0, float(certificates(kind, np.zeros((1, man["num_models"]), dtype=np.int64),
+                                                  np.zeros(1, np.int64), count, man, len(data.y), points,
+                                                  man["num_classes"])[1][0])),
         "per_poison": per_poison,
         "median_certificate_clean": float(np.median(frames["clean"]["certificate"])),
         "median_certificate_triggered": float(np.median(scored["certificate"])) if len(scored) else float("nan"),
