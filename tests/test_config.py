@@ -16,7 +16,7 @@ def default():
     return load_yaml(REPO / "params.yaml")
 
 
-DEMO_ATTACKS = ("none", "fourpixel", "onepixel_paper", "badnets", "avail_split", "bilevel")
+DEMO_ATTACKS = ("none", "fourpixel", "onepixel_paper", "badnets", "avail_split")
 
 
 def test_default_and_test_params_are_valid(default):
@@ -33,15 +33,15 @@ def test_default_and_test_params_are_valid(default):
         for t in ("onepixel", "fourpixel", "blending")
         for s in ("0p12", "0p25", "0p5", "1")
     }
-    assert cfg["default_suites"] == ["demo"] and cfg["targets"]["paper_rab"] == ["paper_rab_mnist", "paper_rab_cifar"]
+    assert cfg["default_suites"] == ["demo", "mehra"]
+    assert cfg["targets"]["paper_rab"] == ["paper_rab_mnist", "paper_rab_cifar"]
     tiny = validate_params(load_yaml(REPO / ".test/params.yaml"))
     assert len(list(experiments(tiny))) == 19  # demo 6 (6 pairs excluded), bilevel 4, tiny 1, count 8
     assert len(tiny["layout"]["demo"]["excluded"]) == 6
-    cells = {e.name: e for e in experiments(cfg, ["demo"])}
-    bl = cells["bilevel/cohen"]
-    assert bl.poisoned_dir().startswith("data/poisoned/demo/bilevel/bilevel-ga-eps0.1-t1-")
-    assert bl.poisoned_dir() == cells["bilevel/rab"].poisoned_dir()  # one poisoned set per row
-    assert bl.cfg["attack"]["bilevel"]["lr_u"] == 0.1  # defaults filled
+    cells = {e.name: e for e in experiments(cfg, ["demo", "mehra"])}
+    bl = cells["bilevel/cohen"]  # the demo's ten-digit task
+    assert bl.poisoned_dir().startswith("data/poisoned/mehra/bilevel/bilevel-ga-eps0.1-t8-")
+    assert bl.cfg["attack"]["bilevel"]["lr_u"] == 0.1 and bl.cfg["baseline"] == "none/cohen"  # defaults filled
     assert cells["none/rab"].poisoned_dir().endswith("/badnets-k4-v1-solid-none-s0")
     assert cells["fourpixel/rab"].cfg["baseline"] == "none/rab" and "baseline" not in cells["none/rab"].cfg
     ssb = list(experiments(cfg, ["paper_certssb_mnist", "paper_certssb_cifar"]))
@@ -135,12 +135,12 @@ def test_grids_expand_into_named_entries_and_combine(default):
 def test_exclusions_and_the_baseline(default):
     cfg = copy.deepcopy(default)
     demo = cfg["suites"]["demo"]
-    demo["exclude"] = [{"attack": "bilevel", "certifier": "certssb", "why": "slow"},
+    demo["exclude"] = [{"attack": "badnets", "certifier": "certssb", "why": "slow"},
                        {"attack": "none", "certifier": "cohen", "why": "no baseline"}]  # fmt: skip
     out = validate_params(cfg)
     names = set(out["suites"]["demo"])
-    assert "bilevel/certssb" not in names and "none/cohen" not in names and len(names) == 40
-    assert out["layout"]["demo"]["excluded"] == {"bilevel/certssb": "slow", "none/cohen": "no baseline"}
+    assert "badnets/certssb" not in names and "none/cohen" not in names and len(names) == 33
+    assert out["layout"]["demo"]["excluded"] == {"badnets/certssb": "slow", "none/cohen": "no baseline"}
     assert "baseline" not in out["suites"]["demo"]["fourpixel/cohen"]  # its baseline cell is excluded
     demo["exclude"] = [{"attack": a, "certifier": c, "why": "x"} for a in DEMO_ATTACKS for c in demo["certifiers"]]
     with pytest.raises(ConfigError, match="leaves no .attack, certifier. pair to run"):
@@ -163,7 +163,7 @@ D = ["suites", "demo"]
 ATT = D + ["attacks", "fourpixel"]
 RAB = D + ["certifiers", "rab"]
 SSB = D + ["certifiers", "certssb"]
-BL = D + ["attacks", "bilevel"]
+BL = ["suites", "mehra", "attacks", "bilevel"]  # the demo's ten-digit task
 CO = D + ["certifiers", "cohen"]
 CASES = {
     "negative sigma": (RAB + ["sigma"], -0.5, "suites.demo.certifiers.rab.sigma = -0.5 is not allowed: must be > 0"),
@@ -319,10 +319,11 @@ CASES = {
     "trigger on the bilevel attack": (
         BL + ["trigger"],
         {"name": "onepixel"},
-        "suites.demo.attacks.bilevel.trigger is not used by kind 'bilevel'; remove it",
+        "suites.mehra.attacks.bilevel.trigger is not used by kind 'bilevel'; remove it",
     ),
-    "bilevel without epsilon": (BL + ["epsilon"], KeyError, "suites.demo.attacks.bilevel is missing the key 'epsilon'"),
-    "bilevel target out of range": (BL + ["target"], 10, "attacks.bilevel.target = 10: the task has 2 classes"),
+    "bilevel without epsilon": (BL + ["epsilon"], KeyError,
+                                "suites.mehra.attacks.bilevel is missing the key 'epsilon'"),  # fmt: skip
+    "bilevel target out of range": (BL + ["target"], 10, "attacks.bilevel.target = 10: the task has 10 classes"),
     "unknown bilevel victim": (
         BL + ["bilevel", "victim"],
         "trades",

@@ -200,7 +200,7 @@ def covered(f: pd.DataFrame, run: Run) -> np.ndarray | None:
 class Cell:
     """The effect of one attack on one matrix column (``None``: not this family's metric)."""
 
-    family: str  # backdoor | availability | bilevel | control | clean
+    family: str  # backdoor | availability | bilevel | control | clean (the baseline without a trigger)
     points: int  # the attacked points
     clean_accuracy: Share
     lost: Share | None = None  # robustness lost (bilevel: see lost_acr)
@@ -295,6 +295,8 @@ def cell(family: str, run: Run, base: Run | None, target: int | None) -> Cell:
         return bilevel(run, base, int(target))
     if family == "control":
         return control(run)
+    if family == "clean":  # the clean baseline (kind none without a trigger): its accuracy only
+        return Cell("clean", 0, _accuracy(run))
     raise ValueError(f"unknown attack family {family!r}")
 
 

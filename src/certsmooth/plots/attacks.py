@@ -88,6 +88,8 @@ def cell_rows(layout: dict, runs: dict[str, list[tuple[dict, fx.Run]]]) -> list[
     attacks = dict(layout["attacks"])
     for a, attack in layout["attacks"]:
         family = ATTACKS[attack["kind"]].family
+        if family == "control" and "trigger" not in attack:
+            family = "clean"  # the clean baseline: nothing to compare
         for c, info in layout["certifiers"]:
             name = f"{a}/{c}"
             head = {"attack": row_of(a, attack), "attack_name": a, "certifier_name": c, "family": family}
@@ -239,19 +241,21 @@ def plot_matrix(rows: list[dict], out: str | Path, title: str, dpi: int, context
             continue
         grid[i, j] = r["cell"].colour
         text[i, j] = cell_text(r["cell"])
-    # at most 16 in (2,400 px at 150 dpi) wide for the demo's nine columns, text at 8 pt
-    fig, ax = plt.subplots(figsize=(3.4 + 1.38 * len(certs), 1.4 + 0.9 * len(attacks)))
+    # at most 16 in (2,400 px at 150 dpi) wide for the demo's nine columns, text at 8 pt; a small
+    # matrix keeps room for its title and colour bar
+    width, height = max(9.0, 3.4 + 1.38 * len(certs)), max(4.5, 1.4 + 0.9 * len(attacks))
+    fig, ax = plt.subplots(figsize=(width, height))
     sns.heatmap(grid, ax=ax, cmap="Reds", vmin=0, vmax=1, annot=np.where(np.isfinite(grid), text, ""), fmt="",
-                cbar_kws={"label": "\n".join(textwrap.wrap(COLOUR, 60)), "format": "{x:.0%}"},
+                cbar_kws={"label": "\n".join(textwrap.wrap(COLOUR, int(9 * height))), "format": "{x:.0%}"},
                 xticklabels=[column_label(c, rows) for c in certs], yticklabels=attacks, linewidths=1,
                 linecolor="white", annot_kws={"fontsize": 8})  # fmt: skip
     ax.figure.axes[-1].yaxis.label.set_size(8)
     ax.set_xlabel("certifier")
     ax.set_ylabel("attack")
-    ax.set_title(title + "\ntext in %, [95 % interval]: backdoors: attack success (ASR), certified against the "
-                 "deployed poisoning (cert.; — : no poisoning bound);\navailability: unavailable (unav.) and its "
-                 "rise over the trigger-only control (Δ, pp); bilevel: the target class's ACR and CA₀ drop; "
-                 "n.s.: the interval holds 0", fontsize=8)  # fmt: skip
+    legend = ("text in %, [95 % interval]: backdoors: attack success (ASR), certified against the deployed poisoning "
+              "(cert.; — : no poisoning bound); availability: unavailable (unav.) and its rise over the trigger-only "
+              "control (Δ, pp); bilevel: the target class's ACR and CA₀ drop; n.s.: the interval holds 0")  # fmt: skip
+    fig.suptitle(title + "\n" + "\n".join(textwrap.wrap(legend, int(15 * width))), fontsize=8)
     for i, j in zip(*np.nonzero(~np.isfinite(grid)), strict=True):  # excluded, not run, nothing to compare
         ax.add_patch(plt.Rectangle((j, i), 1, 1, facecolor="0.93", edgecolor="white", lw=1))
         ax.text(j + 0.5, i + 0.5, text[i, j], ha="center", va="center", fontsize=8, color="0.35")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import textwrap
 from pathlib import Path
 
 import matplotlib
@@ -110,7 +111,8 @@ def _plot_curves(suite: str, data: pd.DataFrame, panels: dict, out_png, dpi: int
     ncol = min(4, len(cols))
     nrow = math.ceil(len(cols) / ncol)
     with sns.plotting_context(context), sns.axes_style("whitegrid"):
-        fig, axes = plt.subplots(nrow, ncol, figsize=(3.9 * ncol, 2.9 * nrow + 0.9), squeeze=False)
+        width = max(8.0, 3.9 * ncol)  # one panel: room for the title and the legend
+        fig, axes = plt.subplots(nrow, ncol, figsize=(width, 2.9 * nrow + 0.9), squeeze=False)
         for ax, col in zip(axes.flat, cols, strict=False):
             p, d = panels[col], data[data["column"] == col]
             for a in p["attacks"]:
@@ -144,7 +146,8 @@ def _plot_curves(suite: str, data: pd.DataFrame, panels: dict, out_png, dpi: int
         fig.legend(handles=handles, loc="lower center", ncol=4, frameon=False, fontsize=8)
         note = ("dashed black: the ceiling (ensemble R_max, Cohen's n-cap, a unanimous vote); dotted: the deployed "
                 "poisons (ℓ2: their stacked norm √Σ‖δᵢ‖²; counts: the number of poisons)")  # fmt: skip
-        fig.suptitle(f"{suite}: certified accuracy (triggered: non-target points, true labels)\n{note}", fontsize=9)
+        title = f"{suite}: certified accuracy (triggered: non-target points, true labels)"
+        fig.suptitle(title + "\n" + "\n".join(textwrap.wrap(note, int(15 * width))), fontsize=9)
         fig.tight_layout(rect=(0, 0.07 + 0.03 * math.ceil(len(handles) / 4) / 2, 1, 1))
         with atomic_path(out_png) as tmp:
             fig.savefig(tmp, dpi=dpi, format="png")
