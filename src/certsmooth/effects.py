@@ -37,12 +37,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
 from scipy.stats import binomtest
 
-from certsmooth.metrics import acr, passes
+from certsmooth.metrics import acr, passes, positions
 
 LEVEL = 0.95
 Z = 1.959963984540054  # the standard normal's 97.5 % quantile
@@ -70,13 +71,17 @@ class Share:
     def value(self) -> float:
         return self.k / self.n if self.n else NAN
 
+    @cached_property
+    def _bounds(self) -> tuple[float, float]:
+        return interval(self.k, self.n)
+
     @property
     def low(self) -> float:
-        return interval(self.k, self.n)[0]
+        return self._bounds[0]
 
     @property
     def high(self) -> float:
-        return interval(self.k, self.n)[1]
+        return self._bounds[1]
 
 
 def wilson(k: int, n: int, z: float = Z) -> tuple[float, float]:
@@ -105,6 +110,7 @@ class Change:
     def value(self) -> float:
         return (self.up - self.down) / self.n if self.n else NAN
 
+    @cached_property
     def _bounds(self) -> tuple[float, float]:
         n = self.n
         if n == 0:
@@ -123,16 +129,16 @@ class Change:
 
     @property
     def low(self) -> float:
-        return self._bounds()[0]
+        return self._bounds[0]
 
     @property
     def high(self) -> float:
-        return self._bounds()[1]
+        return self._bounds[1]
 
     @property
     def clear(self) -> bool:
         """The interval excludes 0."""
-        lo, hi = self._bounds()
+        lo, hi = self._bounds
         return self.n > 0 and (lo > 0 or hi < 0)
 
 
@@ -160,17 +166,13 @@ class Run:
     axis: str
 
 
-def key_of(frame: pd.DataFrame) -> str:
-    for k in ("idx", "index"):
-        if k in frame:
-            return k
-    raise ValueError(f"per-point results without a test-set index column (idx or index): {list(frame.columns)}")
-
-
 def align(frame: pd.DataFrame, to: pd.DataFrame) -> pd.DataFrame:
     """The rows of ``frame`` of the test points of ``to`` (by test-set index), in ``to``'s order;
     refuses a point ``frame`` lacks (the two were not scored on the same test set)."""
-    pos = pd.Index(frame[key_of(frame)]).get_indexer(to[key_of(to)])
+    pos = positions(frame, to)
+    if pos is None:
+        raise ValueError(f"per-point results without a common test-set index column (idx or index): "
+                         f"{list(frame.columns)}, {list(to.columns)}")  # fmt: skip
     if (pos < 0).any():
         raise ValueError(f"{int((pos < 0).sum())} of {len(to)} test points have no result to pair with")
     return frame.iloc[pos].reset_index(drop=True)

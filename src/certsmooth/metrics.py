@@ -69,15 +69,18 @@ def summarize(clean: pd.DataFrame, triggered: pd.DataFrame, radii: list[float], 
     return out
 
 
+def positions(frame: pd.DataFrame, of: pd.DataFrame) -> np.ndarray | None:
+    """The row of ``frame`` of each test point ``of`` holds, by test-set index (``idx`` or
+    ``index``; −1: no row); None where the two lack a common index column."""
+    key = next((k for k in ("idx", "index") if k in frame and k in of), None)
+    return None if key is None else pd.Index(frame[key]).get_indexer(of[key])
+
+
 def same_points(clean: pd.DataFrame, triggered: pd.DataFrame) -> pd.DataFrame | None:
-    """The rows of ``clean`` of the test points ``triggered`` holds (by their test-set index,
-    ``idx`` or ``index``), in ``triggered``'s order; None without an index column or where a
-    triggered point has no clean copy."""
-    key = next((k for k in ("idx", "index") if k in clean and k in triggered), None)
-    if key is None:
-        return None
-    pos = pd.Index(clean[key]).get_indexer(triggered[key])
-    return None if (pos < 0).any() else clean.iloc[pos].reset_index(drop=True)
+    """The rows of ``clean`` of the test points ``triggered`` holds, in ``triggered``'s order;
+    None without an index column or where a triggered point has no clean copy."""
+    pos = positions(clean, triggered)
+    return None if pos is None or (pos < 0).any() else clean.iloc[pos].reset_index(drop=True)
 
 
 def points(frame: pd.DataFrame, radii: list[float], cmp: str) -> dict:

@@ -33,9 +33,8 @@ import seaborn as sns  # noqa: E402
 from certsmooth import effects as fx  # noqa: E402
 from certsmooth.artifacts import atomic_path, write_json  # noqa: E402
 from certsmooth.attacks.kinds import ATTACKS, attack_label  # noqa: E402
-from certsmooth.certifiers import CERTIFIERS  # noqa: E402
-from certsmooth.plots.curves import at_ceiling  # noqa: E402
-from certsmooth.summary import read_summary  # noqa: E402
+from certsmooth.plots import curves  # noqa: E402
+from certsmooth.plots.curves import at_ceiling, column_of  # noqa: E402
 
 NAN = float("nan")
 CAP_BINDS = 0.2  # a ceiling binds where this share of the certified points sits at it
@@ -54,12 +53,6 @@ BOARD = (
 )
 
 
-def column_of(summary: dict, certifier: str) -> str:
-    """The matrix column of a certification summary (as in :mod:`certsmooth.certifiers`)."""
-    scope = summary["scope"]  # the ensembles' two scopes are two columns; every other certifier one
-    return f"{certifier} ({scope})" if scope in ("train", "joint") else certifier
-
-
 def row_of(name: str, attack: dict) -> str:
     """A matrix row: the attack's name, and what it is when the name does not say it."""
     label = attack_label(attack)
@@ -70,12 +63,8 @@ def row_of(name: str, attack: dict) -> str:
 
 def load_run(run_dir: str | Path) -> tuple[dict, fx.Run]:
     """A certification folder's summary and per-point results (the triggered non-target points)."""
-    d = Path(run_dir)
-    s = read_summary(d / "summary.json")
-    trig = pd.read_csv(d / "triggered.csv")
-    run = fx.Run(pd.read_csv(d / "clean.csv"), trig[trig["nontarget"]].reset_index(drop=True), s["radius_cmp"],
-                 CERTIFIERS[s["method"]].axis)  # fmt: skip
-    return s, run
+    s, clean, trig = curves.load_run(run_dir)
+    return s, fx.Run(clean, trig.reset_index(drop=True), s["radius_cmp"], curves.axis_of(s))
 
 
 def cell_rows(layout: dict, runs: dict[str, list[tuple[dict, fx.Run]]]) -> list[dict]:
@@ -160,7 +149,7 @@ def long_table(rows: list[dict]) -> pd.DataFrame:
         s = r.get("summary")
         if s is None:
             continue
-        axis = CERTIFIERS[s["method"]].axis
+        axis = curves.axis_of(s)
         unit = {"l2": "ℓ2 radius", "poisons": "poisoned samples"}.get(axis)
         if unit:
             for which in ("clean", "triggered"):

@@ -51,9 +51,10 @@ def at_ceiling(summary: dict, frame: pd.DataFrame) -> float:
     return float(np.mean(frame["radius"].to_numpy()[ok] >= top * (1 - 1e-6)))  # the CSVs keep 8 digits
 
 
-def column(summary: dict) -> str:
-    """A panel: the matrix column (the certifier's name, and the scope of an ensemble)."""
-    name = summary["experiment"].split("/")[2]
+def column_of(summary: dict, certifier: str | None = None) -> str:
+    """The matrix column of a certification summary: the certifier's name (by default the one
+    its experiment names), with the scope for an ensemble (its two scopes are two columns)."""
+    name = certifier or summary["experiment"].split("/")[2]
     return f"{name} ({summary['scope']})" if summary["scope"] in ("train", "joint") else name
 
 
@@ -65,7 +66,7 @@ def plot_suite(suite, runs, out_png, out_curves, dpi: int = 150, context: str = 
         if axis_of(s) == "none":  # no certificate (the undefended control): in the leaderboard, not on an axis
             continue
         attack = s["experiment"].split("/")[1]
-        col = column(s)
+        col = column_of(s)
         per = s.get("per_poison", 1) if axis_of(s) == "poisons" else 1  # count certificates: in poisons
         top = ceiling(s)
         panels.setdefault(col, {"axis": axis_of(s), "cap": None, "at_cap": NAN, "attacks": []})
@@ -76,9 +77,9 @@ def plot_suite(suite, runs, out_png, out_curves, dpi: int = 150, context: str = 
             p["attacks"].append(attack)
         if attack == "none" or math.isnan(p["at_cap"]):  # the share at the ceiling: the baseline's
             p["at_cap"] = at_ceiling(s, clean)
-        dep = s["deployed_attack"]  # where the deployed poisons sit on the axis
-        p.setdefault("deployed", {})[attack] = dep["num_poisons"] if per > 1 or axis_of(s) == "poisons" else (
-            dep["stacked_train_norm"] if s["scope"] != "cohen" else 0)
+        dep = s["deployed_attack"]  # where the deployed poisons sit on the axis (Cohen's radius: none)
+        p.setdefault("deployed", {})[attack] = (dep["num_poisons"] if axis_of(s) == "poisons" else
+                                                0 if s["scope"] == "cohen" else dep["stacked_train_norm"])  # fmt: skip
         for name, frame in (("clean", clean), ("triggered", trig)):
             f = frame.assign(radius=frame["radius"] // per) if per > 1 else frame
             c = curve(f, s["radius_cmp"])
@@ -153,8 +154,3 @@ def _plot_curves(suite: str, data: pd.DataFrame, panels: dict, out_png, dpi: int
             fig.savefig(tmp, dpi=dpi, format="png")
         plt.close(fig)
 
-
-def method_label(summary: dict) -> str:
-    """rab | certssb | cohen/<training method of the base classifier>."""
-    m = summary.get("method", "rab")
-    return f"{m}/{summary['train_method']}" if "train_method" in summary else m
